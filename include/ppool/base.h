@@ -1,0 +1,87 @@
+// ppool/base.h - the bottom layer: branch hints, cache-line constants, the
+// error type, the logging hook and the misuse reporter.
+//
+// Every other layer includes this one; it includes nothing of ppool.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+#define PPOOL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PPOOL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+// Slow paths live out of line so the fast path stays a handful of instructions
+// in the caller (mimalloc's and the kernel's split).
+#define PPOOL_NOINLINE __attribute__((noinline))
+#define PPOOL_COLD __attribute__((noinline, cold))
+#define PPOOL_ALWAYS_INLINE inline __attribute__((always_inline))
+
+// Statistics cost two plain increments on the fast path; -DPPOOL_STATS=0
+// compiles them out entirely.
+#ifndef PPOOL_STATS
+#define PPOOL_STATS 1
+#endif
+
+namespace ppool {
+
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr unsigned kPageShift = 12;
+inline constexpr std::size_t kPageSize = std::size_t{1} << kPageShift;
+
+// Error codes, in the spirit of errno: a code for programs, a message for people.
+enum class Errc {
+  kInvalidArgument,  // a parameter is out of its domain; the message names it
+  kOutOfMemory,      // the page allocator or the heap is exhausted
+  kMapFailed,        // the DMA device refused a mapping
+  kUnsupported,      // the machine lacks what was asked for
+};
+
+struct Error {
+  Errc code;
+  std::string message;
+};
+
+// A value or an Error (std::expected arrives with C++23).
+template <class T>
+class Result {
+ public:
+  Result(T value) : v_(std::move(value)) {}
+  Result(Error error) : v_(std::move(error)) {}
+  bool ok() const { return v_.index() == 0; }
+  explicit operator bool() const { return ok(); }
+  T& value() { return std::get<0>(v_); }
+  const Error& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, Error> v_;
+};
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+
+// Where ppool's reports go (misuse, stalled shutdowns, DMA debug findings).
+// The default hook writes to stderr. Thread context: any thread; the hook
+// itself must be safe to call from any thread and must not call into ppool.
+using LogHook = void (*)(LogLevel level, std::string_view message);
+void set_log_hook(LogHook hook);  // nullptr restores the default
+void log(LogLevel level, std::string_view message);
+
+// What happens after a misuse is reported (a page put twice, to the wrong pool,
+// after its pool was freed, a pointer that is not a pool page). kReport logs,
+// counts and leaves the page untouched (the kernel's WARN); kAbort logs and
+// aborts. The environment variable PPOOL_MISUSE=abort selects kAbort at start.
+enum class MisusePolicy { kReport, kAbort };
+void set_misuse_policy(MisusePolicy policy);
+// Misuses reported so far in this process. Thread context: any thread.
+std::uint64_t misuse_count();
+
+namespace detail {
+// Reports a misuse through the log hook, counts it, applies the policy.
+PPOOL_COLD void report_misuse(std::string_view message);
+// printf-style formatting for reports (slow paths only).
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+}  // namespace detail
+
+}  // namespace ppool

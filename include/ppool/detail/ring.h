@@ -1,0 +1,111 @@
+// ppool/detail/ring.h - a bounded multi-producer single-consumer ring of
+// pointers (the kernel's ptr_ring, lock-free).
+//
+// Producers reserve a run of slots with one CAS on the head, then fill them;
+// a slot holding nullptr is empty, so the consumer needs no per-slot sequence
+// number: it takes entries until it meets an empty slot (a producer that has
+// reserved but not yet written), clears them, and publishes its new tail once
+// per batch. Producers compare against a cached tail and reload the real one
+// only when the ring looks full, so in steady state a produce touches the
+// head's line and the slots' lines, never the consumer's.
+//
+// Cost: one CAS per produce batch (contended only between producers), no
+// atomic RMW for the consumer.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "ppool/base.h"
+
+namespace ppool::detail {
+
+template <class T>
+class MpscRing {
+  static_assert(std::is_pointer_v<T>, "entries are pointers; nullptr marks an empty slot");
+
+ public:
+  // Capacity is rounded up to a power of two.
+  explicit MpscRing(std::size_t capacity)
+      : mask_(std::bit_ceil(std::max<std::size_t>(capacity, 2)) - 1),
+        slots_(new std::atomic<T>[mask_ + 1]) {
+    for (std::size_t i = 0; i <= mask_; ++i) slots_[i].store(nullptr, std::memory_order_relaxed);
+  }
+  MpscRing(const MpscRing&) = delete;
+  MpscRing& operator=(const MpscRing&) = delete;
+
+  std::size_t capacity() const { return mask_ + 1; }
+
+  // Produces up to n entries (all non-null) in order; returns how many fit.
+  // Thread context: any thread.
+  std::size_t produce_bulk(T const* items, std::size_t n) {
+    std::uint64_t head = head_.load(std::memory_order_relaxed);
+    std::size_t take;
+    do {
+      take = std::min<std::uint64_t>(n, free_slots(head, n));
+      if (take == 0) return 0;
+    } while (!head_.compare_exchange_weak(head, head + take, std::memory_order_relaxed,
+                                          std::memory_order_relaxed));
+    for (std::size_t i = 0; i < take; ++i)
+      slots_[(head + i) & mask_].store(items[i], std::memory_order_release);
+    return take;
+  }
+
+  bool produce(T item) { return produce_bulk(&item, 1) == 1; }
+
+  // Consumes up to n entries into out[]; returns how many. Thread context:
+  // the single consumer.
+  std::size_t consume_bulk(T* out, std::size_t n) {
+    std::uint64_t tail = tail_.load(std::memory_order_relaxed);
+    std::size_t got = 0;
+    for (; got < n; ++got) {
+      std::atomic<T>& slot = slots_[(tail + got) & mask_];
+      T item = slot.load(std::memory_order_acquire);
+      if (!item) break;
+      slot.store(nullptr, std::memory_order_relaxed);
+      out[got] = item;
+    }
+    // Release: a producer that sees the new tail also sees the cleared slots.
+    if (got) tail_.store(tail + got, std::memory_order_release);
+    return got;
+  }
+
+  // Entries ever reserved by producers: a free running count of produce.
+  std::uint64_t produced() const { return head_.load(std::memory_order_relaxed); }
+
+  // True when no entry is waiting. Thread context: the consumer.
+  bool empty() const {
+    return !slots_[tail_.load(std::memory_order_relaxed) & mask_].load(std::memory_order_acquire);
+  }
+
+ private:
+  std::uint64_t free_slots(std::uint64_t head, std::size_t want) {
+    // Acquire/release on the cache too: a producer trusting another's view of
+    // the tail must also see the consumer's clearing of those slots.
+    std::uint64_t tail = tail_cache_.load(std::memory_order_acquire);
+    // Reload when the cached tail cannot satisfy the whole request, not only
+    // when the ring looks full: a stale cache must not turn a ring with room
+    // into a short (or, for a put, "ring full") produce.
+    const std::uint64_t size = mask_ + 1;
+    if (head - tail > size - std::min<std::uint64_t>(want, size)) {
+      tail = tail_.load(std::memory_order_acquire);
+      tail_cache_.store(tail, std::memory_order_release);
+    }
+    return mask_ + 1 - (head - tail);
+  }
+
+  // Producers' line: the head and their cached view of the tail.
+  alignas(kCacheLine) std::atomic<std::uint64_t> head_{0};
+  std::atomic<std::uint64_t> tail_cache_{0};
+  // Consumer's line.
+  alignas(kCacheLine) std::atomic<std::uint64_t> tail_{0};
+  // Read-only after construction.
+  alignas(kCacheLine) const std::size_t mask_;
+  const std::unique_ptr<std::atomic<T>[]> slots_;
+};
+
+}  // namespace ppool::detail

@@ -1,0 +1,154 @@
+// ppool/page.h - the page allocator (layer mem): the kernel's buddy allocator
+// in userspace.
+//
+// All pages of the process live in one virtual-address arena reserved before
+// main (kArenaBytes, halved until the OS agrees; PROT_NONE until a 4 MiB
+// chunk is committed).
+// A page's descriptor lives apart from its memory, in a descriptor array
+// indexed by page frame number (the kernel's vmemmap), so a data page is plain
+// page-aligned memory and page_of(addr) is a subtraction and a shift.
+//
+// Pages of order 0..kMaxOrder (4 KiB..4 MiB) are carved from chunks by a
+// buddy allocator per PageAllocator; one allocator per NUMA node is kept
+// process-wide and tests may create private ones with a memory limit.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "ppool/base.h"
+
+namespace ppool {
+
+class PageAllocator;
+
+inline constexpr unsigned kMaxOrder = 10;  // 4 MiB, one chunk
+inline constexpr std::size_t kChunkBytes = kPageSize << kMaxOrder;
+inline constexpr std::size_t kArenaBytes = std::size_t{64} << 30;
+inline constexpr int kNoNode = -1;
+
+// The page descriptor: 64 bytes, one per 4 KiB page, never inside the page.
+// Fields marked (pool) belong to the page pool while it owns the page.
+struct alignas(64) Page {
+  // References held on the page; the last put_page() frees it.
+  std::atomic<std::uint32_t> refcount;
+  std::uint8_t order;  // head page: order of the block
+  std::uint8_t kind;   // detail::PageKind
+  std::int16_t nid;    // the node whose allocator produced the page
+  // Index of the head descriptor, for tail pages of a compound page.
+  std::uint32_t head;
+  // Free-list links (page frame numbers) while the block is free.
+  std::uint32_t free_prev, free_next;
+  // (pool) The owning pool and the page's state there: pool address | state
+  // bit, 0 for a page no pool owns. Plain, not atomic: it is written only by
+  // the page's holder, and whatever hands the page over (the ring, a queue,
+  // the refcount's last put) orders it, so the compiler may keep it in a
+  // register across an alloc and a put.
+  std::uintptr_t pp_tag;
+  // (pool) The DMA address of the page while mapped.
+  std::uint64_t dma_addr;
+  // (pool) Slot in the pool's record of mapped pages, kNoSlot when unmapped.
+  std::uint32_t dma_slot;
+  std::uint32_t reserved0;
+  // (pool) Fragment reference count (the kernel's pp_ref_count).
+  std::atomic<std::int64_t> pp_ref_count;
+  PageAllocator* allocator;
+};
+static_assert(sizeof(Page) == 64, "a page descriptor is one cache line");
+
+namespace detail {
+
+enum PageKind : std::uint8_t { kUnused = 0, kFree, kHead, kTail };
+
+// The arena: set once before main, then read-only (page_of() reads it with
+// no lock). bytes is 0 when the reservation failed.
+struct Arena {
+  std::uintptr_t base = 0;  // first data byte
+  std::size_t bytes = 0;    // reserved span: kArenaBytes, or less where refused
+  Page* descs = nullptr;    // descriptor of page frame 0
+};
+extern Arena g_arena;
+
+// Called when a pool page's last reference is dropped through put_page();
+// the pool layer installs it so such a page goes home instead of leaking.
+using PoolPageReturn = void (*)(Page* page);
+void set_pool_page_return(PoolPageReturn fn);
+
+// True iff page is a descriptor of the arena (in range, on a descriptor
+// boundary) heading an allocated block. Reports nothing: the caller does.
+bool valid_descriptor(const Page* page);
+
+}  // namespace detail
+
+// The descriptor of the page containing addr (the head page for any address
+// inside a compound page), or nullptr when addr is not in the arena or its
+// page is not allocated. O(1). Thread context: any thread.
+inline Page* page_of(const void* addr) {
+  std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - detail::g_arena.base;
+  if (PPOOL_UNLIKELY(off >= detail::g_arena.bytes)) return nullptr;
+  Page* page = detail::g_arena.descs + (off >> kPageShift);
+  if (page->kind == detail::kTail) page = detail::g_arena.descs + page->head;
+  return page->kind == detail::kHead ? page : nullptr;
+}
+
+// The first byte of a page. Thread context: any thread.
+inline void* page_address(const Page* page) {
+  return reinterpret_cast<void*>(detail::g_arena.base +
+                                 (static_cast<std::uintptr_t>(page - detail::g_arena.descs)
+                                  << kPageShift));
+}
+
+inline std::size_t page_bytes(const Page* page) { return kPageSize << page->order; }
+
+// Takes one more reference. Thread context: any thread holding a reference.
+inline void get_page(Page* page) { page->refcount.fetch_add(1, std::memory_order_relaxed); }
+
+// Drops a reference; the last one frees the page to its allocator, or, for a
+// page a pool owns, sends it home to the pool. Thread context: any thread.
+void put_page(Page* page);
+
+struct PageAllocatorOptions {
+  int nid = kNoNode;                          // node to bind chunks to (best effort)
+  std::size_t max_bytes = kArenaBytes;        // committed memory limit
+  std::size_t retain_bytes = std::size_t{64} << 20;  // free memory kept before giving back
+};
+
+struct PageAllocatorStats {
+  std::size_t committed_bytes;  // chunks in use by this allocator, backed or not
+  std::size_t free_bytes;       // committed and free
+  std::size_t released_bytes;   // given back to the OS (MADV_DONTNEED), reusable
+  std::uint64_t alloc_failures; // allocations refused (limit or arena exhausted)
+};
+
+// A buddy allocator over 4 MiB chunks of the arena. Thread context: any
+// thread; one mutex per allocator, held for a whole bulk operation.
+class PageAllocator {
+ public:
+  explicit PageAllocator(PageAllocatorOptions options = {});
+  ~PageAllocator();  // chunks go back to the arena's free chunk list
+  PageAllocator(const PageAllocator&) = delete;
+  PageAllocator& operator=(const PageAllocator&) = delete;
+
+  // The process-wide allocator for a node (kNoNode: the node of the calling
+  // CPU). Created on first use, never destroyed.
+  static PageAllocator& for_node(int nid);
+
+  // One block of 2^order pages with refcount 1, or nullptr when exhausted or
+  // order > kMaxOrder.
+  Page* alloc(unsigned order);
+  // Up to n order-0 pages into out[], one lock acquisition; returns how many.
+  std::size_t alloc_bulk(Page** out, std::size_t n);
+  // Frees a block whose refcount has dropped to 0 (put_page() calls this).
+  void free(Page* page);
+
+  int nid() const { return options_.nid; }
+  PageAllocatorStats stats() const;
+
+ private:
+  struct Impl;
+  PageAllocatorOptions options_;
+  Impl* impl_;
+};
+
+}  // namespace ppool

@@ -1,0 +1,291 @@
+// ppool/page_pool.h - the page pool (layer pool): the kernel's page_pool.
+//
+// One pool per receive queue. Its owner thread (the queue's poller: the
+// kernel's NAPI context) allocates from a 128-entry cache with no lock and no
+// atomic RMW; pages come back into that cache when the owner recycles them
+// directly, or through a lock-free MPSC ring when any other thread returns
+// them. When both are empty the slow path takes pages from the page allocator
+// in bulk and DMA-maps them once; they stay mapped while they cycle.
+//
+// Contexts: "owner only" functions must run on the thread the pool is bound
+// to (the creating thread, or the caller of bind_owner()); "any thread"
+// functions may run anywhere.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "ppool/base.h"
+#include "ppool/detail/ring.h"
+#include "ppool/dma.h"
+#include "ppool/page.h"
+
+namespace ppool {
+namespace detail {
+class ReleaseWorker;
+}
+
+// Pool flags (the kernel's PP_FLAG_*).
+enum PagePoolFlags : std::uint32_t {
+  kDmaMap = 1u << 0,      // the pool maps pages when they enter, unmaps when they leave
+  kDmaSyncDev = 1u << 1,  // the pool syncs [offset, +max_len) for the device on recycle
+};
+inline constexpr std::uint32_t kPagePoolFlagsAll = kDmaMap | kDmaSyncDev;
+
+inline constexpr unsigned kAllocCacheSize = 128;   // PP_ALLOC_CACHE_SIZE
+inline constexpr unsigned kAllocCacheRefill = 64;  // PP_ALLOC_CACHE_REFILL
+inline constexpr unsigned kPoolSizeMax = 32768;    // the kernel's ptr_ring cap
+inline constexpr int kMaxNodes = 64;
+
+struct PagePoolParams {
+  unsigned order = 0;         // 2^order pages per allocation
+  unsigned pool_size = 1024;  // ring capacity
+  int nid = kNoNode;          // preferred node; kNoNode: the creating CPU's node
+  DmaDevice* dev = nullptr;   // needed with kDmaMap; must outlive the pool's mappings
+  DmaDirection dma_dir = DmaDirection::kFromDevice;
+  std::uint32_t max_len = 0;  // bytes synced for the device on recycle
+  std::uint32_t offset = 0;   // where in the page the device writes
+  std::uint32_t flags = 0;    // PagePoolFlags
+  std::string name = "pool";  // for reports and introspection, at most 31 characters
+  unsigned queue = 0;         // the queue index, for introspection
+  // The page allocator to draw from; nullptr: PageAllocator::for_node(nid).
+  PageAllocator* allocator = nullptr;
+};
+
+// The kernel's page_pool stats, under exactly its names.
+struct PagePoolStats {
+  struct {
+    std::uint64_t fast, slow, slow_high_order, empty, refill, waive;
+  } alloc;
+  struct {
+    std::uint64_t cached, cache_full, ring, ring_full, released_refcnt;
+  } recycle;
+  // {"alloc_fast": N, ..., "recycle_released_refcnt": N}
+  std::string to_json() const;
+};
+
+class PagePool {
+ public:
+  // Validates params (an error names the first bad field) and builds the
+  // pool, bound to the calling thread. Never returns a half-built pool.
+  // Thread context: any thread.
+  static Result<PagePool*> create(const PagePoolParams& params);
+
+  // Stops direct recycling, drains the cache and the ring, unmaps every page
+  // still mapped (so the device may go away now), and frees the pool once no
+  // page is in flight; until then a process-wide release worker retries and
+  // reports a stalled shutdown every stall report interval. Pages returned
+  // later are freed to the allocator. Returns the pages still in flight
+  // (0: the pool is already freed). Thread context: owner only.
+  static std::uint32_t destroy(PagePool* pool);
+
+  // A page of 2^order pages with refcount 1, DMA-mapped and synced for the
+  // device if the flags say so; nullptr when memory or mapping fails (the
+  // pool keeps working when memory comes back). Thread context: owner only.
+  Page* alloc_pages();
+
+  // Gives a page back. With refcount 1 it is synced for the device
+  // (min(dma_sync_size, max_len) bytes, kDmaSyncDev only) and recycled: into
+  // the cache when allow_direct and the caller is the owner, else into the
+  // ring, else (ring full) released to the allocator. With refcount > 1 it is
+  // released (unmapped, no longer counted in flight) and stays with its other
+  // holders. A page that is not this pool's, or is already back, is reported.
+  // Thread context: any thread (allow_direct is honoured on the owner only).
+  void put_page(Page* page, std::uint32_t dma_sync_size, bool allow_direct);
+  // put_page() syncing the whole max_len (the kernel passes -1 too: the
+  // size is clamped to max_len). Thread context: any thread.
+  void put_full_page(Page* page, bool allow_direct) { put_page(page, kSyncFull, allow_direct); }
+  // put_full_page() into the cache. Thread context: owner only.
+  void recycle_direct(Page* page) { put_page(page, kSyncFull, true); }
+
+  // Unmaps the page and stops counting it in flight: it becomes a normal page
+  // that the caller still holds, freed by its last put_page(). Thread context:
+  // any thread.
+  void release_page(Page* page);
+
+  DmaAddr get_dma_addr(const Page* page) const { return page->dma_addr; }
+  DmaDirection get_dma_dir() const { return params_.dma_dir; }
+  // Hands [offset + params.offset, +len) of the page back to the CPU.
+  // Thread context: any thread holding the page.
+  void dma_sync_for_cpu(Page* page, std::uint32_t offset, std::uint32_t len);
+
+  // Makes the calling thread the owner. The previous owner must have stopped
+  // using the pool (a hand-over, not a share). Thread context: the new owner.
+  void bind_owner();
+  // The queue moved to another node: pages of the old node are released as
+  // they come back through the ring (alloc_waive). Thread context: owner only.
+  void nid_changed(int nid);
+
+  // The counters. Thread context: owner only, or any thread once the owner
+  // stopped using the pool (after a join, say): the owner's counters are plain.
+  PagePoolStats stats() const;
+  // Pages taken from the page allocator and not given back (the kernel's
+  // hold - release): in the cache, in the ring, or out with users. Thread
+  // context: any thread.
+  std::uint32_t inflight() const;
+  // Allocations that returned nullptr. Thread context: as stats().
+  std::uint64_t alloc_failures() const { return alloc_failures_; }
+
+  const PagePoolParams& params() const { return params_; }
+  std::uint32_t id() const { return id_; }
+  const char* name() const { return name_; }
+  int nid() const { return nid_; }
+
+ private:
+  explicit PagePool(const PagePoolParams& params, PageAllocator& allocator);
+  ~PagePool();
+  // Pool objects live in type-stable storage: freed pools are kept as shells
+  // marked dead, so a put through a stale pool pointer is reported, not a
+  // use-after-free of someone else's memory.
+  static void* operator new(std::size_t bytes);
+  static void operator delete(void* shell);
+
+  // pp_tag values: the pool's address with the state in bit 0.
+  std::uintptr_t tag_in_use() const { return reinterpret_cast<std::uintptr_t>(this); }
+  std::uintptr_t tag_recycled() const { return tag_in_use() | 1; }
+  bool is_owner() const;
+  void set_owner(std::uint64_t thread_id);
+
+  PPOOL_NOINLINE Page* alloc_pages_slow();
+  Page* refill_from_ring();
+  Page* alloc_from_allocator();
+  bool map_page(Page* page);
+  void unmap_page(Page* page);
+  void sync_for_device(Page* page, std::uint32_t dma_sync_size);
+  void recycle_in_cache(Page* page);
+  PPOOL_NOINLINE void put_page_other(Page* page, std::uint32_t dma_sync_size, bool allow_direct);
+  void put_page_slow(Page* page);
+  void recycle_bulk_in_ring(Page** pages, std::size_t n);
+  void release_accounted(Page* page);
+  void return_page(Page* page);
+  bool recyclable(const Page* page) const;
+  void report_bad_put(const Page* page, std::uintptr_t tag) const;
+  void drain();
+  void unmap_all();
+  bool try_finish_release();
+  static void return_home(Page* page);
+
+  friend void put_page_bulk(Page** pages, std::size_t count);
+  friend class detail::ReleaseWorker;
+
+  // ---- the owner's lines: the alloc cache and the fast path's state ----
+  struct alignas(kCacheLine) AllocCache {
+    std::uint32_t count = 0;
+    Page* pages[kAllocCacheSize];
+  } cache_;
+  std::atomic<std::uint64_t> owner_{0};
+  // The owner while the pool needs no sync on put, else no thread: the one
+  // compare the inline put needs to take the fast case.
+  std::atomic<std::uint64_t> direct_owner_{0};
+  static constexpr std::uint32_t kSyncFull = ~std::uint32_t{0};
+  std::uint32_t max_len_;
+  bool sync_on_put_;  // kDmaSyncDev and the device needs syncs
+  struct OwnerStats {
+    std::uint64_t fast = 0, slow = 0, slow_high_order = 0, empty = 0, refill = 0, waive = 0;
+    std::uint64_t cached = 0, cache_full = 0;
+  } owner_stats_;
+  std::atomic<std::uint32_t> hold_{0};  // written by the owner only (no RMW)
+  std::uint64_t alloc_failures_ = 0;
+
+  // ---- returns from any thread ----
+  detail::MpscRing<Page*> ring_;
+  alignas(kCacheLine) std::atomic<std::uint32_t> release_{0};
+  std::atomic<std::uint64_t> ring_full_{0};
+  std::atomic<std::uint64_t> released_refcnt_{0};
+  std::atomic<bool> destroying_{false};
+  // Syncs for the device under way; destroy waits for them before unmapping
+  // (a userspace stand-in for the kernel's synchronize_net()). Touched only
+  // when the device needs syncs.
+  std::atomic<std::uint32_t> syncing_{0};
+
+  // ---- cold ----
+  alignas(kCacheLine) std::atomic<std::uint32_t> magic_;
+  std::uint32_t id_;
+  char name_[32];
+  int nid_;
+  PagePoolParams params_;
+  PageAllocator* allocator_;
+  // The pool's own record of mapped pages (Page::dma_slot indexes it), so
+  // destroy can unmap pages still in flight. Touched on map/unmap only.
+  std::mutex map_lock_;
+  std::vector<Page*> mapped_;
+  std::int64_t detach_time_ns_ = 0;
+};
+
+// Puts many pages, possibly of different pools (the kernel's
+// page_pool_put_page_bulk / put_netmem_bulk): one ring reservation per pool
+// per batch of up to 64; pages that do not fit are released afterwards. The
+// array is reordered (the caller must not use it afterwards).
+// Thread context: any thread.
+void put_page_bulk(Page** pages, std::size_t count);
+
+// Stalled-shutdown reports: every `seconds` while a destroyed pool still has
+// pages in flight (default 60). Thread context: any thread.
+void set_stall_report_interval(double seconds);
+// Destroyed pools still waiting for pages in flight. Thread context: any thread.
+std::size_t pools_pending_release();
+
+// ---- the fast paths, inline ----
+
+namespace detail {
+// A per-thread id, 0 until the thread first needs one; ids are never reused.
+inline thread_local constinit std::uint64_t tls_thread_id = 0;
+std::uint64_t assign_thread_id();
+inline std::uint64_t current_thread_id() {
+  std::uint64_t id = tls_thread_id;
+  return PPOOL_LIKELY(id) ? id : assign_thread_id();
+}
+}  // namespace detail
+
+#if PPOOL_STATS
+#define PPOOL_STAT_INC(counter) (++(counter))
+#else
+#define PPOOL_STAT_INC(counter) ((void)0)
+#endif
+
+// One compare catches a page of another pool, one put twice and one that is
+// no pool's; the refcount check sends shared pages to the release path.
+inline bool PagePool::recyclable(const Page* page) const {
+  return page->pp_tag == tag_in_use() &&
+         page->refcount.load(std::memory_order_acquire) == 1;
+}
+
+// A thread that never asked for an id has 0, which no pool's owner_ is.
+inline bool PagePool::is_owner() const {
+  return detail::tls_thread_id == owner_.load(std::memory_order_relaxed);
+}
+
+PPOOL_ALWAYS_INLINE Page* PagePool::alloc_pages() {
+  if (PPOOL_LIKELY(cache_.count)) {
+    Page* page = cache_.pages[--cache_.count];
+    page->pp_tag = tag_in_use();
+    PPOOL_STAT_INC(owner_stats_.fast);
+    return page;
+  }
+  return alloc_pages_slow();
+}
+
+// The fast case alone is inline: a page of this pool, held by nobody else,
+// put by the owner of a pool that needs no sync, into a cache with room.
+// Everything else (sync, ring, release, misuse) is put_page_other().
+PPOOL_ALWAYS_INLINE void PagePool::put_page(Page* page, std::uint32_t dma_sync_size,
+                                            bool allow_direct) {
+  if (PPOOL_LIKELY(allow_direct && recyclable(page) &&
+                   detail::tls_thread_id == direct_owner_.load(std::memory_order_relaxed) &&
+                   cache_.count < kAllocCacheSize))
+    return recycle_in_cache(page);
+  put_page_other(page, dma_sync_size, allow_direct);
+}
+
+PPOOL_ALWAYS_INLINE void PagePool::recycle_in_cache(Page* page) {
+  page->pp_tag = tag_recycled();
+  cache_.pages[cache_.count++] = page;
+  PPOOL_STAT_INC(owner_stats_.cached);
+}
+
+}  // namespace ppool
