@@ -29,7 +29,7 @@ namespace {
 
 constexpr unsigned kRxRingSize = 256;  // DESC_NUM
 constexpr unsigned kTxRingSize = 256;
-constexpr int kBudget = 64;            // NAPI budget per poll
+constexpr int kBudget = 64;  // NAPI budget per poll
 constexpr int kPolls = 2000;
 constexpr std::uint32_t kHeadroom = 256;
 
@@ -80,11 +80,14 @@ class TxCompletion {
 
 Verdict classify(std::uint64_t seq) {
   switch (seq % 8) {
-    case 0: return Verdict::kSkb;
+    case 0:
+      return Verdict::kSkb;
     case 1:
     case 2:
-    case 3: return Verdict::kTx;
-    default: return Verdict::kDrop;
+    case 3:
+      return Verdict::kTx;
+    default:
+      return Verdict::kDrop;
   }
 }
 
@@ -111,7 +114,9 @@ void napi_poll(ppool::PagePool* pool, TxCompletion& tx, PollResult& out) {
       if (!page) break;  // out of memory: end this poll, retry the next
       std::uint32_t len = receive(pool, page, seq);
       switch (classify(seq)) {
-        case Verdict::kDrop: pool->recycle_direct(page); break;
+        case Verdict::kDrop:
+          pool->recycle_direct(page);
+          break;
         case Verdict::kTx:
           if (!tx.submit(page)) pool->recycle_direct(page);  // TX ring full: drop
           break;
@@ -166,8 +171,8 @@ int main() {
   ppool::PagePoolStats stats = pool->stats();
   std::uint32_t inflight = ppool::PagePool::destroy(pool);
   std::size_t live = dev.close();
-  std::printf("{\"stats\": %s, \"inflight\": %u, \"dma_live_mappings\": %zu, \"dma_errors\": %llu}\n",
-              stats.to_json().c_str(), inflight, live,
-              static_cast<unsigned long long>(dev.error_count()));
+  std::printf(
+      "{\"stats\": %s, \"inflight\": %u, \"dma_live_mappings\": %zu, \"dma_errors\": %llu}\n",
+      stats.to_json().c_str(), inflight, live, static_cast<unsigned long long>(dev.error_count()));
   return inflight == 0 && live == 0 && dev.error_count() == 0 ? 0 : 1;
 }

@@ -45,8 +45,10 @@ int main(int argc, char** argv) {
   // Warm the cache and the ring so the counted loop sees steady state.
   icount_fast_path(pool, 1000);
   icount_ring_path(pool, 1000);
-  if (argv[1][0] == 'f') icount_fast_path(pool, iters);
-  else icount_ring_path(pool, iters);
+  if (argv[1][0] == 'f')
+    icount_fast_path(pool, iters);
+  else
+    icount_ring_path(pool, iters);
   ppool::PagePool::destroy(pool);
   return 0;
 }

@@ -52,8 +52,8 @@ class IdentityDmaDevice final : public DmaDevice {
     return reinterpret_cast<DmaAddr>(addr);
   }
   void unmap(DmaAddr, std::size_t, DmaDirection, std::string_view) override {}
-  void sync_for_device(DmaAddr, std::size_t, std::size_t, DmaDirection,
-                       std::string_view) override {}
+  void sync_for_device(DmaAddr, std::size_t, std::size_t, DmaDirection, std::string_view) override {
+  }
   void sync_for_cpu(DmaAddr, std::size_t, std::size_t, DmaDirection, std::string_view) override {}
   bool needs_sync() const override { return false; }
 };

@@ -94,31 +94,35 @@ inline Page* page_of(const void* addr) {
 
 // The first byte of a page. Thread context: any thread.
 inline void* page_address(const Page* page) {
-  return reinterpret_cast<void*>(detail::g_arena.base +
-                                 (static_cast<std::uintptr_t>(page - detail::g_arena.descs)
-                                  << kPageShift));
+  return reinterpret_cast<void*>(
+      detail::g_arena.base +
+      (static_cast<std::uintptr_t>(page - detail::g_arena.descs) << kPageShift));
 }
 
-inline std::size_t page_bytes(const Page* page) { return kPageSize << page->order; }
+inline std::size_t page_bytes(const Page* page) {
+  return kPageSize << page->order;
+}
 
 // Takes one more reference. Thread context: any thread holding a reference.
-inline void get_page(Page* page) { page->refcount.fetch_add(1, std::memory_order_relaxed); }
+inline void get_page(Page* page) {
+  page->refcount.fetch_add(1, std::memory_order_relaxed);
+}
 
 // Drops a reference; the last one frees the page to its allocator, or, for a
 // page a pool owns, sends it home to the pool. Thread context: any thread.
 void put_page(Page* page);
 
 struct PageAllocatorOptions {
-  int nid = kNoNode;                          // node to bind chunks to (best effort)
-  std::size_t max_bytes = kArenaBytes;        // committed memory limit
+  int nid = kNoNode;                                 // node to bind chunks to (best effort)
+  std::size_t max_bytes = kArenaBytes;               // committed memory limit
   std::size_t retain_bytes = std::size_t{64} << 20;  // free memory kept before giving back
 };
 
 struct PageAllocatorStats {
-  std::size_t committed_bytes;  // chunks in use by this allocator, backed or not
-  std::size_t free_bytes;       // committed and free
-  std::size_t released_bytes;   // given back to the OS (MADV_DONTNEED), reusable
-  std::uint64_t alloc_failures; // allocations refused (limit or arena exhausted)
+  std::size_t committed_bytes;   // chunks in use by this allocator, backed or not
+  std::size_t free_bytes;        // committed and free
+  std::size_t released_bytes;    // given back to the OS (MADV_DONTNEED), reusable
+  std::uint64_t alloc_failures;  // allocations refused (limit or arena exhausted)
 };
 
 // A buddy allocator over 4 MiB chunks of the arena. Thread context: any

@@ -154,7 +154,7 @@ class PagePool {
   PPOOL_NOINLINE Page* alloc_pages_slow();
   Page* refill_from_ring();
   Page* alloc_from_allocator();
-  bool map_page(Page* page);
+  std::size_t map_pages(Page** pages, std::size_t n);
   void unmap_page(Page* page);
   void sync_for_device(Page* page, std::uint32_t dma_sync_size);
   void recycle_in_cache(Page* page);
@@ -251,8 +251,7 @@ inline std::uint64_t current_thread_id() {
 // One compare catches a page of another pool, one put twice and one that is
 // no pool's; the refcount check sends shared pages to the release path.
 inline bool PagePool::recyclable(const Page* page) const {
-  return page->pp_tag == tag_in_use() &&
-         page->refcount.load(std::memory_order_acquire) == 1;
+  return page->pp_tag == tag_in_use() && page->refcount.load(std::memory_order_acquire) == 1;
 }
 
 // A thread that never asked for an id has 0, which no pool's owner_ is.

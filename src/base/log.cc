@@ -1,6 +1,6 @@
 // The logging hook and the misuse reporter.
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -13,10 +13,14 @@ namespace {
 
 const char* level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarning: return "warning";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarning:
+      return "warning";
+    case LogLevel::kError:
+      return "error";
   }
   return "?";
 }
@@ -37,13 +41,21 @@ std::atomic<std::uint64_t> g_misuses{0};
 
 }  // namespace
 
-void set_log_hook(LogHook hook) { g_hook.store(hook ? hook : stderr_hook); }
+void set_log_hook(LogHook hook) {
+  g_hook.store(hook ? hook : stderr_hook);
+}
 
-void log(LogLevel level, std::string_view message) { g_hook.load()(level, message); }
+void log(LogLevel level, std::string_view message) {
+  g_hook.load()(level, message);
+}
 
-void set_misuse_policy(MisusePolicy policy) { g_policy.store(policy); }
+void set_misuse_policy(MisusePolicy policy) {
+  g_policy.store(policy);
+}
 
-std::uint64_t misuse_count() { return g_misuses.load(std::memory_order_relaxed); }
+std::uint64_t misuse_count() {
+  return g_misuses.load(std::memory_order_relaxed);
+}
 
 namespace detail {
 

@@ -114,8 +114,8 @@ class ChunkArena {
     // to 1 GiB: under valgrind or a tight RLIMIT_AS 64 GiB is refused.
     for (std::size_t bytes = kArenaBytes; bytes >= (std::size_t{1} << 30); bytes /= 2)
       if (reserve(bytes)) return;
-    log(LogLevel::kError, detail::format("cannot reserve a page arena of even 1 GiB: %s",
-                                         std::strerror(errno)));
+    log(LogLevel::kError,
+        detail::format("cannot reserve a page arena of even 1 GiB: %s", std::strerror(errno)));
   }
 
   static bool reserve(std::size_t bytes) {
@@ -163,7 +163,8 @@ int current_node() {
 bool is_descriptor_slot(const Page* page) {
   const auto addr = reinterpret_cast<std::uintptr_t>(page);
   const auto first = reinterpret_cast<std::uintptr_t>(g_arena.descs);
-  return first != 0 && addr >= first && addr - first < (g_arena.bytes >> kPageShift) * sizeof(Page) &&
+  return first != 0 && addr >= first &&
+         addr - first < (g_arena.bytes >> kPageShift) * sizeof(Page) &&
          (addr - first) % sizeof(Page) == 0;
 }
 

@@ -55,8 +55,8 @@ std::optional<Error> validate(const PagePoolParams& p) {
     if (p.max_len == 0) return invalid("max_len: kDmaSyncDev needs max_len > 0");
   }
   if (std::uint64_t{p.offset} + p.max_len > (kPageSize << p.order))
-    return invalid(format("offset + max_len: %u + %u exceed the %zu-byte page", p.offset,
-                          p.max_len, kPageSize << p.order));
+    return invalid(format("offset + max_len: %u + %u exceed the %zu-byte page", p.offset, p.max_len,
+                          kPageSize << p.order));
   return std::nullopt;
 }
 
@@ -66,7 +66,9 @@ std::int64_t now_ns() {
       .count();
 }
 
-PagePool* pool_of_tag(std::uintptr_t tag) { return reinterpret_cast<PagePool*>(tag & ~1ul); }
+PagePool* pool_of_tag(std::uintptr_t tag) {
+  return reinterpret_cast<PagePool*>(tag & ~1ul);
+}
 
 }  // namespace
 
@@ -84,8 +86,7 @@ std::string PagePoolStats::to_json() const {
       "\"recycle_cached\": %lu, \"recycle_cache_full\": %lu, \"recycle_ring\": %lu, "
       "\"recycle_ring_full\": %lu, \"recycle_released_refcnt\": %lu}",
       alloc.fast, alloc.slow, alloc.slow_high_order, alloc.empty, alloc.refill, alloc.waive,
-      recycle.cached, recycle.cache_full, recycle.ring, recycle.ring_full,
-      recycle.released_refcnt);
+      recycle.cached, recycle.cache_full, recycle.ring, recycle.ring_full, recycle.released_refcnt);
 }
 
 // ---- life cycle ----
@@ -114,7 +115,9 @@ PagePool::PagePool(const PagePoolParams& params, PageAllocator& allocator)
 
 // Trivially destructible members (magic_, id_, name_) stay readable in the
 // shell; the atomic store cannot be dropped as a dead store.
-PagePool::~PagePool() { magic_.store(kFreedMagic, std::memory_order_release); }
+PagePool::~PagePool() {
+  magic_.store(kFreedMagic, std::memory_order_release);
+}
 
 void* PagePool::operator new(std::size_t bytes) {
   {
@@ -125,7 +128,7 @@ void* PagePool::operator new(std::size_t bytes) {
       return shell;
     }
   }
-  return ::operator new(bytes, std::align_val_t{kCacheLine});
+  return ::operator new (bytes, std::align_val_t{kCacheLine});
 }
 
 void PagePool::operator delete(void* shell) {
@@ -133,7 +136,9 @@ void PagePool::operator delete(void* shell) {
   g_shells.push_back(shell);
 }
 
-void PagePool::bind_owner() { set_owner(detail::current_thread_id()); }
+void PagePool::bind_owner() {
+  set_owner(detail::current_thread_id());
+}
 
 void PagePool::set_owner(std::uint64_t thread_id) {
   owner_.store(thread_id, std::memory_order_relaxed);
@@ -153,8 +158,10 @@ std::uint32_t PagePool::destroy(PagePool* pool) {
   pool->unmap_all();
   pool->detach_time_ns_ = now_ns();
   std::uint32_t inflight = pool->inflight();
-  if (inflight == 0) delete pool;
-  else detail::ReleaseWorker::instance().adopt(pool);
+  if (inflight == 0)
+    delete pool;
+  else
+    detail::ReleaseWorker::instance().adopt(pool);
   return inflight;
 }
 
@@ -219,20 +226,18 @@ Page* PagePool::alloc_from_allocator() {
   } else if ((batch[0] = allocator_->alloc(params_.order))) {
     n = 1;
   }
-  std::uint32_t taken = 0;
+  n = map_pages(batch, n);
   for (std::size_t i = 0; i < n; ++i) {
-    if (!map_page(batch[i])) {
-      ppool::put_page(batch[i]);  // not yet the pool's: straight back to the allocator
-      continue;
-    }
     batch[i]->pp_tag = tag_recycled();
     cache_.pages[cache_.count++] = batch[i];
-    ++taken;
   }
-  hold_.store(hold_.load(std::memory_order_relaxed) + taken, std::memory_order_release);
+  hold_.store(hold_.load(std::memory_order_relaxed) + static_cast<std::uint32_t>(n),
+              std::memory_order_release);
   if (!cache_.count) return nullptr;
-  if (params_.order) PPOOL_STAT_INC(owner_stats_.slow_high_order);
-  else PPOOL_STAT_INC(owner_stats_.slow);
+  if (params_.order)
+    PPOOL_STAT_INC(owner_stats_.slow_high_order);
+  else
+    PPOOL_STAT_INC(owner_stats_.slow);
   Page* page = cache_.pages[--cache_.count];
   page->pp_tag = tag_in_use();
   return page;
@@ -240,21 +245,31 @@ Page* PagePool::alloc_from_allocator() {
 
 // ---- DMA ----
 
-// The device call runs outside map_lock_, which guards only the record, so
-// the owner never waits behind another thread's device work.
-bool PagePool::map_page(Page* page) {
-  page->dma_slot = kNoSlot;
-  if (!(params_.flags & kDmaMap)) return true;
-  DmaAddr addr = params_.dev->map(page_address(page), page_bytes(page), params_.dma_dir, name_);
-  if (addr == kDmaMappingError) return false;
-  page->dma_addr = addr;
-  {
-    std::lock_guard guard(map_lock_);
-    page->dma_slot = static_cast<std::uint32_t>(mapped_.size());
-    mapped_.push_back(page);
+// Maps a bulk of fresh pages and records them with one lock acquisition;
+// pages the device refuses go straight back to the allocator. The device
+// calls run outside map_lock_, which guards only the record, so the owner
+// never waits behind another thread's device work. Returns how many of
+// pages[] (compacted to the front) are now the pool's.
+std::size_t PagePool::map_pages(Page** pages, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) pages[i]->dma_slot = kNoSlot;
+  if (!(params_.flags & kDmaMap)) return n;
+  std::size_t mapped = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    Page* page = pages[i];
+    page->dma_addr = params_.dev->map(page_address(page), page_bytes(page), params_.dma_dir, name_);
+    if (page->dma_addr == kDmaMappingError) {
+      ppool::put_page(page);  // not yet the pool's: back to the allocator
+      continue;
+    }
+    if (sync_on_put_) sync_for_device(page, kSyncFull);
+    pages[mapped++] = page;
   }
-  if (sync_on_put_) sync_for_device(page, kSyncFull);
-  return true;
+  std::lock_guard guard(map_lock_);
+  for (std::size_t i = 0; i < mapped; ++i) {
+    pages[i]->dma_slot = static_cast<std::uint32_t>(mapped_.size());
+    mapped_.push_back(pages[i]);
+  }
+  return mapped;
 }
 
 // Whoever removes the page from the record unmaps it: a page is never
@@ -288,15 +303,14 @@ void PagePool::unmap_all() {
 void PagePool::sync_for_device(Page* page, std::uint32_t dma_sync_size) {
   syncing_.fetch_add(1, std::memory_order_seq_cst);
   if (!destroying_.load(std::memory_order_seq_cst))
-    params_.dev->sync_for_device(page->dma_addr, params_.offset,
-                                 std::min(dma_sync_size, max_len_), params_.dma_dir, name_);
+    params_.dev->sync_for_device(page->dma_addr, params_.offset, std::min(dma_sync_size, max_len_),
+                                 params_.dma_dir, name_);
   syncing_.fetch_sub(1, std::memory_order_release);
 }
 
 void PagePool::dma_sync_for_cpu(Page* page, std::uint32_t offset, std::uint32_t len) {
   if ((params_.flags & kDmaMap) && params_.dev->needs_sync())
-    params_.dev->sync_for_cpu(page->dma_addr, params_.offset + offset, len, params_.dma_dir,
-                              name_);
+    params_.dev->sync_for_cpu(page->dma_addr, params_.offset + offset, len, params_.dma_dir, name_);
 }
 
 // ---- put and release paths ----
@@ -359,8 +373,7 @@ void PagePool::report_bad_put(const Page* page, std::uintptr_t tag) const {
 // afterwards, outside the reservation. After destroy the release worker is
 // the ring's consumer and drains it at each retry.
 void PagePool::recycle_bulk_in_ring(Page** pages, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i)
-    pages[i]->pp_tag = tag_recycled();
+  for (std::size_t i = 0; i < n; ++i) pages[i]->pp_tag = tag_recycled();
   std::size_t put = ring_.produce_bulk(pages, n);
   if (put == n) return;
   ring_full_.fetch_add(n - put, std::memory_order_relaxed);
@@ -398,9 +411,9 @@ void PagePool::return_home(Page* page) {
   page->refcount.store(1, std::memory_order_relaxed);  // the pool's own reference again
   PagePool* pool = pool_of_tag(tag);
   if (tag & 1) {
-    detail::report_misuse(detail::format(
-        "put_page of page %p: it is already back in pool %u '%s' (put twice)", page_address(page),
-        pool->id_, pool->name_));
+    detail::report_misuse(
+        detail::format("put_page of page %p: it is already back in pool %u '%s' (put twice)",
+                       page_address(page), pool->id_, pool->name_));
     return;
   }
   pool->put_full_page(page, false);
@@ -413,12 +426,10 @@ void put_page_bulk(Page** pages, std::size_t count) {
     std::size_t n = 0, deferred = 0;
     for (std::size_t i = 0; i < count; ++i) {
       Page* page = pages[i];
-      PagePool* home = detail::valid_descriptor(page)
-                           ? pool_of_tag(page->pp_tag)
-                           : nullptr;
+      PagePool* home = detail::valid_descriptor(page) ? pool_of_tag(page->pp_tag) : nullptr;
       if (!home) {
-        detail::report_misuse(detail::format("put_page_bulk: %p is not a pool page",
-                                             static_cast<void*>(page)));
+        detail::report_misuse(
+            detail::format("put_page_bulk: %p is not a pool page", static_cast<void*>(page)));
         continue;
       }
       if (!pool) pool = home;
@@ -454,8 +465,7 @@ PagePoolStats PagePool::stats() const {
   PagePoolStats s{};
   const OwnerStats& o = owner_stats_;
   s.alloc = {o.fast, o.slow, o.slow_high_order, o.empty, o.refill, o.waive};
-  s.recycle = {o.cached, o.cache_full, ring_.produced(),
-               ring_full_.load(std::memory_order_relaxed),
+  s.recycle = {o.cached, o.cache_full, ring_.produced(), ring_full_.load(std::memory_order_relaxed),
                released_refcnt_.load(std::memory_order_relaxed)};
   return s;
 }

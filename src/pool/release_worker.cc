@@ -81,8 +81,7 @@ void ReleaseWorker::retry_all(std::int64_t now) {
       p.last_report_ns = now;
       log(LogLevel::kWarning,
           format("pool %u '%s' stalled shutdown: %u pages in flight %.0f s after destroy",
-                 p.pool->id(), p.pool->name(), inflight,
-                 (now - p.pool->detach_time_ns_) / 1e9));
+                 p.pool->id(), p.pool->name(), inflight, (now - p.pool->detach_time_ns_) / 1e9));
     }
     ++i;
   }
@@ -94,6 +93,8 @@ void set_stall_report_interval(double seconds) {
   detail::ReleaseWorker::instance().set_report_interval(seconds);
 }
 
-std::size_t pools_pending_release() { return detail::ReleaseWorker::instance().pending(); }
+std::size_t pools_pending_release() {
+  return detail::ReleaseWorker::instance().pending();
+}
 
 }  // namespace ppool

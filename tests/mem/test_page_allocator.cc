@@ -143,7 +143,8 @@ TEST(PageAllocator, PageOfForeignOrFreedMemoryIsNull) {
   EXPECT_EQ(page_of(&on_stack), nullptr);
   EXPECT_EQ(page_of(on_heap.get()), nullptr);
   EXPECT_EQ(page_of(nullptr), nullptr);
-  EXPECT_EQ(page_of(reinterpret_cast<void*>(detail::g_arena.base + detail::g_arena.bytes)), nullptr);
+  EXPECT_EQ(page_of(reinterpret_cast<void*>(detail::g_arena.base + detail::g_arena.bytes)),
+            nullptr);
 
   PageAllocator allocator;
   Page* big = allocator.alloc(3);

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, the release build's tests,
+# the example and a short benchmark run, an install consumed through CMake and
+# pkg-config, then the suite again under AddressSanitizer + UBSan and under
+# ThreadSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/install-deps.sh
+jobs=$(nproc)
+step() { printf '\n== %s\n' "$*"; }
+
+step "format (.clang-format)"
+git ls-files '*.h' '*.cc' | xargs clang-format --dry-run --Werror
+
+step "release build and tests"
+bash tools/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+step "example: napi_poll"
+./build/examples/napi_poll | tail -n 1 | tee build/napi_poll.json
+python3 - build/napi_poll.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["stats"]
+assert r["inflight"] == 0 and r["dma_live_mappings"] == 0 and r["dma_errors"] == 0, r
+for k in ("alloc_fast", "alloc_slow", "recycle_cached", "recycle_ring", "recycle_released_refcnt"):
+    assert s[k] > 0, (k, s)
+print("napi_poll: ok")
+PY
+
+step "benchmark smoke run"
+./build/bench/bench_page_pool --benchmark_min_time=0.01 >/dev/null
+echo "bench_page_pool: ok"
+
+step "install, then build a consumer with find_package and pkg-config"
+prefix=$(mktemp -d)
+cmake --install build --prefix "$prefix" >/dev/null
+cmake -S tests/install -B build/install-consumer -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+ninja -C build/install-consumer >/dev/null
+./build/install-consumer/consumer
+PKG_CONFIG_PATH="$prefix/lib/pkgconfig" c++ tests/install/consumer.cc -o build/consumer-pc \
+  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs ppool)
+./build/consumer-pc
+rm -rf "$prefix"
+
+step "AddressSanitizer + UndefinedBehaviorSanitizer"
+bash tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=address,undefined \
+  -DPPOOL_BUILD_BENCH=OFF
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$jobs"
+./build-asan/examples/napi_poll | tail -n 1
+
+step "ThreadSanitizer"
+bash tools/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=thread \
+  -DPPOOL_BUILD_BENCH=OFF
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j "$jobs"
+TSAN_OPTIONS=halt_on_error=1 ./build-tsan/examples/napi_poll | tail -n 1
+
+step "all green"
