@@ -22,9 +22,13 @@ constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
 std::atomic<std::uint32_t> g_next_pool_id{1};
 std::atomic<std::uint64_t> g_next_thread_id{1};
 
-// Storage of freed pools, kept forever and reused (type-stable memory).
+// Storage of freed pools, kept forever and reused (type-stable memory). The
+// list itself is never destroyed, so the shells stay reachable at exit.
 std::mutex g_shell_lock;
-std::deque<void*> g_shells;
+std::deque<void*>& shells() {
+  static auto* list = new std::deque<void*>;
+  return *list;
+}
 
 Error invalid(std::string message) {
   return Error{Errc::kInvalidArgument, "page_pool_create: " + std::move(message)};
@@ -122,9 +126,9 @@ PagePool::~PagePool() {
 void* PagePool::operator new(std::size_t bytes) {
   {
     std::lock_guard guard(g_shell_lock);
-    if (!g_shells.empty()) {
-      void* shell = g_shells.front();
-      g_shells.pop_front();
+    if (!shells().empty()) {
+      void* shell = shells().front();
+      shells().pop_front();
       return shell;
     }
   }
@@ -133,7 +137,7 @@ void* PagePool::operator new(std::size_t bytes) {
 
 void PagePool::operator delete(void* shell) {
   std::lock_guard guard(g_shell_lock);
-  g_shells.push_back(shell);
+  shells().push_back(shell);
 }
 
 void PagePool::bind_owner() {
@@ -324,6 +328,7 @@ void PagePool::put_page_other(Page* page, std::uint32_t dma_sync_size, bool allo
     if (PPOOL_LIKELY(cache_.count < kAllocCacheSize)) return recycle_in_cache(page);
     PPOOL_STAT_INC(owner_stats_.cache_full);
   }
+  page->pp_tag = tag_recycled();
   recycle_bulk_in_ring(&page, 1);
 }
 
@@ -369,11 +374,11 @@ void PagePool::report_bad_put(const Page* page, std::uintptr_t tag) const {
   detail::report_misuse(msg);
 }
 
-// One ring reservation for the whole batch; what does not fit is released
-// afterwards, outside the reservation. After destroy the release worker is
-// the ring's consumer and drains it at each retry.
+// One ring reservation for the whole batch of pages already marked recycled
+// (marked when accepted, so a page twice in one batch is caught); what does
+// not fit is released afterwards, outside the reservation. After destroy the
+// release worker is the ring's consumer and drains it at each retry.
 void PagePool::recycle_bulk_in_ring(Page** pages, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) pages[i]->pp_tag = tag_recycled();
   std::size_t put = ring_.produce_bulk(pages, n);
   if (put == n) return;
   ring_full_.fetch_add(n - put, std::memory_order_relaxed);
@@ -442,6 +447,7 @@ void put_page_bulk(Page** pages, std::size_t count) {
         continue;
       }
       if (pool->sync_on_put_) pool->sync_for_device(page, PagePool::kSyncFull);
+      page->pp_tag = pool->tag_recycled();
       batch[n++] = page;
       if (n == kAllocCacheRefill) {
         pool->recycle_bulk_in_ring(batch, n);

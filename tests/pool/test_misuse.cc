@@ -1,0 +1,277 @@
+// Bad input and misuse (DESIGN.md section 5): a page put twice, to the wrong
+// pool, a page that is no pool's, a pointer that is not a page descriptor, a
+// put through a stale pool pointer, and a generic put_page twice. Each is
+// reported once, naming the page and the pool, and leaves the pool working:
+// no page is lost and none is handed out twice.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ppool/base.h"
+#include "ppool/dma.h"
+#include "ppool/page.h"
+#include "ppool/page_pool.h"
+
+namespace {
+
+// The hook is a plain function pointer, so what it captures is static.
+std::mutex g_log_mu;
+std::vector<std::string> g_log;
+
+void capture(ppool::LogLevel, std::string_view message) {
+  std::lock_guard lock(g_log_mu);
+  g_log.emplace_back(message);
+}
+
+std::vector<std::string> logged() {
+  std::lock_guard lock(g_log_mu);
+  return g_log;
+}
+
+// The address as the library prints it (%p).
+std::string addr_str(const void* addr) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%p", addr);
+  return buf;
+}
+
+std::string page_str(const ppool::Page* page) {
+  return addr_str(ppool::page_address(page));
+}
+
+ppool::IdentityDmaDevice g_identity;
+
+ppool::PagePool* make_pool(const std::string& name) {
+  ppool::PagePoolParams params;
+  params.name = name;
+  params.flags = ppool::kDmaMap;
+  params.dev = &g_identity;
+  params.pool_size = 256;
+  auto created = ppool::PagePool::create(params);
+  EXPECT_TRUE(created.ok()) << (created.ok() ? "" : created.error().message);
+  return created.ok() ? created.value() : nullptr;
+}
+
+// Nothing was corrupted: the pool still allocates and recycles (both through
+// the cache and the ring), and over the next allocations no page is handed out
+// twice while held.
+void expect_pool_healthy(ppool::PagePool* pool, int n = 300) {
+  const std::uint64_t misuses = ppool::misuse_count();
+  std::vector<ppool::Page*> held;
+  std::set<ppool::Page*> unique;
+  for (int i = 0; i < n; ++i) {
+    ppool::Page* page = pool->alloc_pages();
+    ASSERT_NE(page, nullptr) << "allocation " << i;
+    EXPECT_EQ(page->refcount.load(), 1u) << "allocation " << i;
+    EXPECT_TRUE(unique.insert(page).second)
+        << "page " << page_str(page) << " handed out twice while held (allocation " << i << ")";
+    held.push_back(page);
+  }
+  // Half back directly, half through the ring; then once more round.
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    if (i % 2)
+      pool->recycle_direct(held[i]);
+    else
+      pool->put_full_page(held[i], false);
+  }
+  held.clear();
+  unique.clear();
+  for (int i = 0; i < n; ++i) {
+    ppool::Page* page = pool->alloc_pages();
+    ASSERT_NE(page, nullptr) << "second round, allocation " << i;
+    EXPECT_TRUE(unique.insert(page).second)
+        << "page " << page_str(page) << " handed out twice (second round)";
+    held.push_back(page);
+  }
+  for (ppool::Page* page : held) pool->recycle_direct(page);
+  EXPECT_EQ(ppool::misuse_count(), misuses) << "the health check itself reported a misuse";
+}
+
+class PoolMisuseTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    {
+      std::lock_guard lock(g_log_mu);
+      g_log.clear();
+    }
+    ppool::set_misuse_policy(ppool::MisusePolicy::kReport);
+    ppool::set_log_hook(capture);
+    misuses_before_ = ppool::misuse_count();
+  }
+  void TearDown() override {
+    ppool::set_log_hook(nullptr);
+    ppool::set_misuse_policy(ppool::MisusePolicy::kReport);
+  }
+
+  // Exactly one misuse since the last call, reported in a message containing
+  // every one of needles; returns that message.
+  std::string expect_one_report(const std::vector<std::string>& needles) {
+    EXPECT_EQ(ppool::misuse_count(), misuses_before_ + 1);
+    misuses_before_ = ppool::misuse_count();
+    std::vector<std::string> seen = logged();
+    {
+      std::lock_guard lock(g_log_mu);
+      g_log.clear();
+    }
+    EXPECT_EQ(seen.size(), 1u);
+    if (seen.empty()) return {};
+    const std::string& msg = seen.back();
+    for (const std::string& needle : needles)
+      EXPECT_NE(msg.find(needle), std::string::npos)
+          << "report '" << msg << "' does not mention '" << needle << "'";
+    return msg;
+  }
+
+  std::uint64_t misuses_before_ = 0;
+};
+
+TEST_F(PoolMisuseTest, PutTwiceDirect) {
+  ppool::PagePool* pool = make_pool("misuse-twice-direct");
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  pool->recycle_direct(page);
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_);
+  pool->recycle_direct(page);  // the misuse
+  std::string msg = expect_one_report({page_str(page), "misuse-twice-direct"});
+  EXPECT_NE(msg.find("twice"), std::string::npos) << msg;
+  EXPECT_EQ(page->refcount.load(), 1u);
+  expect_pool_healthy(pool);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+}
+
+TEST_F(PoolMisuseTest, PutTwiceThroughRing) {
+  ppool::PagePool* pool = make_pool("misuse-twice-ring");
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  pool->put_full_page(page, false);
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_);
+  pool->put_full_page(page, false);  // the misuse
+  std::string msg = expect_one_report({page_str(page), "misuse-twice-ring"});
+  EXPECT_NE(msg.find("twice"), std::string::npos) << msg;
+  EXPECT_EQ(pool->stats().recycle.ring, 1u) << "the second put must not enter the ring";
+  expect_pool_healthy(pool);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+}
+
+// The same page twice in one put_page_bulk() array: the second must be seen
+// as already back, not recycled a second time in the same ring reservation.
+TEST_F(PoolMisuseTest, PutTwiceInOneBulk) {
+  ppool::PagePool* pool = make_pool("misuse-twice-bulk");
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* a = pool->alloc_pages();
+  ppool::Page* b = pool->alloc_pages();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ppool::Page* pages[] = {a, b, a};
+  ppool::put_page_bulk(pages, 3);
+  expect_one_report({page_str(a), "misuse-twice-bulk"});
+  EXPECT_EQ(pool->stats().recycle.ring, 2u) << "the page entered the ring twice";
+  expect_pool_healthy(pool);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+}
+
+TEST_F(PoolMisuseTest, PutToWrongPool) {
+  ppool::PagePool* home = make_pool("misuse-home");
+  ppool::PagePool* other = make_pool("misuse-other");
+  ASSERT_NE(home, nullptr);
+  ASSERT_NE(other, nullptr);
+  ppool::Page* page = home->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  other->put_full_page(page, false);  // the misuse, through the ring path
+  expect_one_report({page_str(page), "misuse-home", "misuse-other"});
+  other->recycle_direct(page);  // and through the direct path
+  expect_one_report({page_str(page), "misuse-home", "misuse-other"});
+  EXPECT_EQ(other->stats().recycle.ring, 0u);
+  EXPECT_EQ(other->stats().recycle.cached, 0u);
+  EXPECT_EQ(page->refcount.load(), 1u);
+  // The page is still its home's, untouched: it goes back normally.
+  home->recycle_direct(page);
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_);
+  expect_pool_healthy(home);
+  expect_pool_healthy(other);
+  // other's pages never mixed with home's.
+  EXPECT_EQ(ppool::PagePool::destroy(other), 0u);
+  EXPECT_EQ(ppool::PagePool::destroy(home), 0u);
+}
+
+TEST_F(PoolMisuseTest, PutOfNonPoolPage) {
+  ppool::PagePool* pool = make_pool("misuse-nonpool");
+  ASSERT_NE(pool, nullptr);
+  ppool::PageAllocator alloc;
+  ppool::Page* page = alloc.alloc(0);
+  ASSERT_NE(page, nullptr);
+  pool->put_full_page(page, false);  // the misuse
+  expect_one_report({page_str(page), "misuse-nonpool"});
+  pool->recycle_direct(page);  // the same, direct
+  expect_one_report({page_str(page), "misuse-nonpool"});
+  EXPECT_EQ(page->refcount.load(), 1u);
+  EXPECT_EQ(pool->inflight(), 0u);
+  expect_pool_healthy(pool);
+  // The page is still a normal page of its allocator.
+  ppool::put_page(page);
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_);
+  EXPECT_EQ(alloc.stats().free_bytes, alloc.stats().committed_bytes);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+}
+
+TEST_F(PoolMisuseTest, BulkPutOfNonDescriptor) {
+  ppool::PagePool* pool = make_pool("misuse-nondesc");
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* real = pool->alloc_pages();
+  ASSERT_NE(real, nullptr);
+  ppool::Page fake{};  // not a descriptor of the arena
+  ppool::Page* pages[] = {&fake, real};
+  ppool::put_page_bulk(pages, 2);
+  expect_one_report({addr_str(&fake)});
+  // The real page in the same batch went home through the ring.
+  EXPECT_EQ(pool->stats().recycle.ring, 1u);
+  EXPECT_EQ(fake.refcount.load(), 0u);
+  expect_pool_healthy(pool);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+}
+
+TEST_F(PoolMisuseTest, PutAfterPoolFreed) {
+  ppool::PagePool* stale = make_pool("misuse-stale");
+  ASSERT_NE(stale, nullptr);
+  ppool::Page* page = stale->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  stale->release_page(page);                       // now a normal page the test holds
+  EXPECT_EQ(ppool::PagePool::destroy(stale), 0u);  // freed
+  stale->put_full_page(page, false);               // the misuse
+  std::string msg = expect_one_report({page_str(page), "misuse-stale"});
+  EXPECT_NE(msg.find("after the pool was freed"), std::string::npos) << msg;
+  EXPECT_EQ(page->refcount.load(), 1u);
+  ppool::put_page(page);  // freed normally
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_);
+  // Pools still work.
+  ppool::PagePool* fresh = make_pool("misuse-fresh");
+  ASSERT_NE(fresh, nullptr);
+  expect_pool_healthy(fresh);
+  EXPECT_EQ(ppool::PagePool::destroy(fresh), 0u);
+}
+
+TEST_F(PoolMisuseTest, GenericPutPageTwice) {
+  ppool::PagePool* pool = make_pool("misuse-generic");
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  ppool::put_page(page);  // the last reference: home through the ring
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_);
+  EXPECT_EQ(pool->stats().recycle.ring, 1u);
+  EXPECT_EQ(page->refcount.load(), 1u) << "the pool keeps its own reference";
+  ppool::put_page(page);  // the misuse: already back
+  std::string msg = expect_one_report({page_str(page), "misuse-generic"});
+  EXPECT_NE(msg.find("already back"), std::string::npos) << msg;
+  EXPECT_EQ(page->refcount.load(), 1u);
+  EXPECT_EQ(pool->stats().recycle.ring, 1u);
+  expect_pool_healthy(pool);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+}
+
+}  // namespace
