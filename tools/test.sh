@@ -38,8 +38,8 @@ cmake --install build --prefix "$prefix" >/dev/null
 cmake -S tests/install -B build/install-consumer -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 ninja -C build/install-consumer >/dev/null
 ./build/install-consumer/consumer
-PKG_CONFIG_PATH="$prefix/lib/pkgconfig" c++ tests/install/consumer.cc -o build/consumer-pc \
-  $(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs ppool)
+pcdir=$(dirname "$(find "$prefix" -name ppool.pc)")
+c++ tests/install/consumer.cc -o build/consumer-pc $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool)
 ./build/consumer-pc
 rm -rf "$prefix"
 

@@ -30,6 +30,11 @@ struct BadParams {
   const char* field;  // the message must start with this field's name
 };
 
+// Test names and failure messages show what was spoiled, not the bytes.
+void PrintTo(const BadParams& bad, std::ostream* os) {
+  *os << bad.what;
+}
+
 class PoolParamsTest : public ::testing::TestWithParam<BadParams> {};
 
 TEST_P(PoolParamsTest, RejectsWithTheFieldNamed) {
