@@ -70,10 +70,16 @@ struct Arena {
 };
 extern Arena g_arena;
 
-// Called when a pool page's last reference is dropped through put_page();
-// the pool layer installs it so such a page goes home instead of leaking.
-using PoolPageReturn = void (*)(Page* page);
-void set_pool_page_return(PoolPageReturn fn);
+// put_page() of a page a pool owns (pp_tag != 0) calls this instead of
+// dropping a reference itself: the pool layer installs it, so that a pool
+// page goes home rather than to the allocator, and a fragment's put drops a
+// fragment reference.
+using PoolPagePut = void (*)(Page* page);
+void set_pool_page_put(PoolPagePut fn);
+
+// Drops one page reference; true when it was the last. A put with no
+// reference left is reported and changes nothing. Thread context: any thread.
+bool put_page_ref(Page* page);
 
 // True iff page is a descriptor of the arena (in range, on a descriptor
 // boundary) heading an allocated block. Reports nothing: the caller does.
@@ -109,7 +115,9 @@ inline void get_page(Page* page) {
 }
 
 // Drops a reference; the last one frees the page to its allocator, or, for a
-// page a pool owns, sends it home to the pool. Thread context: any thread.
+// page a pool owns, sends it home to the pool (the kernel's
+// skb_mark_for_recycle path); for a pool page in fragments it drops one
+// fragment's reference. Thread context: any thread.
 void put_page(Page* page);
 
 struct PageAllocatorOptions {

@@ -28,7 +28,12 @@
 namespace ppool {
 namespace detail {
 class ReleaseWorker;
-}
+// Page::pp_tag is the owning pool's address with the page's state in the low
+// bits (pools are cache-line aligned): 0 out whole, or:
+inline constexpr std::uintptr_t kTagRecycled = 1;   // in the cache or the ring
+inline constexpr std::uintptr_t kTagFragments = 2;  // out in fragments (pp_ref_count)
+inline constexpr std::uintptr_t kTagStateMask = 3;
+}  // namespace detail
 
 // Pool flags (the kernel's PP_FLAG_*).
 enum PagePoolFlags : std::uint32_t {
@@ -108,6 +113,22 @@ class PagePool {
   // any thread.
   void release_page(Page* page);
 
+  // ---- fragments (the seeds' "conserve memory" mode) ----
+
+  // A fragment of size bytes (rounded up to a cache line) of the pool's
+  // current page, at *offset; a fresh page when the current one is full.
+  // The page is recycled once every fragment is put, never before. nullptr
+  // when size exceeds the page or memory runs out. Thread context: owner only.
+  Page* alloc_frag(std::uint32_t size, std::uint32_t* offset);
+  // A whole page when *size * 2 exceeds the page, else a fragment; the last
+  // fragment that fits is extended to the page's end (*size grows) so the
+  // page's memory is accounted to its users. Thread context: owner only.
+  Page* alloc(std::uint32_t* offset, std::uint32_t* size);
+  // alloc() returning the fragment's address; free_va() puts it back.
+  // Thread context: owner only / any thread (allow_direct: owner only).
+  void* alloc_va(std::uint32_t* size);
+  void free_va(void* va, bool allow_direct);
+
   DmaAddr get_dma_addr(const Page* page) const { return page->dma_addr; }
   DmaDirection get_dma_dir() const { return params_.dma_dir; }
   // Hands [offset + params.offset, +len) of the page back to the CPU.
@@ -147,7 +168,8 @@ class PagePool {
 
   // pp_tag values: the pool's address with the state in bit 0.
   std::uintptr_t tag_in_use() const { return reinterpret_cast<std::uintptr_t>(this); }
-  std::uintptr_t tag_recycled() const { return tag_in_use() | 1; }
+  std::uintptr_t tag_recycled() const { return tag_in_use() | detail::kTagRecycled; }
+  std::uintptr_t tag_fragments() const { return tag_in_use() | detail::kTagFragments; }
   bool is_owner() const;
   void set_owner(std::uint64_t thread_id);
 
@@ -168,7 +190,10 @@ class PagePool {
   void drain();
   void unmap_all();
   bool try_finish_release();
-  static void return_home(Page* page);
+  bool drop_fragment(Page* page);
+  Page* drain_frag(Page* page);
+  void free_frag();
+  static void generic_put(Page* page);
 
   friend void put_page_bulk(Page** pages, std::size_t count);
   friend class detail::ReleaseWorker;
@@ -191,6 +216,11 @@ class PagePool {
   } owner_stats_;
   std::atomic<std::uint32_t> hold_{0};  // written by the owner only (no RMW)
   std::uint64_t alloc_failures_ = 0;
+  // The page being cut into fragments, the next free offset in it, and the
+  // fragments handed out of it (the pool holds the rest of the bias).
+  Page* frag_page_ = nullptr;
+  std::uint32_t frag_offset_ = 0;
+  std::int64_t frag_users_ = 0;
 
   // ---- returns from any thread ----
   detail::MpscRing<Page*> ring_;
@@ -223,6 +253,22 @@ class PagePool {
 // array is reordered (the caller must not use it afterwards).
 // Thread context: any thread.
 void put_page_bulk(Page** pages, std::size_t count);
+
+// The pool that owns a page, or nullptr. Thread context: any thread holding
+// the page.
+PagePool* page_pool_of(const Page* page);
+
+// Fragment references (the kernel's pp_ref_count with its bias scheme). A
+// pool page starts with one; a driver that splits a page itself sets n with
+// fragment_page() and hands out pieces; each piece's put drops one, and the
+// page is recycled when the last is dropped. Thread context: any thread
+// holding a reference (fragment_page: the page's only holder).
+inline constexpr std::int64_t kFragBiasMax = INT64_MAX >> 1;  // BIAS_MAX
+void fragment_page(Page* page, std::int64_t n);
+// Drops n references; returns those left (0: the caller dropped the last,
+// and the count is reset to 1 for the page's next life).
+std::int64_t unref_page(Page* page, std::int64_t n);
+void ref_page(Page* page);
 
 // Stalled-shutdown reports: every `seconds` while a destroyed pool still has
 // pages in flight (default 60). Thread context: any thread.

@@ -42,6 +42,13 @@ bool wraps(DmaAddr addr, std::uint64_t len) {
   return len > ~DmaAddr{0} - addr;
 }
 
+void report(std::atomic<std::uint64_t>& errors, const Findings& findings) {
+  for (const std::string& finding : findings) {
+    errors.fetch_add(1, std::memory_order_relaxed);
+    log(LogLevel::kError, "dma-debug: " + finding);
+  }
+}
+
 }  // namespace
 
 struct DebugDmaDevice::State {
@@ -112,6 +119,10 @@ struct DebugDmaDevice::State {
   // Validates a sync; true when it may reach the inner device.
   bool check_sync(const char* what, DmaAddr addr, std::size_t offset, std::size_t len,
                   DmaDirection dir, std::string_view caller, Findings& findings);
+  // check_sync() under the lock, its findings reported after it; true when the
+  // sync may reach the inner device.
+  bool admit_sync(const char* what, DmaAddr addr, std::size_t offset, std::size_t len,
+                  DmaDirection dir, std::string_view caller);
   void describe_unknown(DmaAddr addr, std::string_view caller, Findings& findings);
 };
 
@@ -213,6 +224,18 @@ bool DebugDmaDevice::State::check_sync(const char* what, DmaAddr addr, std::size
   return true;
 }
 
+bool DebugDmaDevice::State::admit_sync(const char* what, DmaAddr addr, std::size_t offset,
+                                       std::size_t len, DmaDirection dir, std::string_view caller) {
+  Findings findings;
+  bool ok;
+  {
+    std::lock_guard lock(mu);
+    ok = check_sync(what, addr, offset, len, dir, caller, findings);
+  }
+  report(errors, findings);
+  return ok;
+}
+
 DebugDmaDevice::DebugDmaDevice(DmaDevice& inner)
     : inner_(inner), state_(std::make_unique<State>()) {}
 
@@ -221,17 +244,6 @@ DebugDmaDevice::DebugDmaDevice(DmaDevice& inner)
 DebugDmaDevice::~DebugDmaDevice() {
   close();
 }
-
-namespace {
-
-void report(std::atomic<std::uint64_t>& errors, const Findings& findings) {
-  for (const std::string& finding : findings) {
-    errors.fetch_add(1, std::memory_order_relaxed);
-    log(LogLevel::kError, "dma-debug: " + finding);
-  }
-}
-
-}  // namespace
 
 DmaAddr DebugDmaDevice::map(void* addr, std::size_t len, DmaDirection dir,
                             std::string_view caller) {
@@ -263,26 +275,14 @@ void DebugDmaDevice::unmap(DmaAddr addr, std::size_t len, DmaDirection dir,
 
 void DebugDmaDevice::sync_for_device(DmaAddr addr, std::size_t offset, std::size_t len,
                                      DmaDirection dir, std::string_view caller) {
-  Findings findings;
-  bool ok;
-  {
-    std::lock_guard lock(state_->mu);
-    ok = state_->check_sync("sync_for_device", addr, offset, len, dir, caller, findings);
-  }
-  report(state_->errors, findings);
-  if (ok) inner_.sync_for_device(addr, offset, len, dir, caller);
+  if (state_->admit_sync("sync_for_device", addr, offset, len, dir, caller))
+    inner_.sync_for_device(addr, offset, len, dir, caller);
 }
 
 void DebugDmaDevice::sync_for_cpu(DmaAddr addr, std::size_t offset, std::size_t len,
                                   DmaDirection dir, std::string_view caller) {
-  Findings findings;
-  bool ok;
-  {
-    std::lock_guard lock(state_->mu);
-    ok = state_->check_sync("sync_for_cpu", addr, offset, len, dir, caller, findings);
-  }
-  report(state_->errors, findings);
-  if (ok) inner_.sync_for_cpu(addr, offset, len, dir, caller);
+  if (state_->admit_sync("sync_for_cpu", addr, offset, len, dir, caller))
+    inner_.sync_for_cpu(addr, offset, len, dir, caller);
 }
 
 std::size_t DebugDmaDevice::close() {

@@ -150,7 +150,7 @@ class ChunkArena {
 // Reserve before main, so g_arena is read-only by the time threads exist.
 [[maybe_unused]] const bool g_arena_reserved = (ChunkArena::get(), true);
 
-std::atomic<detail::PoolPageReturn> g_pool_page_return{nullptr};
+std::atomic<detail::PoolPagePut> g_pool_page_put{nullptr};
 std::atomic<PageAllocator*> g_node_allocators[kMaxNodes];
 
 int current_node() {
@@ -423,27 +423,33 @@ void put_page(Page* page) {
     detail::report_misuse("put_page on " + describe_bad(page, " (freed already?)"));
     return;
   }
-  const std::uint32_t old = page->refcount.fetch_sub(1, std::memory_order_acq_rel);
-  if (PPOOL_LIKELY(old > 1)) return;
-  if (PPOOL_UNLIKELY(old == 0)) {
-    page->refcount.fetch_add(1, std::memory_order_relaxed);  // back to 0
-    detail::report_misuse("put_page on " + describe(page) + " with no references");
-    return;
-  }
-  // Last reference: a pool page goes home, any other page to its allocator.
+  // A page a pool owns: the pool layer decides (a fragment's reference, or
+  // the page's last reference sending it home).
   if (page->pp_tag != 0) {
-    if (auto hook = g_pool_page_return.load(std::memory_order_acquire)) {
-      hook(page);
-      return;
-    }
+    if (auto hook = g_pool_page_put.load(std::memory_order_acquire)) return hook(page);
   }
-  page->allocator->free(page);
+  if (detail::put_page_ref(page)) page->allocator->free(page);
 }
 
 namespace detail {
 
-void set_pool_page_return(PoolPageReturn fn) {
-  g_pool_page_return.store(fn, std::memory_order_release);
+bool put_page_ref(Page* page) {
+  const std::uint32_t old = page->refcount.fetch_sub(1, std::memory_order_acq_rel);
+  if (PPOOL_LIKELY(old > 1)) return false;
+  if (PPOOL_UNLIKELY(old == 0)) {
+    page->refcount.fetch_add(1, std::memory_order_relaxed);  // back to 0
+    report_misuse("put_page on " + describe(page) + " with no references");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace detail
+
+namespace detail {
+
+void set_pool_page_put(PoolPagePut fn) {
+  g_pool_page_put.store(fn, std::memory_order_release);
 }
 
 bool valid_descriptor(const Page* page) {

@@ -71,7 +71,7 @@ std::int64_t now_ns() {
 }
 
 PagePool* pool_of_tag(std::uintptr_t tag) {
-  return reinterpret_cast<PagePool*>(tag & ~1ul);
+  return reinterpret_cast<PagePool*>(tag & ~detail::kTagStateMask);
 }
 
 }  // namespace
@@ -98,7 +98,7 @@ std::string PagePoolStats::to_json() const {
 Result<PagePool*> PagePool::create(const PagePoolParams& params) {
   if (auto error = validate(params)) return *error;
   static std::once_flag hook_installed;
-  std::call_once(hook_installed, [] { detail::set_pool_page_return(&PagePool::return_home); });
+  std::call_once(hook_installed, [] { detail::set_pool_page_put(&PagePool::generic_put); });
   PageAllocator& allocator =
       params.allocator ? *params.allocator : PageAllocator::for_node(params.nid);
   return new PagePool(params, allocator);
@@ -158,6 +158,7 @@ std::uint32_t PagePool::destroy(PagePool* pool) {
   pool->set_owner(kNoOwner);  // no more direct recycling
   pool->destroying_.store(true, std::memory_order_seq_cst);
   while (pool->syncing_.load(std::memory_order_acquire)) std::this_thread::yield();
+  pool->free_frag();
   pool->drain();
   pool->unmap_all();
   pool->detach_time_ns_ = now_ns();
@@ -255,7 +256,10 @@ Page* PagePool::alloc_from_allocator() {
 // never waits behind another thread's device work. Returns how many of
 // pages[] (compacted to the front) are now the pool's.
 std::size_t PagePool::map_pages(Page** pages, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) pages[i]->dma_slot = kNoSlot;
+  for (std::size_t i = 0; i < n; ++i) {
+    pages[i]->dma_slot = kNoSlot;
+    pages[i]->pp_ref_count.store(1, std::memory_order_relaxed);
+  }
   if (!(params_.flags & kDmaMap)) return n;
   std::size_t mapped = 0;
   for (std::size_t i = 0; i < n; ++i) {
@@ -322,6 +326,7 @@ void PagePool::dma_sync_for_cpu(Page* page, std::uint32_t offset, std::uint32_t 
 // Every put but the inline fast case: sync for the device, then the cache
 // (owner), the ring, or the release path.
 void PagePool::put_page_other(Page* page, std::uint32_t dma_sync_size, bool allow_direct) {
+  if (!drop_fragment(page)) return;
   if (PPOOL_UNLIKELY(!recyclable(page))) return put_page_slow(page);
   if (sync_on_put_) sync_for_device(page, dma_sync_size);
   if (allow_direct && is_owner()) {
@@ -359,6 +364,9 @@ void PagePool::report_bad_put(const Page* page, std::uintptr_t tag) const {
   std::string msg;
   if (magic_.load(std::memory_order_acquire) != kLiveMagic) {
     msg = format("put of page %p to pool %u '%s' after the pool was freed", addr, id_, name_);
+  } else if (tag == tag_fragments()) {
+    msg = format("page %p of pool %u '%s' is out in fragments: put each fragment, not the page",
+                 addr, id_, name_);
   } else if (tag == tag_recycled()) {
     msg = format("page %p put twice to pool %u '%s': it is already back in the pool", addr, id_,
                  name_);
@@ -409,18 +417,24 @@ void PagePool::return_page(Page* page) {
   ppool::put_page(page);
 }
 
-// put_page() dropped the last reference of a page a pool owns: send it home
-// through the ring (the context is unknown, so never directly).
-void PagePool::return_home(Page* page) {
+// ppool::put_page() of a page a pool owns, from code that knows no pools: a
+// fragment's put drops a fragment reference; a whole page drops a page
+// reference, and the last one sends the page home through the ring (the
+// context is unknown, so never directly).
+void PagePool::generic_put(Page* page) {
   std::uintptr_t tag = page->pp_tag;
-  page->refcount.store(1, std::memory_order_relaxed);  // the pool's own reference again
   PagePool* pool = pool_of_tag(tag);
-  if (tag & 1) {
-    detail::report_misuse(
-        detail::format("put_page of page %p: it is already back in pool %u '%s' (put twice)",
-                       page_address(page), pool->id_, pool->name_));
-    return;
+  switch (tag & detail::kTagStateMask) {
+    case detail::kTagRecycled:
+      detail::report_misuse(
+          detail::format("put_page of page %p: it is already back in pool %u '%s' (put twice)",
+                         page_address(page), pool->id_, pool->name_));
+      return;
+    case detail::kTagFragments:
+      return pool->put_full_page(page, false);
   }
+  if (!detail::put_page_ref(page)) return;
+  page->refcount.store(1, std::memory_order_relaxed);  // the pool's own reference again
   pool->put_full_page(page, false);
 }
 
@@ -442,6 +456,7 @@ void put_page_bulk(Page** pages, std::size_t count) {
         pages[deferred++] = page;  // another pool's: the next round
         continue;
       }
+      if (!pool->drop_fragment(page)) continue;
       if (!pool->recyclable(page)) {
         pool->put_page_slow(page);
         continue;
@@ -457,6 +472,140 @@ void put_page_bulk(Page** pages, std::size_t count) {
     if (n) pool->recycle_bulk_in_ring(batch, n);
     count = deferred;
   }
+}
+
+// ---- fragments ----
+
+// False while other fragments of the page are still out; true for a whole
+// page, or when this put dropped the last fragment (the page is whole again).
+bool PagePool::drop_fragment(Page* page) {
+  if (page->pp_tag != tag_fragments()) return true;
+  if (unref_page(page, 1) != 0) return false;
+  page->pp_tag = tag_in_use();
+  return true;
+}
+
+Page* PagePool::alloc_frag(std::uint32_t size, std::uint32_t* offset) {
+  const std::uint32_t max_size = static_cast<std::uint32_t>(kPageSize << params_.order);
+  if (size == 0 || size > max_size) return nullptr;
+  size = static_cast<std::uint32_t>((size + kCacheLine - 1) & ~(kCacheLine - 1));
+  size = std::min(size, max_size);
+  Page* page = frag_page_;
+  if (page && frag_offset_ + size <= max_size) {
+    *offset = frag_offset_;
+    frag_offset_ += size;
+    ++frag_users_;
+    return page;
+  }
+  // The current page is full: drop the pool's remaining bias. If no
+  // fragment is still out the page is reused at once, as a cache hit.
+  if (page && (page = drain_frag(page))) {
+    PPOOL_STAT_INC(owner_stats_.fast);
+    PPOOL_STAT_INC(owner_stats_.cached);
+  } else if (!(page = alloc_pages())) {
+    frag_page_ = nullptr;
+    return nullptr;
+  }
+  frag_page_ = page;
+  frag_users_ = 1;
+  frag_offset_ = size;
+  *offset = 0;
+  fragment_page(page, kFragBiasMax);
+  return page;
+}
+
+// Drops the bias the pool still holds on its fragment page (all but the
+// fragments handed out). Returns the page when that was the last reference
+// and the page can serve again; otherwise the last fragment's put recycles
+// it, or it is released here.
+Page* PagePool::drain_frag(Page* page) {
+  if (unref_page(page, kFragBiasMax - frag_users_) != 0) return nullptr;
+  page->pp_tag = tag_in_use();
+  if (PPOOL_LIKELY(page->refcount.load(std::memory_order_acquire) == 1)) {
+    if (sync_on_put_) sync_for_device(page, kSyncFull);
+    return page;
+  }
+  released_refcnt_.fetch_add(1, std::memory_order_relaxed);
+  return_page(page);
+  return nullptr;
+}
+
+// At destroy: the partly used page goes like any other once its fragments
+// are back.
+void PagePool::free_frag() {
+  Page* page = frag_page_;
+  frag_page_ = nullptr;
+  if (!page || unref_page(page, kFragBiasMax - frag_users_) != 0) return;
+  page->pp_tag = tag_in_use();
+  return_page(page);
+}
+
+Page* PagePool::alloc(std::uint32_t* offset, std::uint32_t* size) {
+  const std::uint32_t max_size = static_cast<std::uint32_t>(kPageSize << params_.order);
+  if (*size * 2 > max_size) {
+    *size = max_size;
+    *offset = 0;
+    return alloc_pages();
+  }
+  Page* page = alloc_frag(*size, offset);
+  // No room for another fragment of this size: give this one the rest.
+  if (page && frag_offset_ + *size > max_size) {
+    *size = max_size - *offset;
+    frag_offset_ = max_size;
+  }
+  return page;
+}
+
+void* PagePool::alloc_va(std::uint32_t* size) {
+  std::uint32_t offset = 0;
+  Page* page = alloc(&offset, size);
+  return page ? static_cast<char*>(page_address(page)) + offset : nullptr;
+}
+
+void PagePool::free_va(void* va, bool allow_direct) {
+  Page* page = page_of(va);
+  if (PPOOL_UNLIKELY(!page)) {
+    detail::report_misuse(
+        detail::format("free_va of %p to pool %u '%s': not a page address", va, id_, name_));
+    return;
+  }
+  put_page(page, kSyncFull, allow_direct);
+}
+
+PagePool* page_pool_of(const Page* page) {
+  return pool_of_tag(page->pp_tag);
+}
+
+void fragment_page(Page* page, std::int64_t n) {
+  page->pp_ref_count.store(n, std::memory_order_relaxed);
+  if (page->pp_tag) page->pp_tag = (page->pp_tag & ~detail::kTagStateMask) | detail::kTagFragments;
+}
+
+// Reading first saves the atomic RMW for the common last reference.
+std::int64_t unref_page(Page* page, std::int64_t n) {
+  std::atomic<std::int64_t>& refs = page->pp_ref_count;
+  if (refs.load(std::memory_order_acquire) == n) {
+    refs.store(1, std::memory_order_relaxed);
+    return 0;
+  }
+  std::int64_t left = refs.fetch_sub(n, std::memory_order_acq_rel) - n;
+  if (PPOOL_UNLIKELY(left < 0)) {
+    refs.fetch_add(n, std::memory_order_relaxed);
+    detail::report_misuse(detail::format("unref_page of page %p by %ld: only %ld references",
+                                         page_address(page), static_cast<long>(n),
+                                         static_cast<long>(left + n)));
+    return 1;
+  }
+  if (left == 0) refs.store(1, std::memory_order_relaxed);
+  return left;
+}
+
+// Only a whole page's single holder changes the tag, so the write never
+// races with another fragment holder's read.
+void ref_page(Page* page) {
+  page->pp_ref_count.fetch_add(1, std::memory_order_relaxed);
+  if ((page->pp_tag & detail::kTagStateMask) == 0 && page->pp_tag)
+    page->pp_tag |= detail::kTagFragments;
 }
 
 // ---- accounting ----

@@ -7,51 +7,24 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <set>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "ppool/page.h"
+#include "support/log_capture.h"
 
 namespace ppool {
 namespace {
 
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 
-// Captures log messages for the lifetime of the object (the hook is a plain
-// function pointer, so the capture lives in statics).
-class LogCapture {
- public:
-  LogCapture() {
-    std::lock_guard lock(mu());
-    messages().clear();
-    set_misuse_policy(MisusePolicy::kReport);
-    set_log_hook(&LogCapture::hook);
-  }
-  ~LogCapture() { set_log_hook(nullptr); }
-
-  std::vector<std::string> take() {
-    std::lock_guard lock(mu());
-    return std::exchange(messages(), {});
-  }
-
- private:
-  static std::mutex& mu() {
-    static std::mutex m;
-    return m;
-  }
-  static std::vector<std::string>& messages() {
-    static std::vector<std::string> v;
-    return v;
-  }
-  static void hook(LogLevel, std::string_view message) {
-    std::lock_guard lock(mu());
-    messages().emplace_back(message);
-  }
+// Captures log messages for its lifetime, with misuse reported rather than
+// fatal (tests may run with PPOOL_MISUSE=abort in the environment).
+struct LogCapture : test::LogCapture {
+  LogCapture() { set_misuse_policy(MisusePolicy::kReport); }
 };
 
 PageAllocatorOptions limited(std::size_t max_bytes, std::size_t retain_bytes = 64 * kMiB) {
@@ -326,7 +299,7 @@ TEST(PageAllocator, LastPutPageFrees) {
 TEST(PageAllocator, PoolPagesGoToTheInstalledHook) {
   static std::atomic<Page*> returned{nullptr};
   returned = nullptr;
-  detail::set_pool_page_return([](Page* page) { returned = page; });
+  detail::set_pool_page_put([](Page* page) { returned = page; });
   PageAllocator allocator;
   Page* page = allocator.alloc(0);
   ASSERT_NE(page, nullptr);
@@ -334,7 +307,7 @@ TEST(PageAllocator, PoolPagesGoToTheInstalledHook) {
   put_page(page);
   EXPECT_EQ(returned.load(), page);
   EXPECT_EQ(page_of(page_address(page)), page);  // the pool owns it now, not freed
-  detail::set_pool_page_return(nullptr);
+  detail::set_pool_page_put(nullptr);
 
   page->pp_tag = 0;
   page->refcount.store(1);
@@ -371,13 +344,6 @@ void expect_free_list_sound(PageAllocator& allocator) {
   expect_all_free(allocator);
 }
 
-bool any_contains(const std::vector<std::string>& messages, const std::string& needle) {
-  for (const std::string& m : messages) {
-    if (m.find(needle) != std::string::npos) return true;
-  }
-  return false;
-}
-
 TEST(PageAllocatorMisuse, DoubleFreeIsReportedAndHarmless) {
   LogCapture capture;
   PageAllocator allocator(limited(kChunkBytes));
@@ -388,8 +354,7 @@ TEST(PageAllocatorMisuse, DoubleFreeIsReportedAndHarmless) {
   const std::uint64_t before = misuse_count();
   allocator.free(page);
   EXPECT_EQ(misuse_count(), before + 1);
-  std::vector<std::string> messages = capture.take();
-  EXPECT_TRUE(any_contains(messages, pfn_text(page))) << "report names the page";
+  EXPECT_TRUE(capture.contains(pfn_text(page))) << "report names the page";
   EXPECT_EQ(page_of(page_address(other)), other);
   allocator.free(other);
   expect_free_list_sound(allocator);
@@ -404,7 +369,7 @@ TEST(PageAllocatorMisuse, DoublePutIsReportedAndHarmless) {
   const std::uint64_t before = misuse_count();
   put_page(page);
   EXPECT_EQ(misuse_count(), before + 1);
-  EXPECT_TRUE(any_contains(capture.take(), pfn_text(page)));
+  EXPECT_TRUE(capture.contains(pfn_text(page)));
   expect_free_list_sound(allocator);
 }
 
@@ -419,9 +384,8 @@ TEST(PageAllocatorMisuse, PutWithNoReferencesIsReported) {
   EXPECT_EQ(misuse_count(), before + 1);
   EXPECT_EQ(page->refcount.load(), 0u);
   EXPECT_EQ(page_of(page_address(page)), page);  // not freed
-  std::vector<std::string> messages = capture.take();
-  EXPECT_TRUE(any_contains(messages, "no references"));
-  EXPECT_TRUE(any_contains(messages, pfn_text(page)));
+  EXPECT_TRUE(capture.contains("no references"));
+  EXPECT_TRUE(capture.contains(pfn_text(page)));
   page->refcount.store(1);
   put_page(page);
   expect_free_list_sound(allocator);
@@ -441,7 +405,7 @@ TEST(PageAllocatorMisuse, FreeOfTailForeignOrWrongAllocatorIsReported) {
   stranger.free(page);                                                         // not its page
   put_page(&on_stack);
   EXPECT_EQ(misuse_count(), before + 5);
-  EXPECT_EQ(capture.take().size(), 5u);
+  EXPECT_EQ(capture.count(), 5u);
   EXPECT_EQ(page_of(page_address(page)), page);
   EXPECT_EQ(stranger.stats().committed_bytes, 0u);
   allocator.free(page);
@@ -490,7 +454,7 @@ TEST(PageAllocator, DestroyWithPagesOutstandingIsReportedAndLeaks) {
   ASSERT_NE(page, nullptr);
   char* memory = static_cast<char*>(page_address(page));
   allocator.reset();
-  EXPECT_TRUE(any_contains(capture.take(), "still allocated"));
+  EXPECT_TRUE(capture.contains("still allocated"));
   memory[0] = 1;  // the chunk was leaked, not handed to anyone: still writable
   EXPECT_EQ(memory[0], 1);
 }
