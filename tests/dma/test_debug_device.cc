@@ -4,32 +4,16 @@
 
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "ppool/base.h"
 #include "ppool/dma.h"
+#include "support/log_capture.h"
 
 namespace ppool {
 namespace {
-
-// Log capture: the hook is a plain function pointer, so the capture is static.
-std::mutex g_log_mu;
-std::vector<std::string> g_logs;
-std::vector<LogLevel> g_levels;
-
-void capture(LogLevel level, std::string_view message) {
-  std::lock_guard lock(g_log_mu);
-  g_logs.emplace_back(message);
-  g_levels.push_back(level);
-}
-
-std::vector<std::string> logs() {
-  std::lock_guard lock(g_log_mu);
-  return g_logs;
-}
 
 std::string hex(DmaAddr addr) {
   char buf[32];
@@ -71,29 +55,23 @@ class CountingDevice final : public DmaDevice {
 
 class DebugDmaTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    {
-      std::lock_guard lock(g_log_mu);
-      g_logs.clear();
-      g_levels.clear();
-    }
-    set_log_hook(capture);
-  }
-  void TearDown() override { set_log_hook(nullptr); }
-
   // Expects exactly one new finding, naming the address and the caller.
   void expect_one_finding(const DebugDmaDevice& dev, DmaAddr addr, const std::string& caller,
                           const std::string& what) {
     EXPECT_EQ(dev.error_count(), 1u);
-    auto l = logs();
+    auto l = capture_.entries();
     ASSERT_EQ(l.size(), 1u);
-    EXPECT_TRUE(l[0].starts_with("dma-debug: ")) << l[0];
-    EXPECT_TRUE(contains(l[0], what)) << l[0];
-    EXPECT_TRUE(contains(l[0], hex(addr))) << l[0];
-    EXPECT_TRUE(contains(l[0], caller)) << l[0];
-    std::lock_guard lock(g_log_mu);
-    EXPECT_EQ(g_levels[0], LogLevel::kError);
+    const std::string& m = l[0].message;
+    EXPECT_TRUE(m.starts_with("dma-debug: ")) << m;
+    EXPECT_TRUE(contains(m, what)) << m;
+    EXPECT_TRUE(contains(m, hex(addr))) << m;
+    EXPECT_TRUE(contains(m, caller)) << m;
+    EXPECT_EQ(l[0].level, LogLevel::kError);
   }
+
+  std::vector<std::string> logs() const { return capture_.messages(); }
+
+  test::LogCapture capture_;
 
   IdentityDmaDevice identity_;
   std::vector<char> buf_ = std::vector<char>(3 * kPageSize);

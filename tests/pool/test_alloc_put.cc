@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "ppool/page_pool.h"
+#include "support/pool_fixtures.h"
 
 namespace {
 
 using ppool::Page;
 using ppool::PagePool;
 using ppool::PagePoolParams;
+using ppool::test::create_pool;
 
 // An identity device that counts its calls and keeps the last sync's range.
 class CountingDevice final : public ppool::DmaDevice {
@@ -67,14 +69,8 @@ PagePoolParams params_named(const char* name) {
   return p;
 }
 
-PagePool* create(const PagePoolParams& p) {
-  auto created = PagePool::create(p);
-  EXPECT_TRUE(created.ok()) << (created.ok() ? "" : created.error().message);
-  return created.value();
-}
-
 TEST(PoolAlloc, FirstAllocTakesABulkFromTheAllocatorAndMapsIt) {
-  PagePool* pool = create(params_named("alloc"));
+  PagePool* pool = create_pool(params_named("alloc"));
   Page* page = pool->alloc_pages();
   ASSERT_NE(page, nullptr);
   EXPECT_EQ(page->refcount.load(), 1u);
@@ -91,7 +87,7 @@ TEST(PoolAlloc, FirstAllocTakesABulkFromTheAllocatorAndMapsIt) {
 }
 
 TEST(PoolAlloc, RecycleDirectFeedsTheFastPath) {
-  PagePool* pool = create(params_named("fast"));
+  PagePool* pool = create_pool(params_named("fast"));
   Page* first = pool->alloc_pages();
   pool->recycle_direct(first);
   Page* again = pool->alloc_pages();
@@ -105,7 +101,7 @@ TEST(PoolAlloc, RecycleDirectFeedsTheFastPath) {
 }
 
 TEST(PoolAlloc, NonDirectPutGoesThroughTheRingAndRefills) {
-  PagePool* pool = create(params_named("ring"));
+  PagePool* pool = create_pool(params_named("ring"));
   std::vector<Page*> pages;
   for (unsigned i = 0; i < ppool::kAllocCacheRefill; ++i) pages.push_back(pool->alloc_pages());
   for (Page* page : pages) pool->put_full_page(page, false);
@@ -124,7 +120,7 @@ TEST(PoolAlloc, NonDirectPutGoesThroughTheRingAndRefills) {
 }
 
 TEST(PoolAlloc, DirectPutFromAForeignThreadGoesToTheRing) {
-  PagePool* pool = create(params_named("foreign"));
+  PagePool* pool = create_pool(params_named("foreign"));
   Page* page = pool->alloc_pages();
   std::thread([&] { pool->put_full_page(page, /*allow_direct=*/true); }).join();
   auto s = pool->stats();
@@ -142,7 +138,7 @@ TEST(PoolAlloc, DirectPutFromAForeignThreadGoesToTheRing) {
 }
 
 TEST(PoolAlloc, FullCacheOverflowsToTheRing) {
-  PagePool* pool = create(params_named("cachefull"));
+  PagePool* pool = create_pool(params_named("cachefull"));
   const unsigned n = ppool::kAllocCacheSize + 1;
   std::vector<Page*> pages;
   for (unsigned i = 0; i < n; ++i) pages.push_back(pool->alloc_pages());
@@ -160,7 +156,7 @@ TEST(PoolAlloc, FullCacheOverflowsToTheRing) {
 TEST(PoolAlloc, FullRingReleasesToTheAllocator) {
   PagePoolParams p = params_named("ringfull");
   p.pool_size = 4;
-  PagePool* pool = create(p);
+  PagePool* pool = create_pool(p);
   std::vector<Page*> pages;
   for (int i = 0; i < 10; ++i) pages.push_back(pool->alloc_pages());
   const std::uint32_t before = pool->inflight();
@@ -177,7 +173,7 @@ TEST(PoolAlloc, SharedPageIsReleasedNotRecycled) {
       {.nid = ppool::kNoNode, .max_bytes = 8 << 20, .retain_bytes = 8 << 20});
   PagePoolParams p = params_named("refcnt");
   p.allocator = &allocator;
-  PagePool* pool = create(p);
+  PagePool* pool = create_pool(p);
   Page* page = pool->alloc_pages();
   const std::uint32_t before = pool->inflight();
   ppool::get_page(page);  // e.g. an skb still points at it
@@ -203,7 +199,7 @@ TEST(PoolAlloc, ReleasePageMakesANormalPage) {
   CountingDevice dev;
   PagePoolParams p = params_named("release");
   p.dev = &dev;
-  PagePool* pool = create(p);
+  PagePool* pool = create_pool(p);
   Page* page = pool->alloc_pages();
   const std::uint32_t before = pool->inflight();
   pool->release_page(page);
@@ -223,7 +219,7 @@ TEST(PoolAlloc, SyncForDeviceIsClampedToMaxLenAndSkippedWhenCoherent) {
   p.flags = ppool::kDmaMap | ppool::kDmaSyncDev;
   p.offset = 64;
   p.max_len = 1024;
-  PagePool* pool = create(p);
+  PagePool* pool = create_pool(p);
   Page* page = pool->alloc_pages();
   EXPECT_EQ(dev.device_syncs, dev.maps);  // each page synced when mapped
   EXPECT_EQ(dev.last_sync.len, 1024u);
@@ -248,7 +244,7 @@ TEST(PoolAlloc, SyncForDeviceIsClampedToMaxLenAndSkippedWhenCoherent) {
   PagePoolParams q = params_named("coherent");
   q.flags = ppool::kDmaMap | ppool::kDmaSyncDev;
   q.max_len = 1024;
-  pool = create(q);
+  pool = create_pool(q);
   page = pool->alloc_pages();
   pool->recycle_direct(page);
   EXPECT_EQ(pool->stats().recycle.cached, 1u);
@@ -256,8 +252,8 @@ TEST(PoolAlloc, SyncForDeviceIsClampedToMaxLenAndSkippedWhenCoherent) {
 }
 
 TEST(PoolAlloc, BulkPutSortsMixedPoolsIntoTheirRings) {
-  PagePool* a = create(params_named("bulk-a"));
-  PagePool* b = create(params_named("bulk-b"));
+  PagePool* a = create_pool(params_named("bulk-a"));
+  PagePool* b = create_pool(params_named("bulk-b"));
   std::vector<Page*> pages;
   for (int i = 0; i < 40; ++i) pages.push_back((i % 3 ? a : b)->alloc_pages());
   std::vector<Page*> from_a, from_b;
@@ -281,7 +277,7 @@ TEST(PoolAlloc, BulkPutSortsMixedPoolsIntoTheirRings) {
 TEST(PoolAlloc, HighOrderPagesComeOneAtATime) {
   PagePoolParams p = params_named("order9");
   p.order = 9;
-  PagePool* pool = create(p);
+  PagePool* pool = create_pool(p);
   Page* page = pool->alloc_pages();
   ASSERT_NE(page, nullptr);
   EXPECT_EQ(ppool::page_bytes(page), std::size_t{2} << 20);
@@ -299,7 +295,7 @@ TEST(PoolAlloc, HighOrderPagesComeOneAtATime) {
 TEST(PoolAlloc, PagesOfAnotherNodeAreWaivedOnRefill) {
   PagePoolParams p = params_named("numa");
   p.nid = 0;
-  PagePool* pool = create(p);
+  PagePool* pool = create_pool(p);
   std::vector<Page*> pages;
   for (int i = 0; i < 8; ++i) pages.push_back(pool->alloc_pages());
   for (Page* page : pages) pool->put_full_page(page, false);  // into the ring
@@ -325,7 +321,7 @@ TEST(PoolAlloc, ExhaustionReturnsNullAndRecovers) {
       {.nid = ppool::kNoNode, .max_bytes = ppool::kChunkBytes, .retain_bytes = ppool::kChunkBytes});
   PagePoolParams p = params_named("oom");
   p.allocator = &allocator;
-  PagePool* pool = create(p);
+  PagePool* pool = create_pool(p);
   std::vector<Page*> held;
   while (Page* page = pool->alloc_pages()) held.push_back(page);
   EXPECT_EQ(held.size(), ppool::kChunkBytes / ppool::kPageSize);
@@ -353,7 +349,7 @@ TEST(PoolAlloc, RefusedMappingsReturnNullAndLoseNoPage) {
   PagePoolParams p = params_named("mapfail");
   p.dev = &dev;
   p.allocator = &allocator;
-  PagePool* pool = create(p);
+  PagePool* pool = create_pool(p);
   EXPECT_EQ(pool->alloc_pages(), nullptr);
   EXPECT_EQ(pool->alloc_failures(), 1u);
   EXPECT_EQ(pool->inflight(), 0u);
@@ -367,7 +363,7 @@ TEST(PoolAlloc, RefusedMappingsReturnNullAndLoseNoPage) {
 }
 
 TEST(PoolAlloc, GenericPutPageSendsAPoolPageHome) {
-  PagePool* pool = create(params_named("generic"));
+  PagePool* pool = create_pool(params_named("generic"));
   Page* page = pool->alloc_pages();
   const std::uint32_t before = pool->inflight();
   ppool::put_page(page);  // code that knows nothing of pools
@@ -378,7 +374,7 @@ TEST(PoolAlloc, GenericPutPageSendsAPoolPageHome) {
 }
 
 TEST(PoolAlloc, StatsJsonUsesTheKernelNames) {
-  PagePool* pool = create(params_named("json"));
+  PagePool* pool = create_pool(params_named("json"));
   pool->recycle_direct(pool->alloc_pages());
   std::string json = pool->stats().to_json();
   for (const char* name : {"alloc_fast", "alloc_slow", "alloc_slow_high_order", "alloc_empty",

@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <mutex>
-#include <string>
 #include <thread>
 #include <vector>
 
@@ -14,66 +12,23 @@
 #include "ppool/dma.h"
 #include "ppool/page.h"
 #include "ppool/page_pool.h"
+#include "support/log_capture.h"
+#include "support/pool_fixtures.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::mutex g_log_mu;
-std::vector<std::string> g_log;
-
-void capture(ppool::LogLevel, std::string_view message) {
-  std::lock_guard lock(g_log_mu);
-  g_log.emplace_back(message);
-}
-
-bool logged_with(const std::string& a, const std::string& b) {
-  std::lock_guard lock(g_log_mu);
-  for (const std::string& msg : g_log)
-    if (msg.find(a) != std::string::npos && msg.find(b) != std::string::npos) return true;
-  return false;
-}
-
-// Polls pred every millisecond for up to timeout; true once it holds.
-template <class Pred>
-bool wait_for(Pred pred, std::chrono::milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (!pred()) {
-    if (Clock::now() >= deadline) return pred();
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return true;
-}
-
-ppool::PagePool* make_pool(const std::string& name, ppool::DmaDevice* dev, std::uint32_t flags,
-                           ppool::PageAllocator* alloc = nullptr) {
-  ppool::PagePoolParams params;
-  params.name = name;
-  params.dev = dev;
-  params.flags = flags;
-  params.max_len = (flags & ppool::kDmaSyncDev) ? ppool::kPageSize : 0;
-  params.pool_size = 256;
-  params.allocator = alloc;
-  auto created = ppool::PagePool::create(params);
-  EXPECT_TRUE(created.ok()) << (created.ok() ? "" : created.error().message);
-  return created.ok() ? created.value() : nullptr;
-}
+using ppool::test::make_pool;
+using ppool::test::wait_for;
 
 class PoolDestroyTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    {
-      std::lock_guard lock(g_log_mu);
-      g_log.clear();
-    }
     ppool::set_misuse_policy(ppool::MisusePolicy::kReport);
-    ppool::set_log_hook(capture);
     misuses_before_ = ppool::misuse_count();
     pending_before_ = ppool::pools_pending_release();
   }
   void TearDown() override {
     ppool::set_stall_report_interval(60);
-    ppool::set_log_hook(nullptr);
     EXPECT_EQ(ppool::misuse_count(), misuses_before_);
   }
 
@@ -82,6 +37,7 @@ class PoolDestroyTest : public ::testing::Test {
                     std::chrono::milliseconds(5000));
   }
 
+  ppool::test::LogCapture capture_;
   std::uint64_t misuses_before_ = 0;
   std::size_t pending_before_ = 0;
   ppool::IdentityDmaDevice identity_;
@@ -155,8 +111,11 @@ TEST_F(PoolDestroyTest, StalledShutdownIsReported) {
   ppool::Page* page = pool->alloc_pages();
   ASSERT_NE(page, nullptr);
   EXPECT_EQ(ppool::PagePool::destroy(pool), 1u);
-  EXPECT_TRUE(wait_for([] { return logged_with("stalled", "destroy-stalled"); },
-                       std::chrono::milliseconds(3000)))
+  EXPECT_TRUE(wait_for(
+      [&] {
+        return capture_.contains_all({"stalled", "destroy-stalled"});
+      },
+      std::chrono::milliseconds(3000)))
       << "no stalled-shutdown report within 3 s";
   EXPECT_EQ(ppool::pools_pending_release(), pending_before_ + 1);
   pool->put_full_page(page, false);

@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -15,22 +14,10 @@
 #include "ppool/dma.h"
 #include "ppool/page.h"
 #include "ppool/page_pool.h"
+#include "support/log_capture.h"
+#include "support/pool_fixtures.h"
 
 namespace {
-
-// The hook is a plain function pointer, so what it captures is static.
-std::mutex g_log_mu;
-std::vector<std::string> g_log;
-
-void capture(ppool::LogLevel, std::string_view message) {
-  std::lock_guard lock(g_log_mu);
-  g_log.emplace_back(message);
-}
-
-std::vector<std::string> logged() {
-  std::lock_guard lock(g_log_mu);
-  return g_log;
-}
 
 // The address as the library prints it (%p).
 std::string addr_str(const void* addr) {
@@ -46,14 +33,7 @@ std::string page_str(const ppool::Page* page) {
 ppool::IdentityDmaDevice g_identity;
 
 ppool::PagePool* make_pool(const std::string& name) {
-  ppool::PagePoolParams params;
-  params.name = name;
-  params.flags = ppool::kDmaMap;
-  params.dev = &g_identity;
-  params.pool_size = 256;
-  auto created = ppool::PagePool::create(params);
-  EXPECT_TRUE(created.ok()) << (created.ok() ? "" : created.error().message);
-  return created.ok() ? created.value() : nullptr;
+  return ppool::test::make_pool(name, &g_identity, ppool::kDmaMap);
 }
 
 // Nothing was corrupted: the pool still allocates and recycles (both through
@@ -94,29 +74,17 @@ void expect_pool_healthy(ppool::PagePool* pool, int n = 300) {
 class PoolMisuseTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    {
-      std::lock_guard lock(g_log_mu);
-      g_log.clear();
-    }
     ppool::set_misuse_policy(ppool::MisusePolicy::kReport);
-    ppool::set_log_hook(capture);
     misuses_before_ = ppool::misuse_count();
   }
-  void TearDown() override {
-    ppool::set_log_hook(nullptr);
-    ppool::set_misuse_policy(ppool::MisusePolicy::kReport);
-  }
+  void TearDown() override { ppool::set_misuse_policy(ppool::MisusePolicy::kReport); }
 
   // Exactly one misuse since the last call, reported in a message containing
   // every one of needles; returns that message.
   std::string expect_one_report(const std::vector<std::string>& needles) {
     EXPECT_EQ(ppool::misuse_count(), misuses_before_ + 1);
     misuses_before_ = ppool::misuse_count();
-    std::vector<std::string> seen = logged();
-    {
-      std::lock_guard lock(g_log_mu);
-      g_log.clear();
-    }
+    std::vector<std::string> seen = capture_.take();
     EXPECT_EQ(seen.size(), 1u);
     if (seen.empty()) return {};
     const std::string& msg = seen.back();
@@ -126,6 +94,7 @@ class PoolMisuseTest : public ::testing::Test {
     return msg;
   }
 
+  ppool::test::LogCapture capture_;
   std::uint64_t misuses_before_ = 0;
 };
 

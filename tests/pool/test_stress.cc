@@ -23,6 +23,7 @@
 #include "ppool/dma.h"
 #include "ppool/page.h"
 #include "ppool/page_pool.h"
+#include "support/pool_fixtures.h"
 
 namespace {
 
@@ -83,14 +84,7 @@ void write_token(ppool::Page* page, std::uint64_t v) {
 }
 
 ppool::PagePool* make_pool(const std::string& name, ppool::DmaDevice* dev, std::uint32_t flags) {
-  ppool::PagePoolParams params;
-  params.name = name;
-  params.dev = dev;
-  params.flags = flags;
-  params.max_len = (flags & ppool::kDmaSyncDev) ? ppool::kPageSize : 0;
-  params.pool_size = 512;
-  auto created = ppool::PagePool::create(params);
-  return created.ok() ? created.value() : nullptr;
+  return ppool::test::make_pool(name, dev, flags, nullptr, /*pool_size=*/512);
 }
 
 // What the threads found; checked on the test's thread after the joins.
@@ -284,12 +278,8 @@ void run(ppool::DmaDevice* dev, std::uint32_t flags, std::chrono::milliseconds r
 }
 
 bool wait_pending(std::size_t target) {
-  const auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (ppool::pools_pending_release() != target) {
-    if (Clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
+  return ppool::test::wait_for([&] { return ppool::pools_pending_release() == target; },
+                               std::chrono::seconds(5));
 }
 
 TEST_F(PoolStressTest, OwnerAndFourReturners) {
