@@ -120,6 +120,38 @@ inline void get_page(Page* page) {
 // fragment's reference. Thread context: any thread.
 void put_page(Page* page);
 
+// One page reference, dropped with put_page() when the handle dies: for a
+// pool page that sends it home. Move-only; may be moved to and destroyed on
+// any thread.
+class PageRef {
+ public:
+  PageRef() = default;
+  explicit PageRef(Page* page) : page_(page) {}  // adopts one reference
+  PageRef(PageRef&& other) noexcept : page_(other.release()) {}
+  PageRef& operator=(PageRef&& other) noexcept {
+    reset(other.release());
+    return *this;
+  }
+  ~PageRef() { reset(); }
+
+  Page* get() const { return page_; }
+  void* data() const { return page_address(page_); }
+  explicit operator bool() const { return page_ != nullptr; }
+  // Gives the reference back to the caller.
+  Page* release() {
+    Page* page = page_;
+    page_ = nullptr;
+    return page;
+  }
+  void reset(Page* page = nullptr) {
+    if (page_) put_page(page_);
+    page_ = page;
+  }
+
+ private:
+  Page* page_ = nullptr;
+};
+
 struct PageAllocatorOptions {
   int nid = kNoNode;                                 // node to bind chunks to (best effort)
   std::size_t max_bytes = kArenaBytes;               // committed memory limit
