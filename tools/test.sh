@@ -28,6 +28,20 @@ for k in ("alloc_fast", "alloc_slow", "recycle_cached", "recycle_ring", "recycle
 print("napi_poll: ok")
 PY
 
+step "example: xdp_redirect, one page per packet and two fragments per page"
+for mode in "" --frags; do
+  ./build/examples/xdp_redirect $mode | tail -n 1 >build/xdp_redirect.json
+  python3 - build/xdp_redirect.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["frames_redirected"] > 0, r
+for p in r["pools"]:
+    assert p["inflight"] == 0 and p["dma_live_mappings"] == 0, p
+    assert p["stats"]["recycle_ring"] > 0, p  # redirected frames came home through the ring
+print("xdp_redirect: ok,", {k: v for k, v in r.items() if k != "pools"})
+PY
+done
+
 step "benchmark smoke run"
 ./build/bench/bench_page_pool --benchmark_min_time=0.01 >/dev/null
 echo "bench_page_pool: ok"
@@ -48,11 +62,13 @@ bash tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=address
   -DPPOOL_BUILD_BENCH=OFF
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$jobs"
 ./build-asan/examples/napi_poll | tail -n 1
+./build-asan/examples/xdp_redirect --frames 20000 --frags | tail -n 1 | cut -c 1-100
 
 step "ThreadSanitizer"
 bash tools/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=thread \
   -DPPOOL_BUILD_BENCH=OFF
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j "$jobs"
 TSAN_OPTIONS=halt_on_error=1 ./build-tsan/examples/napi_poll | tail -n 1
+TSAN_OPTIONS=halt_on_error=1 ./build-tsan/examples/xdp_redirect --frames 20000 | tail -n 1 | cut -c 1-100
 
 step "all green"

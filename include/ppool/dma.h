@@ -81,6 +81,8 @@ class DebugDmaDevice final : public DmaDevice {
   // Reports every mapping still live as an error; returns how many there were.
   std::size_t close();
   std::size_t live_mappings() const;
+  // Live mappings made by one caller (a pool's name).
+  std::size_t live_mappings(std::string_view caller) const;
   std::uint64_t error_count() const;
 
  private:

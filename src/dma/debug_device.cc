@@ -10,6 +10,7 @@
 //
 // Findings are formatted under the mutex but logged after it is dropped, so a
 // slow log hook never serialises other threads' DMA calls behind it.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <iterator>
@@ -306,6 +307,13 @@ std::size_t DebugDmaDevice::close() {
 std::size_t DebugDmaDevice::live_mappings() const {
   std::lock_guard lock(state_->mu);
   return state_->live.size();
+}
+
+std::size_t DebugDmaDevice::live_mappings(std::string_view caller) const {
+  std::lock_guard lock(state_->mu);
+  return static_cast<std::size_t>(
+      std::count_if(state_->live.begin(), state_->live.end(),
+                    [caller](const auto& entry) { return entry.second.caller == caller; }));
 }
 
 std::uint64_t DebugDmaDevice::error_count() const {

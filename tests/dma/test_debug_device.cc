@@ -102,6 +102,8 @@ TEST_F(DebugDmaTest, CleanCycleHasNoFindings) {
     DmaAddr dma = dev.map(page_, len_, DmaDirection::kFromDevice, "pool-a");
     EXPECT_EQ(dma, reinterpret_cast<DmaAddr>(page_));
     EXPECT_EQ(dev.live_mappings(), 1u);
+    EXPECT_EQ(dev.live_mappings("pool-a"), 1u);
+    EXPECT_EQ(dev.live_mappings("pool-b"), 0u);
     dev.sync_for_device(dma, 0, len_, DmaDirection::kFromDevice, "pool-a");
     dev.sync_for_cpu(dma, 256, 1500, DmaDirection::kFromDevice, "pool-a");
     dev.sync_for_cpu(dma, len_ - 1, 1, DmaDirection::kFromDevice, "pool-a");
