@@ -129,6 +129,32 @@ Impl ppool_impl() {
               }};
 }
 
+// The same without frames: B puts the pages themselves (put_page_bulk), as a
+// driver that keeps its own buffer metadata would.
+Impl ppool_pages_impl() {
+  static ppool::PagePool* pool = nullptr;
+  return Impl{"ppool_pages",
+              [] {
+                ppool::PagePoolParams p;
+                p.name = "redirect-pages";
+                p.flags = ppool::kDmaMap;
+                p.dev = &g_identity;
+                p.pool_size = 4096;
+                pool = ppool::PagePool::create(p).value();
+              },
+              []() -> void* { return ppool::page_address(pool->alloc_pages()); },
+              [] {},
+              [](void** bufs, unsigned n) {
+                ppool::Page* pages[kBulk];
+                for (unsigned i = 0; i < n; ++i) pages[i] = ppool::page_of(bufs[i]);
+                ppool::put_page_bulk(pages, n);
+              },
+              [] {
+                pool->bind_owner();
+                ppool::PagePool::destroy(pool);
+              }};
+}
+
 Impl malloc_impl() {
   return Impl{"malloc",
               [] {},
@@ -195,7 +221,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_redirect: --frames and --repeat must be positive\n");
     return 2;
   }
-  std::vector<Impl> impls = {ppool_impl(), malloc_impl()};
+  std::vector<Impl> impls = {ppool_impl(), ppool_pages_impl(), malloc_impl()};
 #ifdef PPOOL_HAVE_DPDK
   if (dpdk_init())
     impls.push_back(dpdk_impl());

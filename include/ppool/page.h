@@ -81,9 +81,19 @@ void set_pool_page_put(PoolPagePut fn);
 // reference left is reported and changes nothing. Thread context: any thread.
 bool put_page_ref(Page* page);
 
-// True iff page is a descriptor of the arena (in range, on a descriptor
-// boundary) heading an allocated block. Reports nothing: the caller does.
-bool valid_descriptor(const Page* page);
+// True when page points at a descriptor slot of the arena, whatever its
+// state. One subtraction and two compares: callers use it on put paths.
+inline bool is_descriptor_slot(const Page* page) {
+  const std::uintptr_t off =
+      reinterpret_cast<std::uintptr_t>(page) - reinterpret_cast<std::uintptr_t>(g_arena.descs);
+  return off < (g_arena.bytes >> kPageShift) * sizeof(Page) && off % sizeof(Page) == 0;
+}
+
+// True when page is the descriptor of an allocated block's head page. Reports
+// nothing: the caller knows what it was doing and says so.
+inline bool valid_descriptor(const Page* page) {
+  return is_descriptor_slot(page) && page->kind == kHead;
+}
 
 }  // namespace detail
 

@@ -159,15 +159,6 @@ int current_node() {
   return static_cast<int>(node);
 }
 
-// True when page points at a descriptor slot of the arena, whatever its state.
-bool is_descriptor_slot(const Page* page) {
-  const auto addr = reinterpret_cast<std::uintptr_t>(page);
-  const auto first = reinterpret_cast<std::uintptr_t>(g_arena.descs);
-  return first != 0 && addr >= first &&
-         addr - first < (g_arena.bytes >> kPageShift) * sizeof(Page) &&
-         (addr - first) % sizeof(Page) == 0;
-}
-
 std::string describe(const Page* page) {
   return detail::format("page %p (pfn %u)", page_address(page), pfn_of(page));
 }
@@ -175,7 +166,7 @@ std::string describe(const Page* page) {
 // For a report about a pointer that failed valid_descriptor(); the hint says
 // the likely cause when it is a descriptor of a block that is not allocated.
 std::string describe_bad(const Page* page, const char* hint) {
-  if (is_descriptor_slot(page)) {
+  if (detail::is_descriptor_slot(page)) {
     return describe(page) + ", which is not an allocated block head" + hint;
   }
   return detail::format("%p, which is not a page descriptor", static_cast<const void*>(page));
@@ -450,10 +441,6 @@ namespace detail {
 
 void set_pool_page_put(PoolPagePut fn) {
   g_pool_page_put.store(fn, std::memory_order_release);
-}
-
-bool valid_descriptor(const Page* page) {
-  return is_descriptor_slot(page) && page->kind == kHead;
 }
 
 }  // namespace detail
