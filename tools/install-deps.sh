@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ppool's build, tests and benchmarks need, when
 # they are missing. Safe to run again: it installs nothing already present.
+#   PPOOL_WITH_DPDK=1 bash tools/install-deps.sh   # also DPDK, for the benchmarks
 set -euo pipefail
 
 need=()
@@ -8,6 +9,10 @@ have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 for pkg in cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev valgrind pkg-config python3 git clang-format; do
   have_pkg "$pkg" || need+=("$pkg")
 done
+
+# Optional peers for the benchmarks: PPOOL_WITH_DPDK=1 adds Debian's DPDK
+# (about 230 packages), found by CMake with pkg-config when present.
+if [ "${PPOOL_WITH_DPDK:-0}" = 1 ] && ! have_pkg dpdk-dev; then need+=(dpdk-dev); fi
 
 if ((${#need[@]})); then
   echo "install-deps: installing ${need[*]}" >&2

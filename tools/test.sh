@@ -45,6 +45,7 @@ done
 step "benchmark smoke run"
 ./build/bench/bench_page_pool --benchmark_min_time=0.01 >/dev/null
 echo "bench_page_pool: ok"
+./build/bench/bench_redirect --frames 20000 --repeat 1
 
 step "install, then build a consumer with find_package and pkg-config"
 prefix=$(mktemp -d)
