@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Instructions per op of the page pool's fast and ring paths, counted by
-# callgrind (repeatable on a noisy machine). The count of one run with N
-# iterations minus one with 0 cancels the warm-up; the loop's own compare and
-# branch are included.
+# Instructions per op of the page pool's paths, counted by callgrind
+# (repeatable on a noisy machine). The count of a run with N iterations minus
+# one with 0 cancels the warm-up; the fast and ring paths count their whole
+# loop (its own compare and branch included), the bulk path put_page_bulk alone.
 #   bench/icount.sh [BUILD_DIR]
 set -euo pipefail
 build=${1:-build}
 bin=$build/bench/icount_page_pool
-n=200000
-count() {  # path iterations -> instructions in the counted loops
-  valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect='*icount_*_path*' \
+count() {  # path iterations function -> instructions inside function
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect="$3" \
     "$bin" "$1" "$2" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-for path in fast ring; do
-  a=$(count "$path" 0)
-  b=$(count "$path" "$n")
-  echo "$path: $(( (b - a) / n )) instructions per op ($(( b - a )) over $n ops)"
-done
+per_op() {  # path iterations function ops-per-iteration label
+  local a b
+  a=$(count "$1" 0 "$3")
+  b=$(count "$1" "$2" "$3")
+  echo "$5: $(((b - a) / ($2 * $4))) instructions per op ($((b - a)) over $(($2 * $4)) ops)"
+}
+per_op fast 200000 '*icount_fast_path*' 1 "fast path (alloc + recycle_direct)"
+per_op ring 200000 '*icount_ring_path*' 1 "ring path (alloc + put through the ring)"
+per_op bulk 20000 '*put_page_bulk*' 64 "bulk put of 64, per page"

@@ -29,11 +29,21 @@ __attribute__((noinline)) void icount_ring_path(ppool::PagePool* pool, long iter
   }
 }
 
+// 64 allocs, then one bulk put of the 64: icount.sh counts put_page_bulk alone.
+__attribute__((noinline)) void icount_bulk_path(ppool::PagePool* pool, long iters) {
+  ppool::Page* pages[64];
+  for (long i = 0; i < iters; ++i) {
+    for (auto& page : pages) page = pool->alloc_pages();
+    ppool::put_page_bulk(pages, 64);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3 || (std::strcmp(argv[1], "fast") && std::strcmp(argv[1], "ring"))) {
-    std::fprintf(stderr, "usage: %s fast|ring ITERATIONS\n", argv[0]);
+  if (argc != 3 || (std::strcmp(argv[1], "fast") && std::strcmp(argv[1], "ring") &&
+                    std::strcmp(argv[1], "bulk"))) {
+    std::fprintf(stderr, "usage: %s fast|ring|bulk ITERATIONS\n", argv[0]);
     return 2;
   }
   long iters = std::atol(argv[2]);
@@ -45,10 +55,18 @@ int main(int argc, char** argv) {
   // Warm the cache and the ring so the counted loop sees steady state.
   icount_fast_path(pool, 1000);
   icount_ring_path(pool, 1000);
-  if (argv[1][0] == 'f')
-    icount_fast_path(pool, iters);
-  else
-    icount_ring_path(pool, iters);
+  icount_bulk_path(pool, 10);
+  switch (argv[1][0]) {
+    case 'f':
+      icount_fast_path(pool, iters);
+      break;
+    case 'r':
+      icount_ring_path(pool, iters);
+      break;
+    default:
+      icount_bulk_path(pool, iters);
+      break;
+  }
   ppool::PagePool::destroy(pool);
   return 0;
 }
