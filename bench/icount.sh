@@ -20,3 +20,10 @@ per_op() {  # path iterations function ops-per-iteration label
 per_op fast 200000 '*icount_fast_path*' 1 "fast path (alloc + recycle_direct)"
 per_op ring 200000 '*icount_ring_path*' 1 "ring path (alloc + put through the ring)"
 per_op bulk 20000 '*put_page_bulk*' 64 "bulk put of 64, per page"
+
+# DPDK's mempool in the same loop, when it was built (DPDK found at configure).
+if [ -x "$build/bench/icount_dpdk" ]; then
+  bin=$build/bench/icount_dpdk
+  per_op fast 200000 '*icount_dpdk_path*' 1 "dpdk mempool get + put, cache 256"
+  per_op ring 200000 '*icount_dpdk_path*' 1 "dpdk mempool get + put, no cache (ring)"
+fi
