@@ -1,8 +1,24 @@
 #!/usr/bin/env bash
 # The main job: installs what the build needs, builds ppool, and runs the
-# napi_poll example on the debug DMA device (its last line is JSON).
+# io_uring forwarder's selftest twice, on pool pages and on malloc'd buffers,
+# then prints the comparison. Each run's last line is its JSON summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 bash tools/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-./build/examples/napi_poll
+seconds=${PPOOL_FWD_SECONDS:-4}
+for mode in pool malloc; do
+  echo "== ppool-fwd --selftest --alloc $mode (2 queues, $seconds s)"
+  ./build/tools/ppool-fwd --selftest --seconds "$seconds" --alloc "$mode" | tee "build/fwd-$mode.json"
+done
+python3 - build/fwd-pool.json build/fwd-malloc.json <<'PY'
+import json, sys
+pool, malloc = (json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[1:])
+print("\n== pool pages vs malloc'd buffers")
+print(f"{'':28}{'pool':>14}{'malloc':>14}")
+for key in ("pps", "packets_forwarded", "packets_lost", "page_faults_steady_state",
+            "syscalls_per_packet", "recycle_ratio"):
+    print(f"{key:28}{pool[key]:>14}{malloc[key]:>14}")
+print(f"pps ratio pool/malloc: {pool['pps'] / max(malloc['pps'], 1):.2f}; "
+      f"pages in flight after teardown: {sum(p['inflight'] for p in pool['pools'])}")
+PY

@@ -42,6 +42,21 @@ print("xdp_redirect: ok,", {k: v for k, v in r.items() if k != "pools"})
 PY
 done
 
+step "ppool-fwd: short selftests (pool, fragments, malloc)"
+for args in "" "--frags" "--alloc malloc"; do
+  ./build/tools/ppool-fwd --selftest --seconds 2 $args 2>/dev/null | tail -n 1 >build/fwd.json
+  python3 - build/fwd.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["packets_forwarded"] > 0, r
+for p in r["pools"]:
+    assert p["inflight"] == 0, p
+if r["alloc_mode"] == "pool":
+    assert r["recycle_ratio"] >= 0.999, r
+print("ppool-fwd:", {k: v for k, v in r.items() if k != "pools"})
+PY
+done
+
 step "benchmark smoke run"
 ./build/bench/bench_page_pool --benchmark_min_time=0.01 >/dev/null
 echo "bench_page_pool: ok"
@@ -64,6 +79,7 @@ bash tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=address
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$jobs"
 ./build-asan/examples/napi_poll | tail -n 1
 ./build-asan/examples/xdp_redirect --frames 20000 --frags | tail -n 1 | cut -c 1-100
+./build-asan/tools/ppool-fwd --selftest --seconds 1 --port 9100 2>/dev/null | tail -n 1 | cut -c 1-100
 
 step "ThreadSanitizer"
 bash tools/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=thread \
@@ -71,5 +87,7 @@ bash tools/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=thread 
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j "$jobs"
 TSAN_OPTIONS=halt_on_error=1 ./build-tsan/examples/napi_poll | tail -n 1
 TSAN_OPTIONS=halt_on_error=1 ./build-tsan/examples/xdp_redirect --frames 20000 | tail -n 1 | cut -c 1-100
+TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tools/ppool-fwd --selftest --seconds 1 --port 9200 2>/dev/null |
+  tail -n 1 | cut -c 1-100
 
 step "all green"

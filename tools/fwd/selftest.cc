@@ -1,0 +1,182 @@
+#include "selftest.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+namespace fwd {
+namespace {
+
+constexpr int kSources = 8;              // source ports, for SO_REUSEPORT's flow hash
+constexpr std::uint64_t kWindow = 1024;  // packets in flight at most (bounded bursts)
+constexpr unsigned kBurst = 32;
+
+// Runs an iproute2 command quietly; true on success.
+bool ip(const std::string& args) {
+  return std::system(("ip " + args + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+char verdict_for(std::uint64_t seq) {
+  if (seq % 16 == 0) return 'D';
+  if (seq % 4 == 1) return 'R';
+  return 'T';
+}
+
+}  // namespace
+
+// ---- namespaces ----
+
+NetnsPair::NetnsPair()
+    : fwd_ns_("ppool-fwd-" + std::to_string(getpid())),
+      gen_ns_("ppool-gen-" + std::to_string(getpid())) {}
+
+std::unique_ptr<NetnsPair> NetnsPair::create(std::string* error) {
+  std::unique_ptr<NetnsPair> pair(new NetnsPair);
+  const std::string& f = pair->fwd_ns_;
+  const std::string& g = pair->gen_ns_;
+  if (!ip("netns add " + f)) {
+    *error = "cannot create a network namespace (needs root or CAP_SYS_ADMIN, and iproute2)";
+    return nullptr;
+  }
+  pair->created_ = true;
+  const std::string veth_f = "ppf" + std::to_string(getpid() % 100000);
+  const std::string veth_g = "ppg" + std::to_string(getpid() % 100000);
+  bool ok =
+      ip("netns add " + g) &&
+      ip("link add " + veth_f + " netns " + f + " type veth peer name " + veth_g + " netns " + g) &&
+      ip("-n " + f + " addr add " + kForwarderIp + "/24 dev " + veth_f) &&
+      ip("-n " + g + " addr add " + kGeneratorIp + "/24 dev " + veth_g) &&
+      ip("-n " + f + " link set " + veth_f + " up") &&
+      ip("-n " + g + " link set " + veth_g + " up") && ip("-n " + f + " link set lo up") &&
+      ip("-n " + g + " link set lo up");
+  if (!ok) {
+    *error = "cannot set up the veth pair between the namespaces (is the veth driver there?)";
+    return nullptr;
+  }
+  return pair;
+}
+
+NetnsPair::~NetnsPair() {
+  if (!created_) return;
+  ip("netns del " + fwd_ns_);  // the veth pair goes with its namespaces
+  ip("netns del " + gen_ns_);
+}
+
+bool NetnsPair::enter(const std::string& ns, std::string* error) {
+  int fd = open(("/var/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+  bool ok = fd >= 0 && setns(fd, CLONE_NEWNET) == 0;
+  if (fd >= 0) close(fd);
+  if (!ok) *error = "cannot enter network namespace " + ns + ": " + std::strerror(errno);
+  return ok;
+}
+
+// ---- traffic ----
+
+std::unique_ptr<TrafficGenerator> TrafficGenerator::create(const Options& options, const char* ip,
+                                                           std::string* error) {
+  std::unique_ptr<TrafficGenerator> gen(new TrafficGenerator(options));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  inet_pton(AF_INET, ip, &addr.sin_addr);
+  int big = 8 << 20;
+  for (int i = 0; i <= kSources; ++i) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      *error = std::string("traffic generator socket on ") + ip + ": " + std::strerror(errno);
+      if (fd >= 0) close(fd);
+      return nullptr;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+    if (i == 0)
+      gen->sink_fd_ = fd;
+    else
+      gen->sources_.push_back(fd);
+  }
+  socklen_t len = sizeof gen->sink_addr_;
+  getsockname(gen->sink_fd_, reinterpret_cast<sockaddr*>(&gen->sink_addr_), &len);
+  timeval tick{0, 50000};
+  setsockopt(gen->sink_fd_, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
+  return gen;
+}
+
+TrafficGenerator::~TrafficGenerator() {
+  stop();
+  for (int fd : sources_) close(fd);
+  if (sink_fd_ >= 0) close(sink_fd_);
+}
+
+void TrafficGenerator::start(const sockaddr_in& target) {
+  sending_ = sinking_ = true;
+  generator_ = std::thread([this, target] { generate(target); });
+  sink_ = std::thread([this] { sink(); });
+}
+
+// Bounded bursts: never more than kWindow packets unaccounted for.
+void TrafficGenerator::generate(sockaddr_in target) {
+  std::vector<char> payload(kBurst * options_.packet_size);
+  mmsghdr msgs[kBurst];
+  iovec iovs[kBurst];
+  std::uint64_t seq = 0;
+  for (std::size_t turn = 0; sending_.load(std::memory_order_relaxed); ++turn) {
+    if (seq - received_.load(std::memory_order_relaxed) - marked_drops_.load() >= kWindow) {
+      std::this_thread::yield();
+      continue;
+    }
+    for (unsigned i = 0; i < kBurst; ++i) {
+      char* p = payload.data() + i * options_.packet_size;
+      p[0] = verdict_for(seq + i);
+      std::memcpy(p + 1, &seq, sizeof seq);
+      iovs[i] = {p, options_.packet_size};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_name = &target;
+      msgs[i].msg_hdr.msg_namelen = sizeof target;
+    }
+    int n = sendmmsg(sources_[turn % sources_.size()], msgs, kBurst, 0);
+    if (n <= 0) continue;
+    std::uint64_t drops = 0;
+    for (int i = 0; i < n; ++i) drops += verdict_for(seq + static_cast<unsigned>(i)) == 'D';
+    marked_drops_.fetch_add(drops, std::memory_order_relaxed);
+    seq += static_cast<unsigned>(n);
+    sent_.store(seq, std::memory_order_relaxed);
+  }
+}
+
+void TrafficGenerator::sink() {
+  constexpr unsigned kBatch = 64;
+  std::vector<char> buf(kBatch * 2048);
+  mmsghdr msgs[kBatch];
+  iovec iovs[kBatch];
+  for (unsigned i = 0; i < kBatch; ++i) {
+    iovs[i] = {buf.data() + i * 2048, 2048};
+    msgs[i] = {};
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  while (sinking_.load(std::memory_order_relaxed)) {
+    int n = recvmmsg(sink_fd_, msgs, kBatch, MSG_WAITFORONE, nullptr);
+    if (n > 0) received_.fetch_add(static_cast<unsigned>(n), std::memory_order_relaxed);
+  }
+}
+
+void TrafficGenerator::stop() {
+  if (!generator_.joinable()) return;
+  sending_ = false;
+  generator_.join();
+  // What is still in flight has half a second to come back.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  while (received() + dropped_on_purpose() < sent() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  sinking_ = false;
+  sink_.join();
+}
+
+}  // namespace fwd
