@@ -1,0 +1,64 @@
+// ppool-bench implementations: ppool and each peer behind one interface.
+//
+// The driver sees an Impl; each peer is written as an adapter (the concept
+// described in workloads.h) wrapped by ImplOf, so the workload loops are
+// instantiated for the adapter's own inline calls.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "workloads.h"
+
+namespace ppool_bench {
+
+class Impl {
+ public:
+  virtual ~Impl() = default;
+  virtual const char* name() const = 0;
+  // Whether this impl has a version of w at all.
+  virtual bool runs(Workload w) const = 0;
+  // Sets up for w on the calling thread (which becomes the owner); false
+  // (with a message on stderr) when that failed.
+  virtual bool open(Workload w) = 0;
+  // Runs ops operations of w (a multiple of kOpsQuantum); the elapsed ns.
+  virtual double run(Workload w, std::uint64_t ops) = 0;
+  // Tears down what open() built; false (with a message) when not every
+  // buffer came back.
+  virtual bool close() = 0;
+};
+
+template <class Adapter>
+class ImplOf final : public Impl {
+ public:
+  template <class... Args>
+  explicit ImplOf(std::string name, Args&&... args)
+      : name_(std::move(name)), adapter_(std::forward<Args>(args)...) {}
+  const char* name() const override { return name_.c_str(); }
+  bool runs(Workload w) const override { return adapter_.runs(w); }
+  bool open(Workload w) override { return adapter_.open(w); }
+  double run(Workload w, std::uint64_t ops) override { return run_workload(adapter_, w, ops); }
+  bool close() override { return adapter_.close(); }
+
+ private:
+  std::string name_;
+  Adapter adapter_;
+};
+
+// The factories print what they found (a "# " line on stdout: verified,
+// or skipped and why) and return nullptr for a peer that is not available.
+std::unique_ptr<Impl> make_baseline();
+std::unique_ptr<Impl> make_ppool();
+std::unique_ptr<Impl> make_dpdk_mempool();
+// glibc, jemalloc, mimalloc or tcmalloc, loaded from its own library.
+std::unique_ptr<Impl> make_malloc(std::string_view name);
+std::unique_ptr<Impl> make_mmap();
+// Restarts the process (execv, same argv) if that is what jemalloc needs to
+// load; call first thing in main.
+void make_room_for_jemalloc(char** argv);
+
+// Fatal: a bench that cannot allocate has nothing to say.
+[[noreturn]] void die(const char* impl, const char* what);
+
+}  // namespace ppool_bench

@@ -1,0 +1,199 @@
+#include "report.h"
+
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+namespace ppool_bench {
+namespace {
+
+bool g_line_shown = false;  // a progress line is on the terminal
+
+bool stderr_is_tty() {
+  static const bool tty = isatty(STDERR_FILENO);
+  return tty;
+}
+
+void clear_line() {
+  if (g_line_shown) std::fputs("\r\033[K", stderr);
+  g_line_shown = false;
+}
+
+// ppool's ns/op for w, or 0 when ppool did not run it.
+double ppool_ns(const std::vector<Row>& rows, Workload w) {
+  for (const Row& row : rows)
+    if (row.workload == w && row.impl == "ppool") return row.ns_per_op;
+  return 0;
+}
+
+// The impls in the order they first appear: the chart's columns.
+std::vector<std::string> impls_of(const std::vector<Row>& rows) {
+  std::vector<std::string> impls;
+  for (const Row& row : rows) {
+    bool seen = false;
+    for (const std::string& impl : impls) seen |= impl == row.impl;
+    if (!seen) impls.push_back(row.impl);
+  }
+  return impls;
+}
+
+// gnuplot's terminal for the file's extension, nullptr when there is none.
+const char* terminal_for(const std::string& path) {
+  if (path.ends_with(".png")) return "pngcairo size 1400,700";
+  if (path.ends_with(".svg")) return "svg size 1400,700 dynamic";
+  return nullptr;
+}
+
+bool gnuplot_found() {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');)
+    if (!dir.empty() && access((dir + "/gnuplot").c_str(), X_OK) == 0) return true;
+  return false;
+}
+
+// A string in gnuplot's single quotes, where '' is a quote.
+std::string quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+// Workloads as rows, impls as columns, "-" where an impl did not run.
+bool write_plot_data(const std::vector<Row>& rows, const std::vector<std::string>& impls,
+                     FILE* out) {
+  std::fprintf(out, "workload");
+  for (const std::string& impl : impls) std::fprintf(out, " %s", impl.c_str());
+  std::fprintf(out, "\n");
+  for (int w = 0; w < kWorkloadCount; ++w) {
+    std::vector<double> ns(impls.size(), 0);
+    bool any = false;
+    for (const Row& row : rows)
+      for (std::size_t i = 0; i < impls.size(); ++i)
+        if (static_cast<int>(row.workload) == w && row.impl == impls[i]) {
+          ns[i] = row.ns_per_op;
+          any = true;
+        }
+    if (!any) continue;
+    std::fprintf(out, "%s", to_string(static_cast<Workload>(w)));
+    for (double v : ns) v > 0 ? std::fprintf(out, " %.4g", v) : std::fprintf(out, " -");
+    std::fprintf(out, "\n");
+  }
+  return std::fflush(out) == 0;
+}
+
+}  // namespace
+
+Progress::Progress(int total) : total_(total) {}
+
+void Progress::step(Workload w, const char* impl) {
+  ++at_;
+  if (stderr_is_tty()) {
+    std::fprintf(stderr, "\r\033[K[%d/%d] %s %s ...", at_, total_, to_string(w), impl);
+    g_line_shown = true;
+  } else {
+    std::fprintf(stderr, "[%d/%d] %s %s\n", at_, total_, to_string(w), impl);
+  }
+}
+
+void Progress::done() {
+  clear_line();
+}
+
+void warn(const char* fmt, ...) {
+  clear_line();
+  va_list args;
+  va_start(args, fmt);
+  std::vfprintf(stderr, fmt, args);
+  va_end(args);
+}
+
+void print_table(const std::vector<Row>& rows, const char* how) {
+  std::printf("# %s\n", how);
+  std::printf(
+      "# ratio = impl ns/op / ppool ns/op for the same workload (0.50x: half of ppool's "
+      "time, 2.00x: twice)\n");
+  std::printf("%-15s %-13s %10s %10s %9s\n", "workload", "impl", "ns/op", "Mops/s", "ratio");
+  for (const Row& row : rows) {
+    const double base = ppool_ns(rows, row.workload);
+    char ratio[32] = "-";
+    if (base > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", row.ns_per_op / base);
+    std::printf("%-15s %-13s %10.2f %10.2f %9s\n", to_string(row.workload), row.impl.c_str(),
+                row.ns_per_op, 1e3 / row.ns_per_op, ratio);
+  }
+}
+
+bool write_json(const std::vector<Row>& rows, const std::string& path) {
+  FILE* out = std::fopen(path.c_str(), "w");
+  if (!out) {
+    warn("ppool-bench: cannot write %s\n", path.c_str());
+    return false;
+  }
+  std::fprintf(out, "[\n");
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    std::fprintf(out,
+                 "  {\"workload\": \"%s\", \"impl\": \"%s\", \"ns_per_op\": %.6g, "
+                 "\"ops_per_sec\": %.6g}%s\n",
+                 to_string(rows[i].workload), rows[i].impl.c_str(), rows[i].ns_per_op,
+                 1e9 / rows[i].ns_per_op, i + 1 < rows.size() ? "," : "");
+  std::fprintf(out, "]\n");
+  return std::fclose(out) == 0;
+}
+
+bool can_plot(const std::string& path) {
+  if (!terminal_for(path)) {
+    warn("ppool-bench: --plot %s: the file must end in .png or .svg\n", path.c_str());
+    return false;
+  }
+  if (!gnuplot_found()) {
+    warn(
+        "ppool-bench: --plot needs gnuplot, not found in PATH (Debian: apt install "
+        "gnuplot-nox)\n");
+    return false;
+  }
+  return true;
+}
+
+bool plot(const std::vector<Row>& rows, const std::string& path) {
+  if (!can_plot(path)) return false;
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string data = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/ppool-bench-XXXXXX";
+  const int fd = mkstemp(data.data());
+  FILE* out = fd >= 0 ? fdopen(fd, "w") : nullptr;
+  if (!out) {
+    warn("ppool-bench: cannot create a temporary file for gnuplot\n");
+    return false;
+  }
+  const std::vector<std::string> impls = impls_of(rows);
+  bool ok = write_plot_data(rows, impls, out);
+  std::fclose(out);
+  FILE* gp = ok ? popen("gnuplot", "w") : nullptr;
+  if (!gp) ok = false;
+  if (gp) {
+    std::fprintf(gp,
+                 "set terminal %s noenhanced font ',11'\n"
+                 "set output %s\n"
+                 "set title 'ppool-bench: ns per op (4096-byte buffers), log scale, lower is "
+                 "better'\n"
+                 "set datafile missing '-'\n"
+                 "set style data histograms\n"
+                 "set style histogram clustered gap 1\n"
+                 "set style fill solid 0.9 border -1\n"
+                 "set logscale y\n"
+                 "set ylabel 'ns/op'\n"
+                 "set grid ytics mytics\n"
+                 "set xtics rotate by -30\n"
+                 "set key outside right top\n"
+                 "plot for [i=2:%zu] %s using i:xtic(1) title columnheader(i)\n",
+                 terminal_for(path), quoted(path).c_str(), impls.size() + 1, quoted(data).c_str());
+    ok = pclose(gp) == 0;
+  }
+  std::remove(data.c_str());
+  if (!ok) warn("ppool-bench: gnuplot failed to draw %s\n", path.c_str());
+  return ok;
+}
+
+}  // namespace ppool_bench

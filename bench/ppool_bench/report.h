@@ -1,0 +1,45 @@
+// ppool-bench output: the progress line, the table, the JSON file and the
+// gnuplot chart.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "workloads.h"
+
+namespace ppool_bench {
+
+struct Row {
+  Workload workload;
+  std::string impl;
+  double ns_per_op;
+};
+
+// "[i/total] workload impl ..." on stderr: rewritten in place on a
+// terminal, one line per step otherwise.
+class Progress {
+ public:
+  explicit Progress(int total);
+  ~Progress() { done(); }
+  void step(Workload w, const char* impl);
+  void done();  // clears the line
+
+ private:
+  int total_;
+  int at_ = 0;
+};
+
+// A message on stderr that does not land on top of the progress line.
+void warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// ratio = impl ns/op / ppool ns/op for the same workload.
+void print_table(const std::vector<Row>& rows, const char* how);
+bool write_json(const std::vector<Row>& rows, const std::string& path);
+// Whether plot() can draw path: a .png or .svg name and gnuplot in PATH;
+// says why not on stderr.
+bool can_plot(const std::string& path);
+// A grouped bar chart, log scale; the terminal (pngcairo or svg) follows
+// the file's extension.
+bool plot(const std::vector<Row>& rows, const std::string& path);
+
+}  // namespace ppool_bench

@@ -1,0 +1,211 @@
+// ppool-bench workloads: the loops of the kernel's bench_page_pool_simple and
+// DPDK's test_mempool_perf, written once as templates over an adapter so
+// that every peer runs the very same loop.
+//
+// An adapter (one per peer, see impl.h) provides, all callable inline so the
+// timed loop measures the allocator and not a virtual call:
+//   using Buf = ...                        its handle: void* or ppool::Page*
+//   Buf alloc()                            one kBufSize buffer
+//   void alloc_bulk(Buf* bufs, unsigned n)
+//   void recycle_direct(Buf buf)           the owner's cheapest return
+//   void put(Buf buf)                      a return that is not direct (ring)
+//   void release(Buf buf)                  back to the page allocator
+//   void put_bulk(Buf* bufs, unsigned n)   any thread
+//   void remote_begin(), remote_end()      a consumer thread starts / stops
+//   void* data(Buf buf)                    the buffer's first byte
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "ppool/detail/ring.h"
+
+namespace ppool_bench {
+
+inline constexpr std::size_t kBufSize = 4096;  // a page, everywhere
+inline constexpr unsigned kRemoteBatch = 16;   // the cross-core consumer's put_bulk
+inline constexpr std::size_t kHandOffRing = 1024;
+// Op counts passed to run() are multiples of this (the largest bulk).
+inline constexpr std::uint64_t kOpsQuantum = 64;
+
+// In running and reporting order.
+enum class Workload {
+  kEmptyLoop,
+  kAtomicInc,
+  kSpinLock,
+  kFastPath,
+  kFastPathSync,
+  kRingPath,
+  kSlowPath,
+  kBulk16,
+  kBulk64,
+  kCrossCore,
+  kWs256,
+  kWs4096,
+};
+inline constexpr int kWorkloadCount = static_cast<int>(Workload::kWs4096) + 1;
+
+const char* to_string(Workload w);
+std::optional<Workload> parse_workload(std::string_view name);
+bool is_baseline(Workload w);
+
+// Pins the calling thread to cpu % ncpus (both threads on cpu 0 when the
+// machine has one).
+void pin(int cpu);
+// A spin-wait step: a pause, or a yield where one cpu must run both sides.
+void relax();
+
+// Keeps the compiler from dropping or merging what produced p (Google
+// Benchmark's DoNotOptimize).
+inline void keep(const void* p) {
+  asm volatile("" : : "g"(p) : "memory");
+}
+
+class Stopwatch {
+ public:
+  void restart() { t0_ = std::chrono::steady_clock::now(); }
+  double ns() const {
+    return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
+};
+
+// Each loop returns the elapsed ns of the timed part only.
+
+template <class A>
+double fast_path(A& a, std::uint64_t ops) {
+  Stopwatch sw;
+  for (std::uint64_t i = 0; i < ops; ++i) {
+    auto buf = a.alloc();
+    keep(buf);
+    a.recycle_direct(buf);
+  }
+  return sw.ns();
+}
+
+template <class A>
+double ring_path(A& a, std::uint64_t ops) {
+  Stopwatch sw;
+  for (std::uint64_t i = 0; i < ops; ++i) {
+    auto buf = a.alloc();
+    keep(buf);
+    a.put(buf);
+  }
+  return sw.ns();
+}
+
+template <class A>
+double slow_path(A& a, std::uint64_t ops) {
+  Stopwatch sw;
+  for (std::uint64_t i = 0; i < ops; ++i) {
+    auto buf = a.alloc();
+    keep(buf);
+    a.release(buf);
+  }
+  return sw.ns();
+}
+
+template <unsigned N, class A>
+double bulk(A& a, std::uint64_t ops) {
+  typename A::Buf bufs[N];
+  Stopwatch sw;
+  for (std::uint64_t i = 0; i < ops; i += N) {
+    a.alloc_bulk(bufs, N);
+    keep(bufs);
+    a.put_bulk(bufs, N);
+  }
+  return sw.ns();
+}
+
+// An RX ring's worth of buffers in use: each slot in turn is written (the
+// "packet"), returned and refilled.
+template <unsigned W, class A>
+double working_set(A& a, std::uint64_t ops) {
+  static_assert((W & (W - 1)) == 0);
+  std::vector<typename A::Buf> slots(W);
+  for (auto& slot : slots) slot = a.alloc();
+  Stopwatch sw;
+  for (std::uint64_t i = 0; i < ops; ++i) {
+    auto& slot = slots[i & (W - 1)];
+    std::memset(a.data(slot), static_cast<int>(i), 64);
+    a.recycle_direct(slot);
+    slot = a.alloc();
+  }
+  const double ns = sw.ns();
+  for (auto slot : slots) a.recycle_direct(slot);
+  return ns;
+}
+
+// Allocation on cpu 0 (the calling thread, the pool's owner), return on cpu
+// 1: the consumer pops the hand-off ring and returns batches of
+// kRemoteBatch. The time runs from the first alloc to the last return.
+template <class A>
+double cross_core(A& a, std::uint64_t ops) {
+  ppool::detail::MpscRing<typename A::Buf> ring(kHandOffRing);
+  std::atomic<bool> go{false};
+  double elapsed = 0;
+  Stopwatch sw;
+  std::thread consumer([&] {
+    pin(1);
+    a.remote_begin();
+    while (!go.load(std::memory_order_acquire)) relax();
+    typename A::Buf batch[kRemoteBatch];
+    unsigned n = 0;
+    for (std::uint64_t done = 0; done < ops;) {
+      n += static_cast<unsigned>(ring.consume_bulk(batch + n, kRemoteBatch - n));
+      if (n == kRemoteBatch || (n && done + n == ops)) {
+        a.put_bulk(batch, n);
+        done += n;
+        n = 0;
+      } else if (!n) {
+        relax();
+      }
+    }
+    elapsed = sw.ns();
+    a.remote_end();
+  });
+  sw.restart();  // not counting the consumer's start
+  go.store(true, std::memory_order_release);
+  for (std::uint64_t i = 0; i < ops; ++i) {
+    auto buf = a.alloc();
+    while (!ring.produce(buf)) relax();
+  }
+  consumer.join();
+  return elapsed;
+}
+
+// The workloads an allocator adapter runs; baselines are not its business.
+template <class A>
+double run_workload(A& a, Workload w, std::uint64_t ops) {
+  switch (w) {
+    case Workload::kFastPath:
+    case Workload::kFastPathSync:  // the same loop on a pool that syncs
+      return fast_path(a, ops);
+    case Workload::kRingPath:
+      return ring_path(a, ops);
+    case Workload::kSlowPath:
+      return slow_path(a, ops);
+    case Workload::kBulk16:
+      return bulk<16>(a, ops);
+    case Workload::kBulk64:
+      return bulk<64>(a, ops);
+    case Workload::kCrossCore:
+      return cross_core(a, ops);
+    case Workload::kWs256:
+      return working_set<256>(a, ops);
+    case Workload::kWs4096:
+      return working_set<4096>(a, ops);
+    default:
+      return -1;
+  }
+}
+
+}  // namespace ppool_bench
