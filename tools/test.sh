@@ -61,6 +61,18 @@ step "benchmark smoke run"
 ./build/bench/bench_page_pool --benchmark_min_time=0.01 >/dev/null
 echo "bench_page_pool: ok"
 ./build/bench/bench_redirect --frames 20000 --repeat 1
+./build/bench/ppool-bench --quick --json build/ppool-bench.json 2>/dev/null | tail -n 3
+python3 - build/ppool-bench.json <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+workloads = {"fast_path", "ring_path", "slow_path", "bulk16", "bulk64", "cross_core", "ws256", "ws4096"}
+impls = {"ppool", "dpdk_mempool", "glibc", "jemalloc", "mimalloc", "tcmalloc", "mmap", "baseline"}
+seen = {(r["workload"], r["impl"]) for r in rows}
+for r in rows:
+    assert r["impl"] in impls and r["ns_per_op"] > 0 and r["ops_per_sec"] > 0, r
+assert workloads <= {w for w, i in seen if i == "ppool"}, seen
+print("ppool-bench: ok,", len(rows), "measurements,", sorted({i for _, i in seen}))
+PY
 
 step "install, then build a consumer with find_package and pkg-config"
 prefix=$(mktemp -d)
