@@ -97,18 +97,23 @@ double run_pipeline(Impl& impl, long frames) {
 
 ppool::IdentityDmaDevice g_identity;
 
+// A pool whose ring holds every page the pipeline can have out.
+ppool::PagePool* make_pool(const char* name) {
+  ppool::PagePoolParams p;
+  p.name = name;
+  p.flags = ppool::kDmaMap;
+  p.dev = &g_identity;
+  p.pool_size = 4096;
+  return ppool::PagePool::create(p).value();
+}
+
 Impl ppool_impl() {
   static ppool::PagePool* pool = nullptr;
   static ppool::MemInfo mem;
   static std::unique_ptr<ppool::RxQueueInfo> rxq;
   return Impl{"ppool",
               [] {
-                ppool::PagePoolParams p;
-                p.name = "redirect";
-                p.flags = ppool::kDmaMap;
-                p.dev = &g_identity;
-                p.pool_size = 4096;
-                pool = ppool::PagePool::create(p).value();
+                pool = make_pool("redirect");
                 rxq = std::make_unique<ppool::RxQueueInfo>("benchA", 0);
                 mem = rxq->reg_mem_model(ppool::MemType::kPagePool, pool).value();
               },
@@ -134,14 +139,7 @@ Impl ppool_impl() {
 Impl ppool_pages_impl() {
   static ppool::PagePool* pool = nullptr;
   return Impl{"ppool_pages",
-              [] {
-                ppool::PagePoolParams p;
-                p.name = "redirect-pages";
-                p.flags = ppool::kDmaMap;
-                p.dev = &g_identity;
-                p.pool_size = 4096;
-                pool = ppool::PagePool::create(p).value();
-              },
+              [] { pool = make_pool("redirect-pages"); },
               []() -> void* { return ppool::page_address(pool->alloc_pages()); },
               [] {},
               [](void** bufs, unsigned n) {
