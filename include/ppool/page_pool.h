@@ -99,8 +99,10 @@ class PagePool {
   // the cache when allow_direct and the caller is the owner, else into the
   // ring, else (ring full) released to the allocator. With refcount > 1 it is
   // released (unmapped, no longer counted in flight) and stays with its other
-  // holders. A page that is not this pool's, or is already back, is reported.
-  // Thread context: any thread (allow_direct is honoured on the owner only).
+  // holders. A page out in fragments drops one fragment reference, and the
+  // last one recycles it. A page that is not this pool's, or is already
+  // back, is reported. Thread context: any thread (allow_direct is honoured
+  // on the owner only).
   void put_page(Page* page, std::uint32_t dma_sync_size, bool allow_direct);
   // put_page() syncing the whole max_len (the kernel passes -1 too: the
   // size is clamped to max_len). Thread context: any thread.
