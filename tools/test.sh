@@ -57,6 +57,18 @@ print("ppool-fwd:", {k: v for k, v in r.items() if k != "pools"})
 PY
 done
 
+step "ppool-h2d: measures on a GPU, says why not elsewhere"
+if [ -x build/tools/ppool-h2d ]; then
+  ./build/tools/ppool-h2d --gib 0.05 | tail -n 1 >build/h2d.json
+  python3 - build/h2d.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert "skipped" in r or all(r[k] > 0 for k in (
+    "ppool_gbps", "pageable_gbps", "register_per_copy_gbps", "kept_registered_gbps")), r
+print("ppool-h2d:", r)
+PY
+fi
+
 step "benchmark smoke run"
 ./build/bench/bench_page_pool --benchmark_min_time=0.01 >/dev/null
 echo "bench_page_pool: ok"
