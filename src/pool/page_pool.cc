@@ -200,21 +200,24 @@ Page* PagePool::alloc_pages_slow() {
 // pool's is released instead (alloc_waive), so the cache converges to local
 // memory after the queue moves.
 Page* PagePool::refill_from_ring() {
-  Page* batch[kAllocCacheRefill];
-  std::size_t n = ring_.consume_bulk(batch, kAllocCacheRefill);
+  // The cache is empty here: consume straight into it, then waive in place.
+  std::uint32_t n = static_cast<std::uint32_t>(ring_.consume_bulk(cache_.pages, kAllocCacheRefill));
   if (n == 0) {
     PPOOL_STAT_INC(owner_stats_.empty);
     return nullptr;
   }
-  for (std::size_t i = 0; i < n; ++i) {
-    if (PPOOL_LIKELY(batch[i]->nid == nid_)) {
-      cache_.pages[cache_.count++] = batch[i];
-    } else {
-      PPOOL_STAT_INC(owner_stats_.waive);
-      return_page(batch[i]);
+  for (std::uint32_t i = 0; i < n;) {
+    Page* page = cache_.pages[i];
+    if (PPOOL_LIKELY(page->nid == nid_)) {
+      ++i;
+      continue;
     }
+    PPOOL_STAT_INC(owner_stats_.waive);
+    cache_.pages[i] = cache_.pages[--n];
+    return_page(page);
   }
-  if (!cache_.count) return nullptr;
+  cache_.count = n;
+  if (!n) return nullptr;
   PPOOL_STAT_INC(owner_stats_.refill);
   Page* page = cache_.pages[--cache_.count];
   page->pp_tag = tag_in_use();
@@ -326,15 +329,19 @@ void PagePool::dma_sync_for_cpu(Page* page, std::uint32_t offset, std::uint32_t 
 // Every put but the inline fast case: sync for the device, then the cache
 // (owner), the ring, or the release path.
 void PagePool::put_page_other(Page* page, std::uint32_t dma_sync_size, bool allow_direct) {
-  if (!drop_fragment(page)) return;
-  if (PPOOL_UNLIKELY(!recyclable(page))) return put_page_slow(page);
+  if (PPOOL_UNLIKELY(!recyclable(page))) {
+    if (!drop_fragment(page)) return;  // other fragments of the page are still out
+    if (!recyclable(page)) return put_page_slow(page);
+  }
   if (sync_on_put_) sync_for_device(page, dma_sync_size);
   if (allow_direct && is_owner()) {
     if (PPOOL_LIKELY(cache_.count < kAllocCacheSize)) return recycle_in_cache(page);
     PPOOL_STAT_INC(owner_stats_.cache_full);
   }
   page->pp_tag = tag_recycled();
-  recycle_bulk_in_ring(&page, 1);
+  if (PPOOL_LIKELY(ring_.produce(page))) return;
+  ring_full_.fetch_add(1, std::memory_order_relaxed);
+  return_page(page);
 }
 
 // A page that cannot be recycled: shared (released), or a misuse (reported).

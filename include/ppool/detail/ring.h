@@ -55,7 +55,17 @@ class MpscRing {
     return take;
   }
 
-  bool produce(T item) { return produce_bulk(&item, 1) == 1; }
+  // One entry: the same protocol without the batch arithmetic (the ring
+  // path's common case). Thread context: any thread.
+  bool produce(T item) {
+    std::uint64_t head = head_.load(std::memory_order_relaxed);
+    do {
+      if (free_slots(head, 1) == 0) return false;
+    } while (!head_.compare_exchange_weak(head, head + 1, std::memory_order_relaxed,
+                                          std::memory_order_relaxed));
+    slots_[head & mask_].store(item, std::memory_order_release);
+    return true;
+  }
 
   // Consumes up to n entries into out[]; returns how many. Thread context:
   // the single consumer.
