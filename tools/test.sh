@@ -92,6 +92,7 @@ cmake --install build --prefix "$prefix" >/dev/null
 cmake -S tests/install -B build/install-consumer -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 ninja -C build/install-consumer >/dev/null
 ./build/install-consumer/consumer
+if [ -x build/install-consumer/uring_consumer ]; then ./build/install-consumer/uring_consumer; fi
 pcdir=$(dirname "$(find "$prefix" -name ppool.pc)")
 c++ tests/install/consumer.cc -o build/consumer-pc $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool)
 ./build/consumer-pc
