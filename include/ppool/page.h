@@ -50,7 +50,9 @@ struct alignas(64) Page {
   std::uint64_t dma_addr;
   // (pool) Slot in the pool's record of mapped pages, kNoSlot when unmapped.
   std::uint32_t dma_slot;
-  std::uint32_t reserved0;
+  // (pool) Fragments the pool has handed out of this page while it holds
+  // the page's fragment bias (a put beyond them is caught at once).
+  std::atomic<std::uint32_t> pp_frag_handed;
   // (pool) Fragment reference count (the kernel's pp_ref_count).
   std::atomic<std::int64_t> pp_ref_count;
   PageAllocator* allocator;
@@ -87,6 +89,16 @@ inline bool is_descriptor_slot(const Page* page) {
   const std::uintptr_t off =
       reinterpret_cast<std::uintptr_t>(page) - reinterpret_cast<std::uintptr_t>(g_arena.descs);
   return off < (g_arena.bytes >> kPageShift) * sizeof(Page) && off % sizeof(Page) == 0;
+}
+
+// The page's pp_tag, read without a member access: a put path reads the tag
+// of a pointer it has not validated yet, and one that is misaligned must
+// reach ppool's own report, not trap in a sanitizer's alignment check. One
+// load, as page->pp_tag.
+inline std::uintptr_t load_tag(const Page* page) {
+  std::uintptr_t tag;
+  __builtin_memcpy(&tag, reinterpret_cast<const char*>(page) + offsetof(Page, pp_tag), sizeof tag);
+  return tag;
 }
 
 // True when page is the descriptor of an allocated block's head page. Reports

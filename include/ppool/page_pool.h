@@ -16,17 +16,22 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <vector>
 
 #include "ppool/base.h"
 #include "ppool/detail/ring.h"
 #include "ppool/dma.h"
 #include "ppool/page.h"
 
+// -DPPOOL_DEBUG=1 (CMake: -DPPOOL_DEBUG=ON) also checks on the inline fast
+// path what the slow paths always check: that allocations run on the owner.
+#ifndef PPOOL_DEBUG
+#define PPOOL_DEBUG 0
+#endif
+
 namespace ppool {
 namespace detail {
+class DmaRecord;
 class ReleaseWorker;
 // Page::pp_tag is the owning pool's address with the page's state in the low
 // bits (pools are cache-line aligned): 0 out whole, or:
@@ -91,8 +96,11 @@ class PagePool {
 
   // A page of 2^order pages with refcount 1, DMA-mapped and synced for the
   // device if the flags say so; nullptr when memory or mapping fails (the
-  // pool keeps working when memory comes back). Thread context: owner only.
-  Page* alloc_pages();
+  // pool keeps working when memory comes back). Thread context: owner only;
+  // a call from another thread, or after destroy, is reported (and gets
+  // nullptr) whenever it reaches the slow path, and on every call with
+  // PPOOL_DEBUG.
+  [[nodiscard]] Page* alloc_pages();
 
   // Gives a page back. With refcount 1 it is synced for the device
   // (min(dma_sync_size, max_len) bytes, kDmaSyncDev only) and recycled: into
@@ -121,18 +129,18 @@ class PagePool {
   // current page, at *offset; a fresh page when the current one is full.
   // The page is recycled once every fragment is put, never before. nullptr
   // when size exceeds the page or memory runs out. Thread context: owner only.
-  Page* alloc_frag(std::uint32_t size, std::uint32_t* offset);
+  [[nodiscard]] Page* alloc_frag(std::uint32_t size, std::uint32_t* offset);
   // A whole page when *size * 2 exceeds the page, else a fragment; the last
   // fragment that fits is extended to the page's end (*size grows) so the
   // page's memory is accounted to its users. Thread context: owner only.
-  Page* alloc(std::uint32_t* offset, std::uint32_t* size);
+  [[nodiscard]] Page* alloc(std::uint32_t* offset, std::uint32_t* size);
   // alloc() returning the fragment's address; free_va() puts it back.
   // Thread context: owner only / any thread (allow_direct: owner only).
-  void* alloc_va(std::uint32_t* size);
+  [[nodiscard]] void* alloc_va(std::uint32_t* size);
   void free_va(void* va, bool allow_direct);
 
-  DmaAddr get_dma_addr(const Page* page) const { return page->dma_addr; }
-  DmaDirection get_dma_dir() const { return params_.dma_dir; }
+  [[nodiscard]] DmaAddr get_dma_addr(const Page* page) const { return page->dma_addr; }
+  [[nodiscard]] DmaDirection get_dma_dir() const { return params_.dma_dir; }
   // Hands [offset + params.offset, +len) of the page back to the CPU.
   // Thread context: any thread holding the page.
   void dma_sync_for_cpu(Page* page, std::uint32_t offset, std::uint32_t len);
@@ -146,36 +154,43 @@ class PagePool {
 
   // The counters. Thread context: owner only, or any thread once the owner
   // stopped using the pool (after a join, say): the owner's counters are plain.
-  PagePoolStats stats() const;
+  [[nodiscard]] PagePoolStats stats() const;
   // Pages taken from the page allocator and not given back (the kernel's
   // hold - release): in the cache, in the ring, or out with users. Thread
   // context: any thread.
-  std::uint32_t inflight() const;
+  [[nodiscard]] std::uint32_t inflight() const;
   // Allocations that returned nullptr. Thread context: as stats().
-  std::uint64_t alloc_failures() const { return alloc_failures_; }
+  [[nodiscard]] std::uint64_t alloc_failures() const { return alloc_failures_; }
+  // Pages the DMA device refused to map, a whole bulk refill's or part of
+  // it (an allocation fails only when none of its bulk could be mapped).
+  // Thread context: any thread.
+  [[nodiscard]] std::uint64_t map_failures() const;
 
-  const PagePoolParams& params() const { return params_; }
-  std::uint32_t id() const { return id_; }
-  const char* name() const { return name_; }
-  int nid() const { return nid_; }
+  [[nodiscard]] const PagePoolParams& params() const { return params_; }
+  [[nodiscard]] std::uint32_t id() const { return id_; }
+  [[nodiscard]] const char* name() const { return name_; }
+  [[nodiscard]] int nid() const { return nid_; }
 
  private:
   explicit PagePool(const PagePoolParams& params, PageAllocator& allocator);
   ~PagePool();
-  // Pool objects live in type-stable storage: freed pools are kept as shells
-  // marked dead, so a put through a stale pool pointer is reported, not a
-  // use-after-free of someone else's memory.
+  // Pool objects live in their own storage (pool_storage.h): a freed pool's
+  // address reads as a dead pool and is not given to the next pools, so a
+  // put through a stale pool pointer is reported, not accepted by another.
   static void* operator new(std::size_t bytes);
-  static void operator delete(void* shell);
+  static void operator delete(void* pool);
 
   // pp_tag values: the pool's address with the state in bit 0.
   std::uintptr_t tag_in_use() const { return reinterpret_cast<std::uintptr_t>(this); }
   std::uintptr_t tag_recycled() const { return tag_in_use() | detail::kTagRecycled; }
   std::uintptr_t tag_fragments() const { return tag_in_use() | detail::kTagFragments; }
   bool is_owner() const;
+  bool alive() const;
   void set_owner(std::uint64_t thread_id);
+  std::string label() const;
 
   PPOOL_NOINLINE Page* alloc_pages_slow();
+  bool alloc_allowed();
   Page* refill_from_ring();
   Page* alloc_from_allocator();
   std::size_t map_pages(Page** pages, std::size_t n);
@@ -183,6 +198,7 @@ class PagePool {
   void sync_for_device(Page* page, std::uint32_t dma_sync_size);
   void recycle_in_cache(Page* page);
   PPOOL_NOINLINE void put_page_other(Page* page, std::uint32_t dma_sync_size, bool allow_direct);
+  bool accept_put(Page* page);
   void put_page_slow(Page* page);
   void recycle_bulk_in_ring(Page** pages, std::size_t n);
   void release_accounted(Page* page);
@@ -190,7 +206,6 @@ class PagePool {
   bool recyclable(const Page* page) const;
   void report_bad_put(const Page* page, std::uintptr_t tag) const;
   void drain();
-  void unmap_all();
   bool try_finish_release();
   bool drop_fragment(Page* page);
   Page* drain_frag(Page* page);
@@ -218,11 +233,10 @@ class PagePool {
   } owner_stats_;
   std::atomic<std::uint32_t> hold_{0};  // written by the owner only (no RMW)
   std::uint64_t alloc_failures_ = 0;
-  // The page being cut into fragments, the next free offset in it, and the
-  // fragments handed out of it (the pool holds the rest of the bias).
+  // The page being cut into fragments and the next free offset in it (the
+  // fragments handed out of it are counted in the page: pp_frag_handed).
   Page* frag_page_ = nullptr;
   std::uint32_t frag_offset_ = 0;
-  std::int64_t frag_users_ = 0;
 
   // ---- returns from any thread ----
   detail::MpscRing<Page*> ring_;
@@ -242,10 +256,9 @@ class PagePool {
   int nid_;
   PagePoolParams params_;
   PageAllocator* allocator_;
-  // The pool's own record of mapped pages (Page::dma_slot indexes it), so
-  // destroy can unmap pages still in flight. Touched on map/unmap only.
-  std::mutex map_lock_;
-  std::vector<Page*> mapped_;
+  // The pool's own record of its mappings (kDmaMap only), so destroy can
+  // unmap pages still in flight. Touched on map/unmap only.
+  std::unique_ptr<detail::DmaRecord> dma_record_;
   std::int64_t detach_time_ns_ = 0;
 };
 
@@ -299,7 +312,8 @@ inline std::uint64_t current_thread_id() {
 // One compare catches a page of another pool, one put twice and one that is
 // no pool's; the refcount check sends shared pages to the release path.
 inline bool PagePool::recyclable(const Page* page) const {
-  return page->pp_tag == tag_in_use() && page->refcount.load(std::memory_order_acquire) == 1;
+  return detail::load_tag(page) == tag_in_use() &&
+         page->refcount.load(std::memory_order_acquire) == 1;
 }
 
 // A thread that never asked for an id has 0, which no pool's owner_ is.
@@ -308,6 +322,7 @@ inline bool PagePool::is_owner() const {
 }
 
 PPOOL_ALWAYS_INLINE Page* PagePool::alloc_pages() {
+  if (PPOOL_DEBUG && !is_owner()) return alloc_pages_slow();  // reports it
   if (PPOOL_LIKELY(cache_.count)) {
     Page* page = cache_.pages[--cache_.count];
     page->pp_tag = tag_in_use();

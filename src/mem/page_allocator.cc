@@ -284,7 +284,7 @@ struct PageAllocator::Impl {
     head.pp_tag = 0;
     head.dma_addr = 0;
     head.dma_slot = kNoSlot;
-    head.reserved0 = 0;
+    head.pp_frag_handed.store(0, std::memory_order_relaxed);
     head.pp_ref_count.store(0, std::memory_order_relaxed);
     head.allocator = owner;
     for (std::uint32_t i = 1; i < (1u << order); ++i) {

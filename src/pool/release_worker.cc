@@ -3,7 +3,7 @@
 #include <chrono>
 #include <thread>
 
-#include "ppool/page_pool.h"
+#include "pool/pool_internal.h"
 
 namespace ppool {
 namespace detail {
@@ -13,12 +13,6 @@ namespace {
 // kernel waits a second; a page returned through the ring after destroy
 // waits at most this long.
 constexpr auto kRetryInterval = std::chrono::milliseconds(100);
-
-std::int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 

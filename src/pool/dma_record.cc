@@ -1,0 +1,58 @@
+// The pool's record of its DMA mappings. See dma_record.h for the invariant.
+#include "pool/dma_record.h"
+
+#include <utility>
+
+namespace ppool::detail {
+namespace {
+constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
+}  // namespace
+
+// The device calls run outside the lock, which guards only the record, so
+// the owner never waits behind another thread's device work.
+std::size_t DmaRecord::map(Page** pages, std::size_t n) {
+  std::size_t mapped = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    Page* page = pages[i];
+    page->dma_slot = kNoSlot;
+    page->dma_addr = dev_.map(page_address(page), page_bytes(page), dir_, caller_);
+    if (page->dma_addr == kDmaMappingError) continue;
+    std::swap(pages[mapped++], pages[i]);
+  }
+  map_failures_.fetch_add(n - mapped, std::memory_order_relaxed);
+  std::lock_guard guard(lock_);
+  for (std::size_t i = 0; i < mapped; ++i) {
+    pages[i]->dma_slot = static_cast<std::uint32_t>(mappings_.size());
+    mappings_.push_back({pages[i], pages[i]->dma_addr, page_bytes(pages[i])});
+  }
+  return mapped;
+}
+
+void DmaRecord::unmap(Page* page) {
+  Mapping mapping;
+  {
+    std::lock_guard guard(lock_);
+    const std::uint32_t slot = page->dma_slot;
+    if (slot == kNoSlot) return;  // destroy unmapped it, and has finished
+    mapping = mappings_[slot];
+    mappings_[slot] = mappings_.back();
+    mappings_[slot].page->dma_slot = slot;
+    mappings_.pop_back();
+    page->dma_slot = kNoSlot;
+  }
+  dev_.unmap(mapping.addr, mapping.bytes, dir_, caller_);
+}
+
+// The lock is held across the device calls: a holder returning one of these
+// pages meanwhile blocks in unmap() until its page's mapping is gone, and
+// only then may free the page.
+void DmaRecord::unmap_all() {
+  std::lock_guard guard(lock_);
+  for (const Mapping& m : mappings_) {
+    m.page->dma_slot = kNoSlot;
+    dev_.unmap(m.addr, m.bytes, dir_, caller_);
+  }
+  mappings_.clear();
+}
+
+}  // namespace ppool::detail

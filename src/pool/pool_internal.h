@@ -1,0 +1,30 @@
+// What the pool's source files share (layer pool, internal): the pool's
+// magic, tag decoding, clock and params validation.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+
+#include "ppool/page_pool.h"
+
+namespace ppool::detail {
+
+// A live pool's magic; a freed pool's memory reads 0 (pool_storage.h).
+inline constexpr std::uint32_t kLiveMagic = 0x70706f6c;  // "ppol"
+inline constexpr std::uint64_t kNoOwner = ~std::uint64_t{0};
+
+inline PagePool* pool_of_tag(std::uintptr_t tag) {
+  return reinterpret_cast<PagePool*>(tag & ~kTagStateMask);
+}
+
+inline std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The first bad field of params, in the kernel's order, or nothing.
+[[nodiscard]] std::optional<Error> validate_params(const PagePoolParams& params);
+
+}  // namespace ppool::detail

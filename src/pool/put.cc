@@ -1,0 +1,168 @@
+// The page pool's put paths past the inline fast case: sync for the device,
+// the cache (owner), the ring, the release path, bulk puts of mixed pools,
+// and the generic put_page() of pool pages.
+#include <algorithm>
+
+#include "pool/pool_internal.h"
+#include "pool/release_worker.h"
+
+namespace ppool {
+
+using detail::pool_of_tag;
+
+// Every put but the inline fast case: sync for the device, then the cache
+// (on the owner), the ring, or the release path.
+void PagePool::put_page_other(Page* page, std::uint32_t dma_sync_size, bool allow_direct) {
+  if (PPOOL_UNLIKELY(!recyclable(page)) && !accept_put(page)) return;
+  if (sync_on_put_) sync_for_device(page, dma_sync_size);
+  if (allow_direct && is_owner()) {
+    if (PPOOL_LIKELY(cache_.count < kAllocCacheSize)) return recycle_in_cache(page);
+    PPOOL_STAT_INC(owner_stats_.cache_full);
+  }
+  page->pp_tag = tag_recycled();
+  if (PPOOL_LIKELY(ring_.produce(page))) return;
+  ring_full_.fetch_add(1, std::memory_order_relaxed);
+  return_page(page);
+}
+
+// The careful path of a put whose page failed the one-compare check, in the
+// order that lets each check trust the ones before it: the pool is alive, the
+// pointer is a page descriptor, a fragment's put drops its reference. True
+// when the page is now whole, this pool's and held by nobody else: recycle
+// it. Otherwise the put is done here: a fragment dropped, a shared page
+// released, or a misuse reported.
+bool PagePool::accept_put(Page* page) {
+  if (PPOOL_UNLIKELY(!alive() || !detail::valid_descriptor(page))) {
+    report_bad_put(page, 0);
+    return false;
+  }
+  if (!drop_fragment(page)) return false;  // other fragments of the page are still out
+  if (recyclable(page)) return true;
+  put_page_slow(page);
+  return false;
+}
+
+// A valid page of a live pool that cannot be recycled: shared (released), or
+// a misuse (reported).
+void PagePool::put_page_slow(Page* page) {
+  std::uintptr_t tag = page->pp_tag;
+  if (tag != tag_in_use()) return report_bad_put(page, tag);
+  if (page->refcount.load(std::memory_order_acquire) == 0) {
+    detail::report_misuse(detail::format("put of page %p to %s: it has no references",
+                                         page_address(page), label().c_str()));
+    return;
+  }
+  // Shared with other holders: the page leaves the pool and stays with them
+  // (the kernel's released_refcnt path).
+  released_refcnt_.fetch_add(1, std::memory_order_relaxed);
+  return_page(page);
+}
+
+// One ring reservation for the whole batch of pages already marked recycled
+// (marked when accepted, so a page twice in one batch is caught); what does
+// not fit is released afterwards, outside the reservation. After destroy the
+// release worker is the ring's consumer and drains it at each retry.
+void PagePool::recycle_bulk_in_ring(Page** pages, std::size_t n) {
+  std::size_t put = ring_.produce_bulk(pages, n);
+  if (put == n) return;
+  ring_full_.fetch_add(n - put, std::memory_order_relaxed);
+  for (std::size_t i = put; i < n; ++i) return_page(pages[i]);
+}
+
+void PagePool::release_page(Page* page) {
+  if (PPOOL_UNLIKELY(!alive() || !detail::valid_descriptor(page))) return report_bad_put(page, 0);
+  std::uintptr_t tag = page->pp_tag;
+  if (tag != tag_in_use()) return report_bad_put(page, tag);
+  release_accounted(page);
+}
+
+// Unmaps, clears the pool's mark and counts the release. The pool may be
+// freed by the release worker as soon as release_ moves, so nothing of the
+// pool is touched after it.
+void PagePool::release_accounted(Page* page) {
+  unmap_page(page);
+  page->pp_tag = 0;
+  bool destroying = destroying_.load(std::memory_order_acquire);
+  release_.fetch_add(1, std::memory_order_release);
+  if (destroying) detail::ReleaseWorker::instance().wake();
+}
+
+// The kernel's page_pool_return_page: released, then the pool's reference
+// dropped, which frees the page unless others still hold it.
+void PagePool::return_page(Page* page) {
+  release_accounted(page);
+  ppool::put_page(page);
+}
+
+// ppool::put_page() of a page a pool owns, from code that knows no pools: a
+// fragment's put drops a fragment reference; a whole page drops a page
+// reference, and the last one sends the page home through the ring (the
+// context is unknown, so never directly).
+void PagePool::generic_put(Page* page) {
+  std::uintptr_t tag = page->pp_tag;
+  PagePool* pool = pool_of_tag(tag);
+  switch (tag & detail::kTagStateMask) {
+    case detail::kTagRecycled:
+      detail::report_misuse(
+          detail::format("put_page of page %p: it is already back in %s (put twice)",
+                         page_address(page), pool->label().c_str()));
+      return;
+    case detail::kTagFragments:
+      return pool->put_full_page(page, false);
+  }
+  if (!detail::put_page_ref(page)) return;
+  page->refcount.store(1, std::memory_order_relaxed);  // the pool's own reference again
+  pool->put_full_page(page, false);
+}
+
+// Rounds over the array: the pages of the first page's pool go to its ring in
+// batches of 64, other pools' pages move to the front for the next round. A
+// whole page of the round's pool held by nobody else (the common case) costs
+// a tag compare, a refcount compare and two stores; the rest is sorted out
+// on the careful path.
+void put_page_bulk(Page** pages, std::size_t count) {
+  constexpr std::uintptr_t kNoFastTag = ~std::uintptr_t{0};  // state 3: matches no page
+  while (count) {
+    PagePool* pool = nullptr;
+    std::uintptr_t fast_tag = kNoFastTag;
+    Page* batch[kAllocCacheRefill];
+    std::size_t n = 0, deferred = 0;
+    auto add = [&](Page* page) {
+      page->pp_tag = pool->tag_recycled();
+      batch[n++] = page;
+      if (n < kAllocCacheRefill) return;
+      pool->recycle_bulk_in_ring(batch, n);
+      n = 0;
+    };
+    for (std::size_t i = 0; i < count; ++i) {
+      Page* page = pages[i];
+      if (PPOOL_LIKELY(detail::load_tag(page) == fast_tag &&
+                       page->refcount.load(std::memory_order_acquire) == 1)) {
+        add(page);
+        continue;
+      }
+      PagePool* home = detail::valid_descriptor(page) ? pool_of_tag(page->pp_tag) : nullptr;
+      if (!home) {
+        detail::report_misuse(
+            detail::format("put_page_bulk: %p is not a pool page", static_cast<void*>(page)));
+        continue;
+      }
+      if (!pool) {
+        pool = home;
+        // A pool that syncs on put sends every page down the careful path.
+        fast_tag = pool->sync_on_put_ ? kNoFastTag : pool->tag_in_use();
+      }
+      if (home != pool) {
+        pages[deferred++] = page;  // another pool's: the next round
+        continue;
+      }
+      if (!pool->accept_put(page)) continue;
+      if (pool->sync_on_put_) pool->sync_for_device(page, PagePool::kSyncFull);
+      add(page);
+    }
+    if (n) pool->recycle_bulk_in_ring(batch, n);
+    count = deferred;
+  }
+}
+
+}  // namespace ppool
