@@ -1,4 +1,7 @@
-// Builds against an installed ppool: one pool, one page round trip.
+// Builds against an installed ppool: one pool, one page round trip. Against a
+// shared libppool it also checks that the headers' inline thread-local
+// (the owner check) and the library agree: recycle_direct() on the owner
+// must land in the cache, not in the ring.
 #include <cstdio>
 
 #include <ppool/page_pool.h>
@@ -15,6 +18,11 @@ int main() {
   ppool::Page* page = pool->alloc_pages();
   if (!page) return 1;
   pool->recycle_direct(page);
+  if (pool->alloc_pages() != page) {  // the cache is LIFO
+    std::fprintf(stderr, "consumer: recycle_direct did not reach the owner's cache\n");
+    return 1;
+  }
+  ppool::put_page(page);  // a pool page goes home
   std::printf("consumer: installed ppool works (%s)\n", pool->stats().to_json().c_str());
-  return ppool::PagePool::destroy(pool) == 0 ? 0 : 1;
+  return ppool::PagePool::destroy(pool) == 0 && ppool::misuse_count() == 0 ? 0 : 1;
 }
