@@ -6,6 +6,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,18 +46,48 @@ struct Error {
   std::string message;
 };
 
-// A value or an Error (std::expected arrives with C++23).
+namespace detail {
+// A Result accessor called on the wrong alternative: a bug in the caller.
+// Says so on stderr, with the error's message when there is one, and aborts
+// (no exception: ppool and its users may be built with -fno-exceptions).
+[[noreturn]] PPOOL_COLD inline void result_misuse(const char* accessor, const char* message) {
+  std::fprintf(stderr, "ppool: Result::%s called on %s%s\n", accessor,
+               message ? "an error: " : "a value", message ? message : "");
+  std::abort();
+}
+}  // namespace detail
+
+// A value or an Error (std::expected arrives with C++23). value() on an error
+// and error() on a value print what was asked and abort: check ok() first.
 template <class T>
 class Result {
  public:
   Result(T value) : v_(std::move(value)) {}
   Result(Error error) : v_(std::move(error)) {}
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-  T& value() { return std::get<0>(v_); }
-  const Error& error() const { return std::get<1>(v_); }
+  [[nodiscard]] bool ok() const { return v_.index() == 0; }
+  [[nodiscard]] explicit operator bool() const { return ok(); }
+  [[nodiscard]] T& value() & { return *checked_value(); }
+  [[nodiscard]] const T& value() const& { return *checked_value(); }
+  [[nodiscard]] T&& value() && { return std::move(*checked_value()); }
+  [[nodiscard]] const Error& error() const {
+    const Error* error = std::get_if<1>(&v_);
+    if (PPOOL_UNLIKELY(!error)) detail::result_misuse("error()", nullptr);
+    return *error;
+  }
 
  private:
+  T* checked_value() {
+    if (PPOOL_UNLIKELY(!ok())) value_on_error();
+    return std::get_if<0>(&v_);
+  }
+  const T* checked_value() const {
+    if (PPOOL_UNLIKELY(!ok())) value_on_error();
+    return std::get_if<0>(&v_);
+  }
+  [[noreturn]] void value_on_error() const {
+    detail::result_misuse("value()", std::get_if<1>(&v_)->message.c_str());
+  }
+
   std::variant<T, Error> v_;
 };
 
