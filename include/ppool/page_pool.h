@@ -191,6 +191,7 @@ class PagePool {
 
   PPOOL_NOINLINE Page* alloc_pages_slow();
   bool alloc_allowed();
+  PPOOL_COLD void report_bad_alloc() const;
   Page* refill_from_ring();
   Page* alloc_from_allocator();
   std::size_t map_pages(Page** pages, std::size_t n);

@@ -130,20 +130,22 @@ Page* PagePool::alloc_pages_slow() {
 
 // Allocation is the owner's alone: two threads taking from the cache at once
 // would hand out the same page twice. Checked where it costs nothing (every
-// refill and slow path; every allocation with PPOOL_DEBUG). A freed pool's
-// memory reads zeros, so it is checked first: its owner_ would match a
-// thread that never took an id.
+// refill and slow path; every allocation with PPOOL_DEBUG) with one compare:
+// the owner's id is never 0, destroy sets it to kNoOwner, and a freed pool's
+// memory reads 0, so only the owner of a live pool matches.
 bool PagePool::alloc_allowed() {
-  const char* why = nullptr;
-  if (!alive())
-    why = "after the pool was freed";
-  else if (destroying_.load(std::memory_order_relaxed))
-    why = "after destroy";
-  else if (!is_owner())
-    why = "from a thread that is not its owner (bind_owner() hands a pool over)";
-  if (PPOOL_LIKELY(!why)) return true;
-  detail::report_misuse("alloc on " + label() + " " + why);
+  const std::uint64_t me = detail::tls_thread_id;
+  if (PPOOL_LIKELY(me && me == owner_.load(std::memory_order_relaxed))) return true;
+  report_bad_alloc();
   return false;
+}
+
+void PagePool::report_bad_alloc() const {
+  const char* why = !alive() ? "after the pool was freed"
+                    : destroying_.load(std::memory_order_relaxed)
+                        ? "after destroy"
+                        : "from a thread that is not its owner (bind_owner() hands a pool over)";
+  detail::report_misuse("alloc on " + label() + " " + why);
 }
 
 // Takes up to a refill's worth from the ring; a page of another node than the

@@ -124,11 +124,11 @@ void put_page_bulk(Page** pages, std::size_t count) {
   constexpr std::uintptr_t kNoFastTag = ~std::uintptr_t{0};  // state 3: matches no page
   while (count) {
     PagePool* pool = nullptr;
-    std::uintptr_t fast_tag = kNoFastTag;
+    std::uintptr_t fast_tag = kNoFastTag, recycled_tag = 0;
     Page* batch[kAllocCacheRefill];
     std::size_t n = 0, deferred = 0;
     auto add = [&](Page* page) {
-      page->pp_tag = pool->tag_recycled();
+      page->pp_tag = recycled_tag;
       batch[n++] = page;
       if (n < kAllocCacheRefill) return;
       pool->recycle_bulk_in_ring(batch, n);
@@ -149,6 +149,7 @@ void put_page_bulk(Page** pages, std::size_t count) {
       }
       if (!pool) {
         pool = home;
+        recycled_tag = pool->tag_recycled();
         // A pool that syncs on put sends every page down the careful path.
         fast_tag = pool->sync_on_put_ ? kNoFastTag : pool->tag_in_use();
       }

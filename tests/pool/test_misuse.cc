@@ -1,6 +1,8 @@
 // Bad input and misuse (DESIGN.md section 5): a page put twice, to the wrong
-// pool, a page that is no pool's, a pointer that is not a page descriptor, a
-// put through a stale pool pointer, and a generic put_page twice. Each is
+// pool, a page that is no pool's, a pointer that is not a page descriptor
+// (misaligned included), a put or alloc through a stale pool pointer, an
+// alloc off the owner thread, a fragment put too often, and a generic
+// put_page twice. Each is
 // reported once, naming the page and the pool, and leaves the pool working:
 // no page is lost and none is handed out twice.
 #include <gtest/gtest.h>
@@ -8,6 +10,7 @@
 #include <cstdio>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ppool/base.h"
@@ -16,6 +19,7 @@
 #include "ppool/page_pool.h"
 #include "support/log_capture.h"
 #include "support/pool_fixtures.h"
+#include "support/stats.h"
 
 namespace {
 
@@ -157,7 +161,9 @@ TEST_F(PoolMisuseTest, PutToWrongPool) {
   other->recycle_direct(page);  // and through the direct path
   expect_one_report({page_str(page), "misuse-home", "misuse-other"});
   EXPECT_EQ(other->stats().recycle.ring, 0u);
-  EXPECT_EQ(other->stats().recycle.cached, 0u);
+  PPOOL_IF_STATS {
+    EXPECT_EQ(other->stats().recycle.cached, 0u);
+  }
   EXPECT_EQ(page->refcount.load(), 1u);
   // The page is still its home's, untouched: it goes back normally.
   home->recycle_direct(page);
@@ -239,6 +245,155 @@ TEST_F(PoolMisuseTest, GenericPutPageTwice) {
   EXPECT_NE(msg.find("already back"), std::string::npos) << msg;
   EXPECT_EQ(page->refcount.load(), 1u);
   EXPECT_EQ(pool->stats().recycle.ring, 1u);
+  expect_pool_healthy(pool);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+}
+
+// A new pool must not take over a freed pool's address: a put through the
+// stale pointer would then be accepted by the new pool, and the page, held by
+// the new pool's user, handed out twice.
+TEST_F(PoolMisuseTest, StalePoolPointerAfterANewPoolWasCreated) {
+  ppool::PagePool* stale = make_pool("misuse-gone");
+  ASSERT_NE(stale, nullptr);
+  ppool::Page* first = stale->alloc_pages();
+  ASSERT_NE(first, nullptr);
+  stale->recycle_direct(first);
+  EXPECT_EQ(ppool::PagePool::destroy(stale), 0u);  // freed
+  ppool::PagePool* fresh = make_pool("misuse-taker");
+  ASSERT_NE(fresh, nullptr);
+  ppool::Page* held = fresh->alloc_pages();  // with fresh's user
+  ASSERT_NE(held, nullptr);
+  stale->put_full_page(held, false);  // the misuse
+  std::string msg = expect_one_report({page_str(held), "misuse-gone"});
+  EXPECT_NE(msg.find("freed"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("misuse-taker"), std::string::npos) << "the new pool took the put: " << msg;
+  // The held page is not handed out again while held.
+  std::vector<ppool::Page*> more;
+  for (int i = 0; i < 300; ++i) {
+    ppool::Page* page = fresh->alloc_pages();
+    ASSERT_NE(page, nullptr);
+    EXPECT_NE(page, held) << "page handed out twice after a stale put";
+    more.push_back(page);
+  }
+  for (ppool::Page* page : more) fresh->recycle_direct(page);
+  fresh->recycle_direct(held);
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_);
+  EXPECT_EQ(ppool::PagePool::destroy(fresh), 0u);
+}
+
+// A put through a freed pool's pointer of a page that is itself free says the
+// pool is gone, not only that the pointer is no page.
+TEST_F(PoolMisuseTest, PutOfAFreedPageAfterPoolFreed) {
+  ppool::PagePool* stale = make_pool("misuse-gone-page");
+  ASSERT_NE(stale, nullptr);
+  ppool::Page* page = stale->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  stale->release_page(page);
+  ppool::put_page(page);  // freed to the allocator
+  EXPECT_EQ(ppool::PagePool::destroy(stale), 0u);
+  stale->put_full_page(page, false);  // the misuse
+  std::string msg = expect_one_report({page_str(page), "misuse-gone-page"});
+  EXPECT_NE(msg.find("pool was freed"), std::string::npos) << msg;
+}
+
+// Allocation is the owner's: from another thread it is reported (and gets
+// nullptr) at least whenever it reaches the slow path; with PPOOL_DEBUG on
+// every call.
+TEST_F(PoolMisuseTest, AllocOffTheOwnerThread) {
+  ppool::PagePool* pool = make_pool("misuse-not-owner");
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* got = reinterpret_cast<ppool::Page*>(1);
+  std::thread([&] { got = pool->alloc_pages(); }).join();  // empty cache: the slow path
+  EXPECT_EQ(got, nullptr);
+  std::string msg = expect_one_report({"misuse-not-owner", "not its owner"});
+  if (PPOOL_DEBUG) {
+    ppool::Page* page = pool->alloc_pages();  // fills the cache
+    ASSERT_NE(page, nullptr);
+    std::thread([&] { got = pool->alloc_pages(); }).join();  // would be a cache hit
+    EXPECT_EQ(got, nullptr);
+    expect_one_report({"misuse-not-owner", "not its owner"});
+    pool->recycle_direct(page);
+  }
+  // After a hand-over the new owner allocates and the old one is refused.
+  std::thread([&] {
+    pool->bind_owner();
+    got = pool->alloc_pages();
+    if (got) pool->recycle_direct(got);
+  }).join();
+  EXPECT_NE(got, nullptr);
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_);
+  pool->bind_owner();
+  expect_pool_healthy(pool);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+}
+
+TEST_F(PoolMisuseTest, AllocAfterDestroyAndAfterFree) {
+  ppool::PagePool* pool = make_pool("misuse-alloc-late");
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  ASSERT_EQ(ppool::PagePool::destroy(pool), 1u);  // waits for page
+  EXPECT_EQ(pool->alloc_pages(), nullptr);
+  expect_one_report({"misuse-alloc-late", "after destroy"});
+  pool->put_full_page(page, false);
+  ASSERT_TRUE(ppool::test::wait_for([] { return ppool::pools_pending_release() == 0; },
+                                    std::chrono::milliseconds(5000)));
+  EXPECT_EQ(pool->alloc_pages(), nullptr);
+  expect_one_report({"misuse-alloc-late", "after the pool was freed"});
+}
+
+// A fragment put once more than the fragments handed out is caught at that
+// put, naming the pool; the pool's own bias stays whole, so destroy still
+// gets the page back.
+TEST_F(PoolMisuseTest, FragmentPutMoreOftenThanHandedOut) {
+  ppool::PagePool* pool = make_pool("misuse-frag");
+  ASSERT_NE(pool, nullptr);
+  std::uint32_t off_a = 0, off_b = 0;
+  ppool::Page* a = pool->alloc_frag(1024, &off_a);
+  ppool::Page* b = pool->alloc_frag(1024, &off_b);
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(a, b) << "two fragments of one page";
+  pool->put_full_page(a, false);
+  pool->put_full_page(b, false);
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_);
+  pool->put_full_page(a, false);  // the misuse: a third put of two fragments
+  expect_one_report({page_str(a), "misuse-frag", "fragment"});
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u) << "the fragment page never came home";
+  EXPECT_EQ(ppool::pools_pending_release(), 0u);
+}
+
+TEST_F(PoolMisuseTest, UnrefBelowZeroNamesThePool) {
+  ppool::PagePool* pool = make_pool("misuse-unref");
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  ppool::fragment_page(page, 2);
+  EXPECT_EQ(ppool::unref_page(page, 3), 1);  // the misuse: only 2 references
+  expect_one_report({page_str(page), "misuse-unref"});
+  EXPECT_EQ(ppool::unref_page(page, 1), 1);
+  pool->put_full_page(page, false);  // the last fragment: home
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+}
+
+// A misaligned pointer reaches ppool's own check (and, under UBSan, is not
+// trapped first by the inline fast path's load of the page's tag).
+TEST_F(PoolMisuseTest, MisalignedPagePointer) {
+  ppool::PagePool* pool = make_pool("misuse-misaligned");
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  auto* bad = reinterpret_cast<ppool::Page*>(reinterpret_cast<char*>(page) + 8);
+  pool->recycle_direct(bad);
+  expect_one_report({addr_str(bad), "misuse-misaligned", "not a page descriptor"});
+  pool->put_full_page(bad, false);
+  expect_one_report({addr_str(bad), "misuse-misaligned", "not a page descriptor"});
+  pool->release_page(bad);
+  expect_one_report({addr_str(bad), "misuse-misaligned", "not a page descriptor"});
+  ppool::put_page_bulk(&bad, 1);
+  expect_one_report({addr_str(bad), "not a pool page"});
+  EXPECT_EQ(page->refcount.load(), 1u);
+  pool->recycle_direct(page);
   expect_pool_healthy(pool);
   EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
 }
