@@ -1,0 +1,828 @@
+// libFuzzer target: the input is a program of page pool operations.
+//
+// Each input byte string decodes into operations on three pool slots (a pool
+// that maps and syncs through a DebugDmaDevice, a compound-page pool that
+// maps through it, and a plain pool): every alloc path, every put path (on
+// this thread or on a helper thread that puts what it is handed, one
+// operation at a time so a run is deterministic), page and fragment
+// references, release_page, destroy with pages still held and their later
+// return, re-creation. The decoder knows what the harness holds and only
+// emits legal operations, so any report is a bug in ppool:
+//   - a page or fragment handed out while the harness still holds it,
+//   - a pool's inflight() below the pages the harness holds of it, or above
+//     what its cache, ring and fragment page could add,
+//   - a DMA mapping count that disagrees with inflight(), any DebugDmaDevice
+//     finding, any misuse report (the misuse policy is abort),
+//   - data written by the harness into a page changed while it held it,
+//   - after the run, when everything was put back and every pool destroyed:
+//     a pool still pending release after a bounded wait, a mapping still
+//     live, a page not back in the page allocator; leaks via LSan.
+// The pools are created on the fuzzer's thread, their owner: the harness
+// allocates only there; the helper thread only puts.
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <condition_variable>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "ppool/base.h"
+#include "ppool/dma.h"
+#include "ppool/page.h"
+#include "ppool/page_pool.h"
+
+namespace {
+
+using ppool::Page;
+using ppool::PagePool;
+
+[[noreturn]] void fail(const char* format, ...) __attribute__((format(printf, 1, 2)));
+void fail(const char* format, ...) {
+  std::va_list args;
+  va_start(args, format);
+  std::fputs("fuzz_pool: ", stderr);
+  std::vfprintf(stderr, format, args);
+  std::fputc('\n', stderr);
+  va_end(args);
+  std::abort();
+}
+
+#define FUZZ_CHECK(cond, ...)       \
+  do {                              \
+    if (!(cond)) fail(__VA_ARGS__); \
+  } while (0)
+
+// FUZZ_POOL_TRACE=1 prints each operation (to read a reproducer).
+const bool g_trace = std::getenv("FUZZ_POOL_TRACE") != nullptr;
+void trace(const char* format, ...) __attribute__((format(printf, 1, 2)));
+void trace(const char* format, ...) {
+  if (!g_trace) return;
+  std::va_list args;
+  va_start(args, format);
+  std::vfprintf(stderr, format, args);
+  std::fputc('\n', stderr);
+  va_end(args);
+}
+
+constexpr const char* kOpNames[] = {
+    "create",   "destroy",       "alloc_pages", "alloc_burst",  "alloc_frag", "alloc",
+    "alloc_va", "put",           "put_bulk",    "put_burst",    "get_page",   "release_page",
+    "ref_page", "fragment_page", "unref_page",  "sync_for_cpu", "recreate"};
+constexpr const char* kMethodNames[] = {"recycle_direct",   "put_page", "put_full_page",
+                                        "generic put_page", "PageRef",  "free_va"};
+
+// Any ppool report of error level is a finding (DMA debug findings, misuse).
+void log_hook(ppool::LogLevel level, std::string_view message) {
+  if (level < ppool::LogLevel::kError) return;
+  fail("ppool reported: %.*s", static_cast<int>(message.size()), message.data());
+}
+
+// Runs one closure at a time on its own thread and waits for it: puts "from
+// another thread" that still happen at a fixed point of the program.
+class Helper {
+ public:
+  Helper() : thread_([this] { loop(); }) { thread_.detach(); }
+  void run(std::function<void()> job) {
+    std::unique_lock lock(mu_);
+    job_ = std::move(job);
+    pending_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !pending_; });
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [&] { return pending_; });
+      std::function<void()> job = std::move(job_);
+      job();
+      job_ = nullptr;
+      pending_ = false;
+      cv_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::function<void()> job_;
+  bool pending_ = false;
+  std::thread thread_;
+};
+
+// What outlives a run: the devices, the page allocator, the helper thread.
+// Never destroyed (the helper thread runs until exit).
+struct Env {
+  ppool::IdentityDmaDevice identity;
+  ppool::DebugDmaDevice debug{identity};
+  ppool::PageAllocator allocator{ppool::PageAllocatorOptions{}};
+  Helper helper;
+  std::uint64_t serial = 0;  // makes pool names unique (mappings are counted by name)
+};
+
+Env& env() {
+  static Env* e = [] {
+    ppool::set_misuse_policy(ppool::MisusePolicy::kAbort);
+    ppool::set_log_hook(&log_hook);
+    return new Env;
+  }();
+  return *e;
+}
+
+// The input, read a byte at a time; zeros once it runs out.
+class Reader {
+ public:
+  Reader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  bool done() const { return pos_ >= size_; }
+  std::size_t size() const { return size_; }
+  std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
+  std::uint32_t u16() { return byte() | std::uint32_t{byte()} << 8; }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+constexpr int kSlots = 3;
+constexpr std::size_t kMaxItems = 256;
+
+// One pool created during the run, alive or destroyed.
+struct Instance {
+  PagePool* pool;
+  int slot;
+  std::string name;
+  bool dma;
+  bool alive;
+  std::uint32_t pool_size;  // the ring's capacity
+  std::uint32_t offset;
+  std::size_t page_bytes;
+};
+
+enum class Kind {
+  kWhole,   // a whole pool page; refs = page references the harness holds
+  kFrag,    // a fragment; refs = fragment references (pp_ref_count) held
+  kNormal,  // released by its pool, a normal page; refs = page references
+};
+
+struct Item {
+  Kind kind;
+  Page* page;
+  int inst;                    // index into the run's instances
+  std::uint32_t offset, size;  // the region the harness owns (and wrote to)
+  int refs;
+  bool driver_frag;  // fragment references set by the harness on a whole page
+  std::uint64_t token;
+};
+
+enum Op : std::uint8_t {
+  kCreate,
+  kDestroy,
+  kAllocPages,
+  kAllocBurst,
+  kAllocFrag,
+  kAlloc,
+  kAllocVa,
+  kPut,
+  kPutBulk,
+  kPutBurst,
+  kGetPage,
+  kReleasePage,
+  kRefPage,
+  kFragmentPage,
+  kUnrefPage,
+  kSyncForCpu,
+  kRecreate,
+  kOpCount
+};
+
+// Put methods (kPut, kPutBurst).
+enum Method : std::uint8_t {
+  kRecycleDirect,
+  kPutPage,
+  kPutFullPage,
+  kGenericPut,
+  kPageRef,
+  kFreeVa,
+  kMethodCount
+};
+
+static_assert(std::size(kOpNames) == kOpCount);
+static_assert(std::size(kMethodNames) == kMethodCount);
+
+class Run {
+ public:
+  explicit Run(Reader& in) : in_(in), e_(env()) {
+    misuses_ = ppool::misuse_count();
+    for (int& s : slot_) s = -1;
+  }
+
+  void execute() {
+    for (int slot = 0; slot < kSlots; ++slot) create(slot, 0);
+    for (int ops = 0; !in_.done() && ops < 4096; ++ops) {
+      step();
+      check();
+    }
+    finish();
+  }
+
+ private:
+  // ---- the model ----
+
+  PagePool* pool_in(int slot) {
+    int i = slot_[slot];
+    return i >= 0 ? inst_[i].pool : nullptr;
+  }
+
+  std::uint64_t next_token() { return ++token_ * 0x9e3779b97f4a7c15ull; }
+
+  void write_token(Item& item) {
+    item.token = next_token();
+    std::memcpy(static_cast<char*>(ppool::page_address(item.page)) + item.offset, &item.token,
+                sizeof item.token);
+  }
+  void check_token(const Item& item) {
+    std::uint64_t v;
+    std::memcpy(&v, static_cast<const char*>(ppool::page_address(item.page)) + item.offset,
+                sizeof v);
+    FUZZ_CHECK(v == item.token, "page %p (+%u) of pool '%s' changed while the harness held it",
+               ppool::page_address(item.page), item.offset, inst_[item.inst].name.c_str());
+  }
+
+  // A page the pool just handed out must be one the harness does not hold
+  // (a fragment: not overlapping a held fragment of the same page).
+  void check_fresh(int inst, Page* page, std::uint32_t offset, std::uint32_t size, bool frag) {
+    const Instance& in = inst_[inst];
+    FUZZ_CHECK(ppool::page_of(ppool::page_address(page)) == page,
+               "pool '%s' handed out %p, not a page head", in.name.c_str(),
+               static_cast<void*>(page));
+    FUZZ_CHECK(ppool::page_bytes(page) == in.page_bytes, "pool '%s' handed out a %zu-byte page",
+               in.name.c_str(), ppool::page_bytes(page));
+    FUZZ_CHECK(page->refcount.load() >= 1, "pool '%s' handed out a page with no reference",
+               in.name.c_str());
+    FUZZ_CHECK(std::uint64_t{offset} + size <= in.page_bytes,
+               "pool '%s': region +%u/%u past the page", in.name.c_str(), offset, size);
+    for (const Item& item : items_) {
+      if (item.page != page) continue;
+      const bool overlap = offset < item.offset + item.size && item.offset < offset + size;
+      FUZZ_CHECK(frag && item.kind == Kind::kFrag && !item.driver_frag && !overlap,
+                 "pool '%s' handed out page %p (+%u/%u) the harness holds (+%u/%u, kind %d)",
+                 in.name.c_str(), ppool::page_address(page), offset, size, item.offset, item.size,
+                 static_cast<int>(item.kind));
+    }
+    const std::uintptr_t state = page->pp_tag & ppool::detail::kTagStateMask;
+    const std::uintptr_t owner = page->pp_tag & ~ppool::detail::kTagStateMask;
+    FUZZ_CHECK(owner == reinterpret_cast<std::uintptr_t>(in.pool),
+               "pool '%s' handed out a page tagged for another pool", in.name.c_str());
+    FUZZ_CHECK(state == (frag ? ppool::detail::kTagFragments : 0),
+               "pool '%s' handed out a page in state %lu", in.name.c_str(),
+               static_cast<unsigned long>(state));
+  }
+
+  void add(Kind kind, Page* page, int inst, std::uint32_t offset, std::uint32_t size) {
+    Item item{kind, page, inst, offset, size, 1, false, 0};
+    trace("  got %s page %p +%u/%u of '%s'", kind == Kind::kWhole ? "whole" : "fragment",
+          ppool::page_address(page), offset, size, inst_[inst].name.c_str());
+    write_token(item);
+    items_.push_back(item);
+  }
+
+  void remove(std::size_t i) {
+    items_[i] = items_.back();
+    items_.pop_back();
+  }
+
+  // After every operation.
+  void check() {
+    FUZZ_CHECK(ppool::misuse_count() == misuses_, "a misuse was reported");
+    FUZZ_CHECK(e_.debug.error_count() == 0, "the DMA checker found an error");
+    for (std::size_t i = 0; i < inst_.size(); ++i) {
+      const Instance& in = inst_[i];
+      std::vector<Page*> pages;
+      for (const Item& item : items_)
+        if (item.inst == static_cast<int>(i) && item.kind != Kind::kNormal &&
+            std::find(pages.begin(), pages.end(), item.page) == pages.end())
+          pages.push_back(item.page);
+      // A destroyed pool is only touched while the harness holds its pages
+      // (until then it cannot be freed).
+      if (!in.alive && pages.empty()) {
+        if (in.dma)
+          FUZZ_CHECK(e_.debug.live_mappings(in.name) == 0, "destroyed pool '%s' still has mappings",
+                     in.name.c_str());
+        continue;
+      }
+      const std::uint32_t inflight = in.pool->inflight();
+      const std::size_t held = pages.size();
+      // Beyond what the harness holds: the cache, the ring and the page being
+      // cut into fragments while alive; the ring (drained by the release
+      // worker) once destroyed.
+      const std::size_t extra =
+          in.alive ? ppool::kAllocCacheSize + in.pool_size + 1 : in.pool_size + 1;
+      FUZZ_CHECK(inflight >= held && inflight <= held + extra,
+                 "pool '%s'%s: inflight %u, the harness holds %zu pages (at most %zu more)",
+                 in.name.c_str(), in.alive ? "" : " (destroyed)", inflight, held, extra);
+      if (in.dma) {
+        const std::size_t live = e_.debug.live_mappings(in.name);
+        FUZZ_CHECK(live == (in.alive ? inflight : 0), "pool '%s'%s: %zu pages mapped, %u in flight",
+                   in.name.c_str(), in.alive ? "" : " (destroyed)", live, inflight);
+      }
+    }
+  }
+
+  // ---- operations ----
+
+  void create(int slot, std::uint8_t variant) {
+    if (slot_[slot] >= 0) return;
+    ppool::PagePoolParams p;
+    Instance in{};
+    in.slot = slot;
+    p.allocator = &e_.allocator;
+    p.dma_dir =
+        variant & 0x80 ? ppool::DmaDirection::kBidirectional : ppool::DmaDirection::kFromDevice;
+    static constexpr std::uint32_t kSizes0[] = {4, 16, 64, 1024};
+    static constexpr std::uint32_t kSizes1[] = {2, 8, 64};
+    static constexpr std::uint32_t kSizes2[] = {1, 8, 128};
+    switch (slot) {
+      case 0: {  // maps and syncs through the checker
+        static constexpr std::uint32_t kOffsets[] = {0, 64, 256};
+        p.flags = ppool::kDmaMap | ppool::kDmaSyncDev;
+        p.dev = &e_.debug;
+        p.offset = kOffsets[variant % 3];
+        p.max_len =
+            (variant / 3) % 2 ? 1024 : static_cast<std::uint32_t>(ppool::kPageSize) - p.offset;
+        p.pool_size = kSizes0[(variant / 6) % 4];
+        break;
+      }
+      case 1:  // compound pages, mapped through the checker
+        p.flags = ppool::kDmaMap | (variant & 0x40 ? ppool::kDmaSyncDev : 0u);
+        p.dev = &e_.debug;
+        p.order = 1 + variant % 3;
+        p.max_len = static_cast<std::uint32_t>(ppool::kPageSize << p.order);
+        p.pool_size = kSizes1[(variant / 3) % 3];
+        break;
+      default:  // plain
+        p.pool_size = kSizes2[variant % 3];
+        break;
+    }
+    in.name = "fz" + std::to_string(slot) + "-" + std::to_string(++e_.serial);
+    p.name = in.name;
+    auto created = PagePool::create(p);
+    FUZZ_CHECK(created.ok(), "create '%s': %s", in.name.c_str(),
+               created.ok() ? "" : created.error().message.c_str());
+    in.pool = created.value();
+    in.dma = p.flags & ppool::kDmaMap;
+    in.alive = true;
+    // The ring holds a power of two at least pool_size.
+    in.pool_size = static_cast<std::uint32_t>(std::bit_ceil(std::max(p.pool_size, 2u)));
+    in.offset = p.offset;
+    in.page_bytes = ppool::kPageSize << p.order;
+    slot_[slot] = static_cast<int>(inst_.size());
+    inst_.push_back(in);
+  }
+
+  void destroy(int slot) {
+    const int i = slot_[slot];
+    if (i < 0) return;
+    Instance& in = inst_[i];
+    std::size_t held = 0;
+    std::vector<Page*> pages;
+    for (const Item& item : items_)
+      if (item.inst == i && item.kind != Kind::kNormal &&
+          std::find(pages.begin(), pages.end(), item.page) == pages.end())
+        pages.push_back(item.page);
+    held = pages.size();
+    const std::uint32_t inflight = PagePool::destroy(in.pool);
+    // The pool's partly cut fragment page is released at destroy, or stays
+    // in flight with the harness's fragments.
+    FUZZ_CHECK(inflight == held, "destroy of '%s' left %u in flight, the harness holds %zu",
+               in.name.c_str(), inflight, held);
+    in.alive = false;
+    slot_[slot] = -1;
+  }
+
+  void alloc_pages(int slot) {
+    PagePool* pool = pool_in(slot);
+    if (!pool || items_.size() >= kMaxItems) return;
+    Page* page = pool->alloc_pages();
+    const int i = slot_[slot];
+    FUZZ_CHECK(page, "alloc_pages of '%s' failed", inst_[i].name.c_str());
+    check_fresh(i, page, 0, static_cast<std::uint32_t>(inst_[i].page_bytes), false);
+    add(Kind::kWhole, page, i, 0, static_cast<std::uint32_t>(inst_[i].page_bytes));
+  }
+
+  std::uint32_t frag_size(int slot, std::uint8_t b) {
+    const std::uint32_t bytes = static_cast<std::uint32_t>(inst_[slot_[slot]].page_bytes);
+    switch (b % 8) {
+      case 0:
+        return 8 + b / 8;  // small: many to a page
+      case 1:
+        return 64 * (1 + b / 8 % 8);  // cache lines
+      case 2:
+        return 700;
+      case 3:
+        return 1500;
+      case 4:
+        return 2048;
+      case 5:
+        return bytes / 2 + 1;  // just over half: a whole page from alloc()
+      case 6:
+        return bytes;
+      default:
+        return 8 + (b * 97u) % (bytes - 8);
+    }
+  }
+
+  // alloc() / alloc_va(): a whole page when size * 2 exceeds the page.
+  void alloc_region(int slot, std::uint8_t b, bool va) {
+    PagePool* pool = pool_in(slot);
+    if (!pool || items_.size() >= kMaxItems) return;
+    const int i = slot_[slot];
+    const std::uint32_t bytes = static_cast<std::uint32_t>(inst_[i].page_bytes);
+    const std::uint32_t want = frag_size(slot, b);
+    std::uint32_t size = want, offset = 0;
+    Page* page;
+    if (va) {
+      void* addr = pool->alloc_va(&size);
+      FUZZ_CHECK(addr, "alloc_va(%u) of '%s' failed", want, inst_[i].name.c_str());
+      page = ppool::page_of(addr);
+      FUZZ_CHECK(page, "alloc_va of '%s' returned %p, not a page address", inst_[i].name.c_str(),
+                 addr);
+      offset = static_cast<std::uint32_t>(static_cast<char*>(addr) -
+                                          static_cast<char*>(ppool::page_address(page)));
+    } else {
+      page = pool->alloc(&offset, &size);
+      FUZZ_CHECK(page, "alloc(%u) of '%s' failed", want, inst_[i].name.c_str());
+    }
+    const bool whole = want * 2 > bytes;
+    FUZZ_CHECK(size >= want, "alloc(%u) of '%s' gave %u bytes", want, inst_[i].name.c_str(), size);
+    FUZZ_CHECK(offset % ppool::kCacheLine == 0, "alloc of '%s': offset %u", inst_[i].name.c_str(),
+               offset);
+    check_fresh(i, page, offset, size, !whole);
+    add(whole ? Kind::kWhole : Kind::kFrag, page, i, offset, size);
+  }
+
+  void alloc_frag(int slot, std::uint8_t b) {
+    PagePool* pool = pool_in(slot);
+    if (!pool || items_.size() >= kMaxItems) return;
+    const int i = slot_[slot];
+    const std::uint32_t bytes = static_cast<std::uint32_t>(inst_[i].page_bytes);
+    std::uint32_t offset = 0;
+    if (b == 0xff) {  // refused sizes
+      std::uint32_t dummy = 0;
+      FUZZ_CHECK(pool->alloc_frag(0, &dummy) == nullptr, "alloc_frag(0) succeeded");
+      FUZZ_CHECK(pool->alloc_frag(bytes + 1, &dummy) == nullptr, "alloc_frag(%u) succeeded",
+                 bytes + 1);
+      return;
+    }
+    const std::uint32_t size = frag_size(slot, b);
+    Page* page = pool->alloc_frag(size, &offset);
+    FUZZ_CHECK(page, "alloc_frag(%u) of '%s' failed", size, inst_[i].name.c_str());
+    FUZZ_CHECK(offset % ppool::kCacheLine == 0, "alloc_frag of '%s': offset %u",
+               inst_[i].name.c_str(), offset);
+    check_fresh(i, page, offset, size, true);
+    add(Kind::kFrag, page, i, offset, size);
+  }
+
+  // On this thread or the helper's.
+  void on(bool helper, const std::function<void()>& fn) {
+    if (helper)
+      e_.helper.run(fn);
+    else
+      fn();
+  }
+
+  // One put of item i by method m; updates the model.
+  void put(std::size_t i, Method m, bool helper, std::uint32_t sync_size, bool allow_direct,
+           std::uint8_t delta) {
+    Item& item = items_[i];
+    check_token(item);
+    const Instance& in = inst_[item.inst];
+    PagePool* pool = in.pool;
+    Page* page = item.page;
+    if (item.kind == Kind::kNormal && m != kPageRef) m = kGenericPut;
+    if (m == kRecycleDirect && (helper || !in.alive)) m = kPutFullPage;
+    trace("  %s%s of %s page %p +%u (refs %d) of '%s'%s", kMethodNames[m],
+          helper ? " on the helper" : "",
+          item.kind == Kind::kWhole  ? "whole"
+          : item.kind == Kind::kFrag ? "fragment"
+                                     : "normal",
+          ppool::page_address(item.page), item.offset, item.refs, inst_[item.inst].name.c_str(),
+          allow_direct ? " allow_direct" : "");
+    switch (m) {
+      case kRecycleDirect:
+        pool->recycle_direct(page);
+        break;
+      case kPutPage:
+        on(helper, [=] { pool->put_page(page, sync_size, allow_direct); });
+        break;
+      case kPutFullPage:
+        on(helper, [=] { pool->put_full_page(page, allow_direct); });
+        break;
+      case kGenericPut:
+        on(helper, [=] { ppool::put_page(page); });
+        break;
+      case kPageRef:
+        on(helper, [=] { ppool::PageRef ref(page); });
+        break;
+      default: {  // kFreeVa: any address inside the held region
+        void* va = static_cast<char*>(ppool::page_address(page)) + item.offset + delta % item.size;
+        on(helper, [=] { pool->free_va(va, allow_direct); });
+        break;
+      }
+    }
+    const bool generic = m == kGenericPut || m == kPageRef;
+    if (item.kind == Kind::kWhole && item.refs > 1 && !generic) {
+      // The pool's put of a shared page releases it: the other references
+      // are the harness's, on a normal page now.
+      item.kind = Kind::kNormal;
+      --item.refs;
+      return;
+    }
+    if (--item.refs == 0) remove(i);
+  }
+
+  std::size_t pick(std::uint8_t b) const { return b % items_.size(); }
+
+  void op_put() {
+    const std::uint8_t which = in_.byte(), how = in_.byte(), sync = in_.byte();
+    if (items_.empty()) return;
+    const Method m = static_cast<Method>((how & 0x0f) % kMethodCount);
+    const bool helper = how & 0x10, direct = how & 0x20;
+    put(pick(which), m, helper, sync_size(sync), direct, sync);
+  }
+
+  static std::uint32_t sync_size(std::uint8_t b) {
+    switch (b % 4) {
+      case 0:
+        return 0;
+      case 1:
+        return b * 16u;
+      case 2:
+        return ~std::uint32_t{0};
+      default:
+        return 1u << 20;
+    }
+  }
+
+  // Up to n of the newest items, one method for all: fills caches and rings.
+  void op_put_burst() {
+    const std::uint8_t n = in_.byte(), how = in_.byte();
+    const Method m = static_cast<Method>((how & 0x0f) % kMethodCount);
+    for (int k = 0; k < n && !items_.empty(); ++k)
+      put(items_.size() - 1, m, how & 0x10, ~std::uint32_t{0}, how & 0x20,
+          static_cast<std::uint8_t>(k));
+  }
+
+  // put_page_bulk of pool pages and fragments, mixed pools, alive or not;
+  // each item at most once.
+  void op_put_bulk() {
+    const std::uint8_t count = in_.byte(), start = in_.byte(), flags = in_.byte();
+    std::vector<std::size_t> chosen;
+    std::vector<bool> taken(items_.size());
+    const std::size_t want = 1 + count % 100;
+    const std::size_t stride = 1 + (flags >> 1) % 7;
+    for (std::size_t k = 0, j = start; k < items_.size() && chosen.size() < want;
+         ++k, j += stride) {
+      const std::size_t idx = j % items_.size();
+      if (taken[idx] || items_[idx].kind == Kind::kNormal) continue;
+      taken[idx] = true;
+      chosen.push_back(idx);
+    }
+    if (chosen.empty()) return;
+    std::vector<Page*> pages;
+    for (std::size_t idx : chosen) {
+      check_token(items_[idx]);
+      pages.push_back(items_[idx].page);
+    }
+    trace("  put_page_bulk of %zu%s", pages.size(), flags & 1 ? " on the helper" : "");
+    on(flags & 1, [&pages] { ppool::put_page_bulk(pages.data(), pages.size()); });
+    // Highest index first, so removals do not move the ones still to update.
+    std::sort(chosen.begin(), chosen.end(), std::greater<>());
+    for (std::size_t idx : chosen) {
+      Item& item = items_[idx];
+      if (item.kind == Kind::kWhole && item.refs > 1) {
+        item.kind = Kind::kNormal;
+        --item.refs;
+      } else if (--item.refs == 0) {
+        remove(idx);
+      }
+    }
+  }
+
+  void op_get_page() {
+    const std::uint8_t b = in_.byte();
+    if (items_.empty()) return;
+    Item& item = items_[pick(b)];
+    if (item.kind == Kind::kFrag || item.refs >= 8) return;
+    ppool::get_page(item.page);
+    ++item.refs;
+  }
+
+  void op_release_page() {
+    const std::uint8_t b = in_.byte(), flags = in_.byte();
+    if (items_.empty()) return;
+    Item& item = items_[pick(b)];
+    if (item.kind != Kind::kWhole) return;
+    PagePool* pool = inst_[item.inst].pool;
+    Page* page = item.page;
+    on(flags & 1, [=] { pool->release_page(page); });
+    FUZZ_CHECK(page->pp_tag == 0, "release_page left page %p tagged", ppool::page_address(page));
+    item.kind = Kind::kNormal;
+  }
+
+  // ref_page: a whole page held once becomes two fragment references; a
+  // fragment gets one more.
+  void op_ref_page() {
+    const std::uint8_t b = in_.byte();
+    if (items_.empty()) return;
+    Item& item = items_[pick(b)];
+    if (item.refs >= 8) return;
+    if (item.kind == Kind::kWhole && item.refs == 1) {
+      ppool::ref_page(item.page);
+      item.kind = Kind::kFrag;
+      item.driver_frag = true;
+      item.refs = 2;
+    } else if (item.kind == Kind::kFrag) {
+      ppool::ref_page(item.page);
+      ++item.refs;
+    }
+  }
+
+  void op_fragment_page() {
+    const std::uint8_t b = in_.byte(), n = in_.byte();
+    if (items_.empty()) return;
+    Item& item = items_[pick(b)];
+    if (item.kind != Kind::kWhole || item.refs != 1) return;
+    item.kind = Kind::kFrag;
+    item.driver_frag = true;
+    item.refs = 1 + n % 8;
+    ppool::fragment_page(item.page, item.refs);
+  }
+
+  // Drops k < refs of a driver-managed fragment page's references at once.
+  void op_unref_page() {
+    const std::uint8_t b = in_.byte(), k = in_.byte();
+    if (items_.empty()) return;
+    Item& item = items_[pick(b)];
+    if (item.kind != Kind::kFrag || !item.driver_frag || item.refs < 2) return;
+    const int n = 1 + k % (item.refs - 1);
+    const std::int64_t left = ppool::unref_page(item.page, n);
+    FUZZ_CHECK(left == item.refs - n, "unref_page(%d) of %d references left %ld", n, item.refs,
+               static_cast<long>(left));
+    item.refs -= n;
+  }
+
+  void op_sync_for_cpu() {
+    const std::uint8_t b = in_.byte(), off = in_.byte(), len = in_.byte();
+    if (items_.empty()) return;
+    const Item& item = items_[pick(b)];
+    const Instance& in = inst_[item.inst];
+    if (item.kind == Kind::kNormal || !in.alive || !in.dma) return;
+    const std::size_t room = in.page_bytes - in.offset;
+    const std::uint32_t o = static_cast<std::uint32_t>((off * 64u) % room);
+    const std::uint32_t l = static_cast<std::uint32_t>(1 + (len * 17u) % (room - o));
+    in.pool->dma_sync_for_cpu(item.page, o, l);
+  }
+
+  void step() {
+    const std::uint8_t op = in_.byte() % kOpCount;
+    trace("%s (%zu items held)", kOpNames[op], items_.size());
+    switch (op) {
+      case kCreate: {
+        const std::uint8_t slot = in_.byte(), variant = in_.byte();
+        create(slot % kSlots, variant);
+        break;
+      }
+      case kDestroy:
+        destroy(in_.byte() % kSlots);
+        break;
+      case kAllocPages:
+        alloc_pages(in_.byte() % kSlots);
+        break;
+      case kAllocBurst: {
+        const std::uint8_t slot = in_.byte(), n = in_.byte();
+        for (int k = 0; k <= n % 64; ++k) alloc_pages(slot % kSlots);
+        break;
+      }
+      case kAllocFrag: {
+        const std::uint8_t slot = in_.byte(), size = in_.byte();
+        alloc_frag(slot % kSlots, size);
+        break;
+      }
+      case kAlloc:
+      case kAllocVa: {
+        const std::uint8_t slot = in_.byte(), size = in_.byte();
+        alloc_region(slot % kSlots, size, op == kAllocVa);
+        break;
+      }
+      case kPut:
+        op_put();
+        break;
+      case kPutBulk:
+        op_put_bulk();
+        break;
+      case kPutBurst:
+        op_put_burst();
+        break;
+      case kGetPage:
+        op_get_page();
+        break;
+      case kReleasePage:
+        op_release_page();
+        break;
+      case kRefPage:
+        op_ref_page();
+        break;
+      case kFragmentPage:
+        op_fragment_page();
+        break;
+      case kUnrefPage:
+        op_unref_page();
+        break;
+      case kSyncForCpu:
+        op_sync_for_cpu();
+        break;
+      default: {  // kRecreate
+        const std::uint8_t slot = in_.byte(), variant = in_.byte();
+        destroy(slot % kSlots);
+        create(slot % kSlots, variant);
+        break;
+      }
+    }
+  }
+
+  void nudge_release_worker() {
+    ppool::PagePoolParams p;
+    p.name = "fz-nudge";
+    p.allocator = &e_.allocator;
+    auto created = PagePool::create(p);
+    FUZZ_CHECK(created.ok(), "create of the nudge pool failed");
+    PagePool* pool = created.value();
+    Page* page = pool->alloc_pages();
+    FUZZ_CHECK(page, "alloc_pages of the nudge pool failed");
+    FUZZ_CHECK(PagePool::destroy(pool) == 1, "the nudge pool's page is not in flight");
+    pool->release_page(page);
+    ppool::put_page(page);
+  }
+
+  // Everything back, every pool destroyed, then nothing may remain.
+  void finish() {
+    while (!items_.empty()) put(items_.size() - 1, kGenericPut, false, 0, false, 0);
+    for (int slot = 0; slot < kSlots; ++slot) {
+      const int i = slot_[slot];
+      if (i < 0) continue;
+      const std::uint32_t left = PagePool::destroy(inst_[i].pool);
+      FUZZ_CHECK(left == 0, "destroy of '%s' with every page back: %u in flight",
+                 inst_[i].name.c_str(), left);
+      inst_[i].alive = false;
+      slot_[slot] = -1;
+    }
+    check();
+    // Pages that came home through a destroyed pool's ring wait for the
+    // release worker's next retry (up to 100 ms). Most runs wake it with a
+    // pool destroyed with a page out, then released (both wake it), so the
+    // fuzzer is not bound by that sleep; runs whose input size is a
+    // multiple of 8 leave it to the timed retry.
+    if (ppool::pools_pending_release() != 0 && in_.size() % 8 != 0) nudge_release_worker();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (ppool::pools_pending_release() != 0) {
+      FUZZ_CHECK(std::chrono::steady_clock::now() < deadline,
+                 "%zu destroyed pools still pending release 10 s after their pages "
+                 "came back",
+                 ppool::pools_pending_release());
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+    FUZZ_CHECK(e_.debug.live_mappings() == 0, "%zu DMA mappings left after the run",
+               e_.debug.live_mappings());
+    FUZZ_CHECK(e_.debug.error_count() == 0, "the DMA checker found an error");
+    const ppool::PageAllocatorStats s = e_.allocator.stats();
+    FUZZ_CHECK(s.free_bytes + s.released_bytes == s.committed_bytes,
+               "pages lost: %zu bytes committed, %zu free, %zu released", s.committed_bytes,
+               s.free_bytes, s.released_bytes);
+    FUZZ_CHECK(ppool::misuse_count() == misuses_, "a misuse was reported");
+  }
+
+  Reader& in_;
+  Env& e_;
+  std::uint64_t misuses_ = 0;
+  std::uint64_t token_ = 0;
+  int slot_[kSlots];
+  std::vector<Instance> inst_;
+  std::vector<Item> items_;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  Reader in(data, size);
+  Run(in).execute();
+  return 0;
+}
