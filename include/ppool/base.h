@@ -4,6 +4,7 @@
 // Every other layer includes this one; it includes nothing of ppool.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -99,6 +100,55 @@ enum class LogLevel { kDebug, kInfo, kWarning, kError };
 using LogHook = void (*)(LogLevel level, std::string_view message);
 void set_log_hook(LogHook hook);  // nullptr restores the default
 void log(LogLevel level, std::string_view message);
+
+// Rate-limited reports for a message that can repeat at line rate (a DMA map
+// refused on every refill), like the kernel's net_ratelimit(): one limiter
+// per message site lets at most `burst` messages through per interval (10 a
+// second by default) and counts the rest; the count goes out through the hook
+// as "<site>: N messages suppressed" before the next message it lets through,
+// or when flush() is called. Thread context: any thread. No lock: a
+// suppressed message costs a load and an atomic increment, and nothing is
+// formatted for it when the caller asks allow() first.
+class LogRateLimit {
+ public:
+  static constexpr unsigned kDefaultBurst = 10;
+  static constexpr std::uint32_t kDefaultIntervalMs = 1000;
+
+  // site names the message in the suppressed count; it must outlive the
+  // limiter (a string literal). burst is capped at 65535.
+  constexpr explicit LogRateLimit(const char* site, unsigned burst = kDefaultBurst,
+                                  std::uint32_t interval_ms = kDefaultIntervalMs) noexcept
+      : site_(site),
+        burst_(burst > 0xffff ? 0xffff : burst),
+        interval_ms_(interval_ms ? interval_ms : 1) {}
+  LogRateLimit(const LogRateLimit&) = delete;
+  LogRateLimit& operator=(const LogRateLimit&) = delete;
+
+  // True when a message may go out now (build it, then log it); false when
+  // it is counted instead. Reports a pending suppressed count first, at level.
+  bool allow(LogLevel level = LogLevel::kWarning);
+  // The same at now_ms on the steady clock (for tests and callers that
+  // already read it).
+  bool allow_at(LogLevel level, std::int64_t now_ms);
+  // allow() and log() of an already built message.
+  void log(LogLevel level, std::string_view message);
+  // Reports the messages suppressed and not yet reported; returns how many.
+  std::uint64_t flush(LogLevel level = LogLevel::kWarning);
+  // Messages suppressed since construction, reported or not.
+  std::uint64_t suppressed() const {
+    return reported_.load(std::memory_order_relaxed) + missed_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  const char* site_;
+  unsigned burst_;
+  std::uint32_t interval_ms_;
+  // (interval start in ms << 16) | messages let through in it; 0: never.
+  // One word, so starting an interval and counting in it cannot interleave.
+  std::atomic<std::uint64_t> state_{0};
+  std::atomic<std::uint64_t> missed_{0};    // suppressed, not yet reported
+  std::atomic<std::uint64_t> reported_{0};  // suppressed and reported
+};
 
 // What happens after a misuse is reported (a page put twice, to the wrong pool,
 // after its pool was freed, a pointer that is not a pool page). kReport logs,

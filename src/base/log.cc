@@ -1,6 +1,7 @@
-// The logging hook and the misuse reporter.
+// The logging hook, rate-limited reports and the misuse reporter.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -47,6 +48,51 @@ void set_log_hook(LogHook hook) {
 
 void log(LogLevel level, std::string_view message) {
   g_hook.load()(level, message);
+}
+
+bool LogRateLimit::allow(LogLevel level) {
+  auto now = std::chrono::steady_clock::now().time_since_epoch();
+  return allow_at(level, std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+}
+
+// The kernel's ___ratelimit() takes a spinlock (and suppresses when it is
+// contended); here the interval's start and its count share one word, so a
+// compare-and-swap either starts a new interval or counts one more message
+// in the current one, and exactly `burst` get through per interval.
+bool LogRateLimit::allow_at(LogLevel level, std::int64_t now_ms) {
+  constexpr std::uint64_t kCountMask = 0xffff;
+  const std::uint64_t now = static_cast<std::uint64_t>(now_ms < 0 ? 0 : now_ms);
+  std::uint64_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::uint64_t begin = s >> 16;
+    const bool expired =
+        s == 0 || (now >= begin && now - begin >= static_cast<std::uint64_t>(interval_ms_));
+    if (expired) {
+      if (state_.compare_exchange_weak(s, (now << 16) | 1, std::memory_order_relaxed)) {
+        flush(level);
+        return true;
+      }
+      continue;  // s was reloaded
+    }
+    if ((s & kCountMask) >= burst_) {
+      missed_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    if (state_.compare_exchange_weak(s, s + 1, std::memory_order_relaxed)) return true;
+  }
+}
+
+void LogRateLimit::log(LogLevel level, std::string_view message) {
+  if (allow(level)) ppool::log(level, message);
+}
+
+std::uint64_t LogRateLimit::flush(LogLevel level) {
+  std::uint64_t missed = missed_.exchange(0, std::memory_order_relaxed);
+  if (!missed) return 0;
+  reported_.fetch_add(missed, std::memory_order_relaxed);
+  ppool::log(level, detail::format("%s: %llu messages suppressed", site_,
+                                   static_cast<unsigned long long>(missed)));
+  return missed;
 }
 
 void set_misuse_policy(MisusePolicy policy) {

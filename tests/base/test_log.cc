@@ -1,7 +1,9 @@
-// The logging hook, the misuse reporter and detail::format.
+// The logging hook, rate-limited reports, the misuse reporter and
+// detail::format.
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -100,6 +102,82 @@ TEST_F(LogTest, HookMayChangeWhileOtherThreadsLog) {
   go = false;
   for (std::thread& t : threads) t.join();
   EXPECT_GE(capture_.count(), 1000u);
+}
+
+// The kernel's net_ratelimit(): 10 a second, the rest counted and reported.
+TEST_F(LogTest, RateLimitLetsTenThroughASecondAndCountsTheRest) {
+  LogRateLimit limit("io_uring device: map");
+  for (int i = 0; i < 1000; ++i) limit.log(LogLevel::kWarning, "map refused");
+  EXPECT_EQ(capture_.count(), 10u);
+  EXPECT_EQ(limit.suppressed(), 990u);
+}
+
+TEST_F(LogTest, RateLimitReportsTheSuppressedCountWhenTheNextIntervalLetsOneThrough) {
+  LogRateLimit limit("site");
+  const std::int64_t t0 = 1000000;
+  int allowed = 0;
+  for (int i = 0; i < 100; ++i) allowed += limit.allow_at(LogLevel::kWarning, t0 + i);
+  EXPECT_EQ(allowed, 10);
+  // Still in the first second: counted, nothing logged.
+  EXPECT_FALSE(limit.allow_at(LogLevel::kWarning, t0 + 999));
+  EXPECT_EQ(capture_.count(), 0u);
+  EXPECT_EQ(limit.suppressed(), 91u);
+  // A second later: the count goes out first, then the message may.
+  EXPECT_TRUE(limit.allow_at(LogLevel::kError, t0 + 1000));
+  auto s = capture_.entries();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].level, LogLevel::kError);
+  EXPECT_EQ(s[0].message, "site: 91 messages suppressed");
+  EXPECT_EQ(limit.suppressed(), 91u);
+  // The new interval has nine more; nothing is pending, so nothing repeats.
+  for (int i = 0; i < 9; ++i) EXPECT_TRUE(limit.allow_at(LogLevel::kWarning, t0 + 1001));
+  EXPECT_FALSE(limit.allow_at(LogLevel::kWarning, t0 + 1002));
+  EXPECT_EQ(capture_.count(), 1u);
+  // A quiet interval: the next message passes with one pending to report.
+  EXPECT_TRUE(limit.allow_at(LogLevel::kWarning, t0 + 5000));
+  EXPECT_EQ(capture_.messages().back(), "site: 1 messages suppressed");
+  EXPECT_EQ(limit.suppressed(), 92u);
+}
+
+TEST_F(LogTest, RateLimitFlushReportsWhatIsPendingOnce) {
+  LogRateLimit limit("flush site", 2, 1000);
+  EXPECT_EQ(limit.flush(), 0u);  // nothing suppressed: says nothing
+  EXPECT_EQ(capture_.count(), 0u);
+  for (int i = 0; i < 7; ++i) limit.allow_at(LogLevel::kWarning, 10);
+  EXPECT_EQ(limit.flush(), 5u);
+  EXPECT_EQ(limit.flush(), 0u);
+  auto s = capture_.messages();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0], "flush site: 5 messages suppressed");
+}
+
+TEST_F(LogTest, RateLimitOnTheRealClock) {
+  LogRateLimit limit("clock site", 10, 200);
+  for (int i = 0; i < 500; ++i) limit.log(LogLevel::kWarning, "flood");
+  EXPECT_EQ(capture_.count(), 10u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  limit.log(LogLevel::kWarning, "after");
+  auto s = capture_.messages();
+  ASSERT_EQ(s.size(), 12u);
+  EXPECT_EQ(s[10], "clock site: 490 messages suppressed");
+  EXPECT_EQ(s[11], "after");
+}
+
+TEST_F(LogTest, RateLimitIsExactUnderContention) {
+  LogRateLimit limit("contended", 10, 1000);
+  std::atomic<int> allowed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      int mine = 0;
+      for (int i = 0; i < 20000; ++i) mine += limit.allow_at(LogLevel::kWarning, 42);
+      allowed += mine;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(allowed.load(), 10);
+  EXPECT_EQ(limit.suppressed(), 4u * 20000 - 10);
+  EXPECT_EQ(limit.flush(), 4u * 20000 - 10);
 }
 
 TEST(FormatTest, Formats) {
