@@ -21,6 +21,13 @@ Error cuda_error(const detail::CudaDriver& driver, const char* what, CUresult re
 constexpr unsigned kRegisterFlags =
     detail::kCuMemHostRegisterPortable | detail::kCuMemHostRegisterDeviceMap;
 
+// Map and unmap run on pools' slow paths, which retry on every allocation: a
+// failure that repeats says so at most 10 times a second per site and counts
+// the rest (reported with the next message, or when a device is destroyed).
+constinit LogRateLimit g_context_failed("CUDA device: cuCtxSetCurrent failed");
+constinit LogRateLimit g_map_refused("CUDA device: map refused");
+constinit LogRateLimit g_unmap_failed("CUDA device: unmap failed");
+
 }  // namespace
 
 Result<std::unique_ptr<CudaDmaDevice>> CudaDmaDevice::create(int ordinal) {
@@ -61,6 +68,9 @@ CudaDmaDevice::~CudaDmaDevice() {
     for (auto& [dma, host] : host_of_) driver_.mem_host_unregister(host);
   }
   driver_.primary_ctx_release(device_);
+  g_context_failed.flush(LogLevel::kError);
+  g_map_refused.flush();
+  g_unmap_failed.flush(LogLevel::kError);
 }
 
 bool CudaDmaDevice::make_current() const {
@@ -68,12 +78,14 @@ bool CudaDmaDevice::make_current() const {
   // pools map and unmap from their own threads.
   CUresult r = driver_.ctx_set_current(static_cast<CUcontext>(context_));
   if (r == kCudaSuccess) return true;
-  log(LogLevel::kError, "CUDA device: " + driver_.describe("cuCtxSetCurrent", r));
+  if (g_context_failed.allow(LogLevel::kError))
+    log(LogLevel::kError, "CUDA device: " + driver_.describe("cuCtxSetCurrent", r));
   return false;
 }
 
 DmaAddr CudaDmaDevice::map(void* addr, std::size_t len, DmaDirection, std::string_view caller) {
   auto refuse = [&](const char* what, CUresult r) {
+    if (!g_map_refused.allow(LogLevel::kWarning)) return kDmaMappingError;
     log(LogLevel::kWarning, detail::format("CUDA device: map of %p (%zu bytes) for %.*s: %s", addr,
                                            len, static_cast<int>(caller.size()), caller.data(),
                                            driver_.describe(what, r).c_str()));
@@ -103,13 +115,15 @@ void CudaDmaDevice::unmap(DmaAddr addr, std::size_t, DmaDirection, std::string_v
     }
   }
   if (!host) {
+    if (!g_unmap_failed.allow(LogLevel::kError)) return;
     log(LogLevel::kError,
         detail::format("CUDA device: unmap of 0x%" PRIx64 " for %.*s: not a mapping of this device",
                        addr, static_cast<int>(caller.size()), caller.data()));
     return;
   }
   if (!make_current()) return;
-  if (CUresult r = driver_.mem_host_unregister(host); r != kCudaSuccess)
+  if (CUresult r = driver_.mem_host_unregister(host);
+      r != kCudaSuccess && g_unmap_failed.allow(LogLevel::kError))
     log(LogLevel::kError, detail::format("CUDA device: unmap of %p for %.*s: %s", host,
                                          static_cast<int>(caller.size()), caller.data(),
                                          driver_.describe("cuMemHostUnregister", r).c_str()));

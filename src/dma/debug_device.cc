@@ -43,10 +43,13 @@ bool wraps(DmaAddr addr, std::uint64_t len) {
   return len > ~DmaAddr{0} - addr;
 }
 
-void report(std::atomic<std::uint64_t>& errors, const Findings& findings) {
+// Every finding is counted; at most 10 a second per device are logged (a
+// driver bug repeats on every packet), the rest as a count with the next one
+// that is, or at close().
+void report(std::atomic<std::uint64_t>& errors, LogRateLimit& limit, const Findings& findings) {
   for (const std::string& finding : findings) {
     errors.fetch_add(1, std::memory_order_relaxed);
-    log(LogLevel::kError, "dma-debug: " + finding);
+    if (limit.allow(LogLevel::kError)) log(LogLevel::kError, "dma-debug: " + finding);
   }
 }
 
@@ -72,6 +75,7 @@ struct DebugDmaDevice::State {
   std::unordered_map<DmaAddr, std::uint64_t> recent_seq;  // addr -> its newest unmap
   std::uint64_t unmaps = 0;                               // free-running index into recent
   std::atomic<std::uint64_t> errors{0};
+  LogRateLimit log_limit{"dma-debug"};
 
   // The live mapping that shares a byte with [addr, addr + len), if any.
   // Neighbours suffice because live mappings never overlap one another.
@@ -233,7 +237,7 @@ bool DebugDmaDevice::State::admit_sync(const char* what, DmaAddr addr, std::size
     std::lock_guard lock(mu);
     ok = check_sync(what, addr, offset, len, dir, caller, findings);
   }
-  report(errors, findings);
+  report(errors, log_limit, findings);
   return ok;
 }
 
@@ -256,7 +260,7 @@ DmaAddr DebugDmaDevice::map(void* addr, std::size_t len, DmaDirection dir,
     std::lock_guard lock(state_->mu);
     state_->record(dma, addr, len, dir, caller, findings);
   }
-  report(state_->errors, findings);
+  report(state_->errors, state_->log_limit, findings);
   return dma;
 }
 
@@ -270,7 +274,7 @@ void DebugDmaDevice::unmap(DmaAddr addr, std::size_t len, DmaDirection dir,
     std::lock_guard lock(state_->mu);
     released = state_->release(addr, len, dir, caller, findings);
   }
-  report(state_->errors, findings);
+  report(state_->errors, state_->log_limit, findings);
   if (released) inner_.unmap(addr, released->len, released->dir, caller);
 }
 
@@ -300,7 +304,8 @@ std::size_t DebugDmaDevice::close() {
     // gone), and a second close() finds nothing to report again.
     state_->live.clear();
   }
-  report(state_->errors, findings);
+  report(state_->errors, state_->log_limit, findings);
+  state_->log_limit.flush(LogLevel::kError);
   return findings.size();
 }
 

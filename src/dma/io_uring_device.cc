@@ -2,6 +2,7 @@
 #include "ppool/io_uring_device.h"
 
 #include <liburing.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 
 #include <cstring>
@@ -9,10 +10,26 @@
 namespace ppool {
 namespace {
 
+// A pool refills in bulk and retries on every allocation: a refused map can
+// repeat at packet rate, so each message site says so at most 10 times a
+// second and counts the rest (the count goes out with the next message, or
+// when a device is destroyed).
+constinit LogRateLimit g_table_full("io_uring device: map refused, all slots in use");
+constinit LogRateLimit g_map_refused("io_uring device: map refused by the kernel");
+
+std::string memlock_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0) return "RLIMIT_MEMLOCK";
+  if (limit.rlim_cur == RLIM_INFINITY) return "RLIMIT_MEMLOCK unlimited";
+  return detail::format("RLIMIT_MEMLOCK %llu KiB",
+                        static_cast<unsigned long long>(limit.rlim_cur / 1024));
+}
+
 std::string describe_errno(int err) {
   switch (err) {
     case ENOMEM:
-      return "out of locked memory: raise RLIMIT_MEMLOCK (ulimit -l) or run with CAP_IPC_LOCK";
+      return "out of locked memory (" + memlock_limit() +
+             "): raise it with `ulimit -l`, or run with CAP_IPC_LOCK";
     case EPERM:
     case EACCES:
       return "io_uring registration is not permitted here";
@@ -51,6 +68,8 @@ IoUringDmaDevice::IoUringDmaDevice(std::vector<io_uring*> rings, unsigned slots)
 
 IoUringDmaDevice::~IoUringDmaDevice() {
   for (io_uring* ring : rings_) io_uring_unregister_buffers(ring);
+  g_table_full.flush();
+  g_map_refused.flush();
 }
 
 // Registers [addr, +len) at slot in every ring (addr nullptr clears it).
@@ -69,9 +88,10 @@ DmaAddr IoUringDmaDevice::map(void* addr, std::size_t len, DmaDirection, std::st
   {
     std::lock_guard guard(lock_);
     if (free_.empty()) {
-      log(LogLevel::kWarning,
-          detail::format("io_uring device: all %u slots in use (map for %.*s)", slots(),
-                         static_cast<int>(caller.size()), caller.data()));
+      if (g_table_full.allow(LogLevel::kWarning))
+        log(LogLevel::kWarning,
+            detail::format("io_uring device: all %u slots in use (map for %.*s)", slots(),
+                           static_cast<int>(caller.size()), caller.data()));
       return kDmaMappingError;
     }
     slot = free_.back();
@@ -79,9 +99,10 @@ DmaAddr IoUringDmaDevice::map(void* addr, std::size_t len, DmaDirection, std::st
   }
   if (int ret = update(slot, addr, len); ret < 0) {
     update(slot, nullptr, 0);
-    log(LogLevel::kWarning, detail::format("io_uring device: map of %p for %.*s: %s", addr,
-                                           static_cast<int>(caller.size()), caller.data(),
-                                           describe_errno(-ret).c_str()));
+    if (g_map_refused.allow(LogLevel::kWarning))
+      log(LogLevel::kWarning, detail::format("io_uring device: map of %p for %.*s: %s", addr,
+                                             static_cast<int>(caller.size()), caller.data(),
+                                             describe_errno(-ret).c_str()));
     std::lock_guard guard(lock_);
     free_.push_back(slot);
     return kDmaMappingError;
