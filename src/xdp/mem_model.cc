@@ -89,6 +89,9 @@ Frame* build_frame(void* hard_start, void* data, std::uint32_t len, std::uint32_
                    MemInfo mem) {
   auto* start = static_cast<char*>(hard_start);
   auto* packet = static_cast<char*>(data);
+  // No buffer (an allocation that failed upstream) makes no frame: the
+  // caller's nullptr check is the only one between it and a write at 0.
+  if (PPOOL_UNLIKELY(!start || !packet)) return nullptr;
   if (packet < start + sizeof(Frame)) return nullptr;
   auto headroom = static_cast<std::uint32_t>(packet - start - sizeof(Frame));
   return new (hard_start) Frame{data, len, headroom, frame_sz, mem};
