@@ -40,6 +40,7 @@ bool PagePool::drop_fragment(Page* page) {
 Page* PagePool::alloc_frag(std::uint32_t size, std::uint32_t* offset) {
   const std::uint32_t max_size = static_cast<std::uint32_t>(kPageSize << params_.order);
   if (size == 0 || size > max_size) return nullptr;
+  if (PPOOL_DEBUG && !alloc_allowed()) return nullptr;  // else checked when a page is needed
   size = static_cast<std::uint32_t>((size + kCacheLine - 1) & ~(kCacheLine - 1));
   size = std::min(size, max_size);
   Page* page = frag_page_;
