@@ -12,6 +12,8 @@
 // Then the driver unloads: the pool is destroyed. Everything runs on the
 // debug DMA device, which checks every map, sync and unmap.
 //
+//   napi_poll [--polls N]
+//
 // The last line on stdout is one JSON object: the pool's stats at unload, the pages
 // still in flight after destroy, and the DMA checker's live mappings and
 // errors.
@@ -23,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "../tools/common/args.h"
 #include "ppool/page_pool.h"
 
 namespace {
@@ -30,7 +33,11 @@ namespace {
 constexpr unsigned kRxRingSize = 256;  // DESC_NUM
 constexpr unsigned kTxRingSize = 256;
 constexpr int kBudget = 64;  // NAPI budget per poll
-constexpr int kPolls = 2000;
+
+constexpr const char* kUsage =
+    "usage: napi_poll [--polls 1..1000000]\n"
+    "A driver's receive queue on a page pool: NAPI polls of 64 packets (default 2000\n"
+    "polls), each dropped, transmitted or passed up the stack, then the driver unloads.\n";
 constexpr std::uint32_t kHeadroom = 256;
 
 enum class Verdict { kDrop, kTx, kSkb };
@@ -105,10 +112,10 @@ struct PollResult {
 };
 
 // The NAPI poller: the pool's owner thread.
-void napi_poll(ppool::PagePool* pool, TxCompletion& tx, PollResult& out) {
+void napi_poll(ppool::PagePool* pool, TxCompletion& tx, PollResult& out, unsigned polls) {
   pool->bind_owner();
   std::uint64_t seq = 0;
-  for (int poll = 0; poll < kPolls; ++poll) {
+  for (unsigned poll = 0; poll < polls; ++poll) {
     for (int done = 0; done < kBudget; ++done, ++seq) {
       ppool::Page* page = pool->alloc_pages();
       if (!page) break;  // out of memory: end this poll, retry the next
@@ -133,7 +140,13 @@ void napi_poll(ppool::PagePool* pool, TxCompletion& tx, PollResult& out) {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  unsigned polls = 2000;
+  ppool::tools::Args args(argc, argv, "napi_poll", kUsage);
+  while (args.next())
+    if (!args.number("--polls", 1, 1000000, polls)) args.unknown();
+  if (auto status = args.exit_status()) return *status;
+
   ppool::IdentityDmaDevice iommu_off;
   ppool::DebugDmaDevice dev(iommu_off);
 
@@ -157,7 +170,7 @@ int main() {
 
   TxCompletion tx;
   PollResult result;
-  std::thread poller(napi_poll, pool, std::ref(tx), std::ref(result));
+  std::thread poller(napi_poll, pool, std::ref(tx), std::ref(result), polls);
   poller.join();
   tx.stop();  // every transmitted page is back in the ring
   std::printf("polled %llu packets; %zu passed up the stack\n",

@@ -14,7 +14,7 @@
 // other driver's pool through that pool's ring, never through the page
 // allocator. Each driver's pages are mapped on its own debug DMA device.
 //
-//   xdp_redirect [--queues N] [--frames N] [--frags]
+//   xdp_redirect [--queues 1..64] [--frames 1..1000000000] [--frags]
 //
 // The last line on stdout is one JSON object: each pool's stats, pages in
 // flight after destroy and live DMA mappings, and the verdict counts.
@@ -23,10 +23,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "../tools/common/args.h"
 #include "ppool/detail/ring.h"
 #include "ppool/xdp.h"
 
@@ -42,6 +44,12 @@ struct Options {
   long frames = 200000;  // received per queue
   bool frags = false;
 };
+
+constexpr const char* kUsage =
+    "usage: xdp_redirect [--queues 1..64] [--frames 1..1000000000] [--frags]\n"
+    "Two drivers with a thread and a pool per queue (default 2 queues each); every\n"
+    "queue receives --frames frames (default 200000) and drops, passes, transmits or\n"
+    "redirects each to the other driver. --frags: two fragments per page.\n";
 
 enum class Verdict { kDrop, kPass, kTx, kRedirect };
 
@@ -191,38 +199,26 @@ void run_queue(Queue& q, const Options& opt, Counters& c, std::atomic<int>& rece
   complete_tx(q);
 }
 
-bool parse(int argc, char** argv, Options& opt) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto number = [&](long& out) {
-      if (i + 1 >= argc) return false;
-      char* end = nullptr;
-      out = std::strtol(argv[++i], &end, 10);
-      return *end == '\0' && out > 0;
-    };
-    long n = 0;
-    if (arg == "--frags") {
+// nullopt to go on, else the exit status (0 after --help, 2 after a bad argument).
+std::optional<int> parse(int argc, char** argv, Options& opt) {
+  ppool::tools::Args args(argc, argv, "xdp_redirect", kUsage);
+  while (args.next()) {
+    if (args.flag("--frags")) {
       opt.frags = true;
-    } else if (arg == "--queues" && number(n) && n <= 64) {
-      opt.queues = static_cast<int>(n);
-    } else if (arg == "--frames" && number(n)) {
-      opt.frames = n;
+    } else if (args.number("--queues", 1, 64, opt.queues)) {
+    } else if (args.number("--frames", 1, 1000000000, opt.frames)) {
     } else {
-      std::fprintf(stderr,
-                   "xdp_redirect: bad argument '%s'\n"
-                   "usage: xdp_redirect [--queues 1..64] [--frames N] [--frags]\n",
-                   arg.c_str());
-      return false;
+      args.unknown();
     }
   }
-  return true;
+  return args.exit_status();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   Options opt;
-  if (!parse(argc, argv, opt)) return 2;
+  if (auto status = parse(argc, argv, opt)) return *status;
   Driver a("drvA", opt.queues), b("drvB", opt.queues);
   for (int q = 0; q < opt.queues; ++q) {
     a.queues()[q].peer = &b.queues()[q];

@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "../../tools/common/args.h"
+
 namespace {
 
 enum class Kind { kSend, kSendZc, kSendZcFixed };
@@ -102,20 +104,16 @@ double run(Kind kind, long packets, unsigned size) {
 int main(int argc, char** argv) {
   long packets = 400000;
   unsigned size = 1024;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--packets") && i + 1 < argc)
-      packets = std::atol(argv[++i]);
-    else if (!std::strcmp(argv[i], "--size") && i + 1 < argc)
-      size = static_cast<unsigned>(std::atoi(argv[++i]));
-    else {
-      std::fprintf(stderr, "usage: bench_send [--packets N] [--size 64..65000]\n");
-      return 2;
-    }
+  ppool::tools::Args args(argc, argv, "bench_send",
+                          "usage: bench_send [--packets 1..1000000000] [--size 64..65000]\n"
+                          "ns per UDP packet over loopback (default 400000 packets of 1024\n"
+                          "bytes): send, send_zc and send_zc from a fixed buffer.\n");
+  while (args.next()) {
+    if (!args.number("--packets", 1, 1000000000, packets) &&
+        !args.number("--size", 64, 65000, size))
+      args.unknown();
   }
-  if (packets <= 0 || size < 64 || size > 65000) {
-    std::fprintf(stderr, "bench_send: --packets > 0 and --size 64..65000\n");
-    return 2;
-  }
+  if (auto status = args.exit_status()) return *status;
   std::printf("%-14s %10s   (%u-byte UDP payloads over loopback)\n", "send", "ns/packet", size);
   const char* names[] = {"send", "send_zc", "send_zc_fixed"};
   for (Kind kind : {Kind::kSend, Kind::kSendZc, Kind::kSendZcFixed}) {

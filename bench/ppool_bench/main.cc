@@ -11,10 +11,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "../../tools/common/args.h"
 #include "impl.h"
 #include "report.h"
 
@@ -31,20 +33,19 @@ struct Options {
   std::vector<Workload> workloads;  // empty: all
 };
 
-int usage() {
-  std::fprintf(stderr,
-               "usage: ppool-bench [--quick] [--json FILE] [--plot FILE.png|FILE.svg]\n"
-               "                   [--only IMPL,...] [--workloads WORKLOAD,...]\n"
-               "  impls:");
-  for (const char* impl : kImpls) std::fprintf(stderr, " %s", impl);
-  std::fprintf(stderr, "\n  workloads:");
+std::string usage() {
+  std::string text =
+      "usage: ppool-bench [--quick] [--json FILE] [--plot FILE.png|FILE.svg]\n"
+      "                   [--only IMPL,...] [--workloads WORKLOAD,...]\n"
+      "  impls:";
+  for (const char* impl : kImpls) text += std::string(" ") + impl;
+  text += "\n  workloads:";
   for (int w = 0; w < kWorkloadCount; ++w)
-    std::fprintf(stderr, " %s", to_string(static_cast<Workload>(w)));
-  std::fprintf(stderr, "\n");
-  return 2;
+    text += std::string(" ") + to_string(static_cast<Workload>(w));
+  return text + "\n";
 }
 
-std::vector<std::string> split(const char* list) {
+std::vector<std::string> split(const std::string& list) {
   std::vector<std::string> names;
   std::istringstream in(list);
   for (std::string name; std::getline(in, name, ',');)
@@ -57,33 +58,39 @@ bool known_impl(const std::string& name) {
                      [&](const char* impl) { return name == impl; });
 }
 
-// False on anything it does not understand.
-bool parse(int argc, char** argv, Options& opt) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--quick") {
+// nullopt to go on, else the exit status (0 after --help, 2 after anything
+// it does not understand, named on stderr).
+std::optional<int> parse(int argc, char** argv, Options& opt) {
+  const std::string text = usage();
+  ppool::tools::Args args(argc, argv, "ppool-bench", text.c_str());
+  std::string list;
+  while (args.next()) {
+    list.clear();
+    if (args.flag("--quick")) {
       opt.quick = true;
-    } else if (arg == "--json" && has_value) {
-      opt.json = argv[++i];
-    } else if (arg == "--plot" && has_value) {
-      opt.plot = argv[++i];
-    } else if (arg == "--only" && has_value) {
-      opt.only = split(argv[++i]);
-      if (opt.only.empty() || !std::all_of(opt.only.begin(), opt.only.end(), known_impl))
-        return false;
-    } else if (arg == "--workloads" && has_value) {
-      for (const std::string& name : split(argv[++i])) {
+    } else if (args.text("--json", opt.json) || args.text("--plot", opt.plot)) {
+    } else if (args.text("--only", list)) {
+      if (list.empty()) continue;  // the missing value was reported
+      opt.only = split(list);
+      if (opt.only.empty()) args.error("--only: no implementation named in '" + list + "'");
+      for (const std::string& name : opt.only)
+        if (!known_impl(name))
+          args.error("--only: unknown implementation '" + name + "' (see --help)");
+    } else if (args.text("--workloads", list)) {
+      if (list.empty()) continue;
+      for (const std::string& name : split(list)) {
         const std::optional<Workload> w = parse_workload(name);
-        if (!w) return false;
-        opt.workloads.push_back(*w);
+        if (!w)
+          args.error("--workloads: unknown workload '" + name + "' (see --help)");
+        else
+          opt.workloads.push_back(*w);
       }
-      if (opt.workloads.empty()) return false;
+      if (opt.workloads.empty()) args.error("--workloads: no workload named in '" + list + "'");
     } else {
-      return false;
+      args.unknown();
     }
   }
-  return true;
+  return args.exit_status();
 }
 
 bool selected(const Options& opt, const std::string& impl) {
@@ -145,7 +152,7 @@ int count_steps(const std::vector<std::unique_ptr<Impl>>& impls, const Options& 
 int main(int argc, char** argv) {
   using namespace ppool_bench;
   Options opt;
-  if (!parse(argc, argv, opt)) return usage();
+  if (auto status = parse(argc, argv, opt)) return *status;
   if (!opt.plot.empty() && !can_plot(opt.plot)) return 2;  // before, not after, the run
   if (selected(opt, "jemalloc")) make_room_for_jemalloc(argv);
 

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../tools/common/args.h"
 #include "ppool/detail/ring.h"
 #include "ppool/xdp.h"
 
@@ -205,20 +206,16 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   long frames = 2000000;
   int repeat = 5;
-  for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--frames") && i + 1 < argc)
-      frames = std::atol(argv[++i]);
-    else if (!std::strcmp(argv[i], "--repeat") && i + 1 < argc)
-      repeat = std::atoi(argv[++i]);
-    else {
-      std::fprintf(stderr, "usage: bench_redirect [--frames N] [--repeat R]\n");
-      return 2;
-    }
+  ppool::tools::Args args(argc, argv, "bench_redirect",
+                          "usage: bench_redirect [--frames 1..1000000000] [--repeat 1..1000]\n"
+                          "The redirect pipeline per frame (default 2000000 frames, median of\n"
+                          "5 runs): ppool, ppool pages, malloc and, where built, DPDK.\n");
+  while (args.next()) {
+    if (!args.number("--frames", 1, 1000000000, frames) &&
+        !args.number("--repeat", 1, 1000, repeat))
+      args.unknown();
   }
-  if (frames <= 0 || repeat <= 0) {
-    std::fprintf(stderr, "bench_redirect: --frames and --repeat must be positive\n");
-    return 2;
-  }
+  if (auto status = args.exit_status()) return *status;
   std::vector<Impl> impls = {ppool_impl(), ppool_pages_impl(), malloc_impl()};
 #ifdef PPOOL_HAVE_DPDK
   if (dpdk_init())

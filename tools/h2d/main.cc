@@ -15,14 +15,12 @@
 // is {"skipped": "..."} and nothing is measured); 1 a mode failed, the data
 // on the GPU was wrong, or a pool or a registration outlived the run; 2 bad
 // arguments.
-#include <cerrno>
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "../common/args.h"
 #include "lanes.h"
 #include "ppool/page_pool.h"
 
@@ -40,73 +38,29 @@ constexpr const char* kUsage =
     "  --fill F        ppool: how a page gets its data: memcpy from the source\n"
     "                  (default), non-temporal stores (stream), or none (in place)\n";
 
-int usage(const char* why) {
-  if (why) std::fprintf(stderr, "ppool-h2d: %s\n", why);
-  std::fputs(kUsage, stderr);
-  return 2;
-}
-
-// A number within [lo, hi], or false.
-bool parse(const char* text, double lo, double hi, double* out) {
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(text, &end);
-  if (errno || end == text || *end || !std::isfinite(v) || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
-bool parse_whole(const char* text, double lo, double hi, unsigned long* out) {
-  double v = 0;
-  if (!parse(text, lo, hi, &v) || v != std::floor(v)) return false;
-  *out = static_cast<unsigned long>(v);
-  return true;
-}
-
-bool parse_fill(const char* text, h2d::Fill* out) {
-  for (h2d::Fill fill : {h2d::Fill::kStream, h2d::Fill::kMemcpy, h2d::Fill::kNone})
-    if (std::strcmp(text, h2d::to_string(fill)) == 0) {
-      *out = fill;
-      return true;
-    }
-  return false;
-}
-
-// Fills options from argv; returns -1 to go on, else the exit status.
-int parse_options(int argc, char** argv, h2d::Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (i + 1 >= argc) return usage(("unknown option or missing value: " + arg).c_str());
-    const char* value = argv[++i];
-    unsigned long whole = 0;
-    bool ok = true;
-    if (arg == "--gib") {
-      ok = parse(value, 0.01, 1024, &o->gib);
-    } else if (arg == "--streams") {
-      ok = parse_whole(value, 1, 32, &whole);
-      o->streams = static_cast<unsigned>(whole);
-    } else if (arg == "--depth") {
-      ok = parse_whole(value, 2, 1024, &whole);
-      o->depth = static_cast<unsigned>(whole);
-    } else if (arg == "--source-mib") {
-      ok = parse_whole(value, 2, 16384, &whole);
-      o->source_mib = whole;
-    } else if (arg == "--batch") {
-      ok = parse_whole(value, 1, h2d::kMaxBatch, &whole);
-      o->batch = static_cast<unsigned>(whole);
-    } else if (arg == "--fill") {
-      ok = parse_fill(value, &o->fill);
+// Fills options from argv; nullopt to go on, else the exit status (0 after
+// --help, 2 after a bad argument).
+std::optional<int> parse_options(int argc, char** argv, h2d::Options* o) {
+  ppool::tools::Args args(argc, argv, "ppool-h2d", kUsage);
+  std::string fill;
+  while (args.next()) {
+    if (args.decimal("--gib", 0.01, 1024, o->gib)) {
+    } else if (args.number("--streams", 1, 32, o->streams)) {
+    } else if (args.number("--depth", 2, 1024, o->depth)) {
+    } else if (args.number("--source-mib", 2, 16384, o->source_mib)) {
+    } else if (args.number("--batch", 1, h2d::kMaxBatch, o->batch)) {
+    } else if (args.choice("--fill", {"memcpy", "stream", "none"}, fill)) {
+      for (h2d::Fill f : {h2d::Fill::kStream, h2d::Fill::kMemcpy, h2d::Fill::kNone})
+        if (fill == h2d::to_string(f)) o->fill = f;
     } else {
-      return usage(("unknown option: " + arg).c_str());
+      args.unknown();
     }
-    if (!ok) return usage(("bad value for " + arg + ": " + value).c_str());
   }
-  if (o->batch > o->depth) return usage("--batch may not exceed --depth");
-  return -1;
+  if (auto status = args.exit_status()) return status;
+  if (o->batch > o->depth)
+    return args.error("--batch (" + std::to_string(o->batch) + ") may not exceed --depth (" +
+                      std::to_string(o->depth) + ")");
+  return std::nullopt;
 }
 
 // Quotes text for a JSON string (the reasons are plain ASCII messages).
@@ -170,7 +124,7 @@ std::string leftovers(const std::vector<h2d::ModeResult>& results,
 
 int main(int argc, char** argv) {
   h2d::Options options;
-  if (int status = parse_options(argc, argv, &options); status >= 0) return status;
+  if (auto status = parse_options(argc, argv, &options)) return *status;
 
   auto dev = ppool::CudaDmaDevice::create();
   if (!dev) {

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Every program's command line (tools/common/args.h): --help prints the usage
+# on stdout and exits 0; what a program does not understand exits 2 with a
+# message on stderr naming the option or the value, at once (no run).
+#   tests/tools/bad_args.sh BUILD_DIR
+# Programs that this build did not make (no CUDA, no liburing, no benchmarks)
+# are listed as not built.
+set -uo pipefail
+build=$1
+failures=0
+checked=0
+
+# expect PROGRAM EXIT TEXT ARGS...: exits EXIT within 20 s, TEXT on stderr
+# (on stdout for exit 0), stdout empty on errors.
+expect() {
+  local prog=$1 code=$2 text=$3
+  shift 3
+  local out err rc
+  out=$(mktemp) err=$(mktemp)
+  timeout 20 "$prog" "$@" >"$out" 2>"$err"
+  rc=$?
+  local where=$err
+  [ "$code" = 0 ] && where=$out
+  if [ "$rc" != "$code" ] || ! grep -qF -- "$text" "$where" ||
+    { [ "$code" != 0 ] && [ -s "$out" ]; }; then
+    echo "FAIL: $(basename "$prog") $* exited $rc (wanted $code with '$text');" \
+      "stdout: $(head -c 300 "$out"); stderr: $(head -c 300 "$err")"
+    failures=$((failures + 1))
+  fi
+  checked=$((checked + 1))
+  rm -f "$out" "$err"
+}
+
+# common PROGRAM: what every program must do.
+common() {
+  local prog=$1 name
+  name=$(basename "$prog")
+  expect "$prog" 0 "usage: $name" --help
+  expect "$prog" 0 "usage: $name" -h
+  expect "$prog" 2 "unknown option '--bogus'" --bogus
+  expect "$prog" 2 "unexpected argument 'stray'" stray
+  expect "$prog" 2 "unknown option '-x'" -x
+}
+
+have() {
+  if [ -x "$build/$1" ]; then return 0; fi
+  echo "not built: $1"
+  return 1
+}
+
+if have tools/ppool-fwd; then
+  p=$build/tools/ppool-fwd
+  common "$p"
+  expect "$p" 2 "--port: 99999 is not in 1..65535" --selftest --port 99999
+  expect "$p" 2 "--port: '+80' is not a number in 1..65535" --selftest --port +80
+  expect "$p" 2 "--port: ' 4' is not a number in 1..65535" --selftest --port " 4"
+  expect "$p" 2 "--dest: '10.0.0.1:-5' is not IPv4:PORT" --dest 10.0.0.1:-5
+  expect "$p" 2 "--dest and --selftest exclude each other" --selftest --dest 10.0.0.1:9
+  expect "$p" 2 "--queues needs a value (1..16)" --selftest --queues
+fi
+
+if have tools/ppool-h2d; then
+  p=$build/tools/ppool-h2d
+  common "$p"
+  expect "$p" 2 "--gib: '1e3' is not a number in 0.01..1024" --gib 1e3
+  expect "$p" 2 "--gib: 2000 is not in 0.01..1024" --gib 2000
+  expect "$p" 2 "--streams: 99999999999999999999 is not in 1..32" --streams 99999999999999999999
+  expect "$p" 2 "--fill: 'slow' is not one of memcpy|stream|none" --fill slow
+  expect "$p" 2 "--batch (8) may not exceed --depth (4)" --depth 4 --batch 8
+fi
+
+if have examples/napi_poll; then
+  p=$build/examples/napi_poll
+  common "$p"
+  expect "$p" 2 "--polls: 0 is not in 1..1000000" --polls 0
+  expect "$p" 2 "--polls: '-3' is not a number in 1..1000000" --polls -3
+fi
+
+if have examples/xdp_redirect; then
+  p=$build/examples/xdp_redirect
+  common "$p"
+  expect "$p" 2 "--frames: 99999999999999999999 is not in 1..1000000000" \
+    --frames 99999999999999999999
+  expect "$p" 2 "--frames: '-1' is not a number" --frames -1
+  expect "$p" 2 "--queues: 0 is not in 1..64" --queues 0
+  expect "$p" 2 "--frames needs a value" --frames
+fi
+
+if have bench/ppool-bench; then
+  p=$build/bench/ppool-bench
+  common "$p"
+  expect "$p" 0 "workloads:" --help
+  expect "$p" 2 "--only: unknown implementation 'foo'" --only foo
+  expect "$p" 2 "--only: unknown implementation 'foo'" --only ppool,foo
+  expect "$p" 2 "--workloads: unknown workload 'nope'" --workloads nope
+  expect "$p" 2 "--json needs a value" --json
+fi
+
+if have bench/bench_redirect; then
+  p=$build/bench/bench_redirect
+  common "$p"
+  expect "$p" 2 "--frames: 0 is not in 1..1000000000" --frames 0
+  expect "$p" 2 "--repeat: 'x' is not a number in 1..1000" --repeat x
+fi
+
+if have bench/bench_send; then
+  p=$build/bench/bench_send
+  common "$p"
+  expect "$p" 2 "--size: 10 is not in 64..65000" --size 10
+  expect "$p" 2 "--packets: '1e9' is not a number" --packets 1e9
+fi
+
+[ "$checked" -gt 0 ] || {
+  echo "no program found under $build"
+  exit 1
+}
+[ "$failures" = 0 ] && echo "command lines: $checked checks ok"
+exit "$failures"
