@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -39,6 +40,7 @@
 #include "ppool/dma.h"
 #include "ppool/page.h"
 #include "ppool/page_pool.h"
+#include "ppool/xdp.h"
 
 namespace {
 
@@ -73,10 +75,11 @@ void trace(const char* format, ...) {
   va_end(args);
 }
 
-constexpr const char* kOpNames[] = {
-    "create",   "destroy",       "alloc_pages", "alloc_burst",  "alloc_frag", "alloc",
-    "alloc_va", "put",           "put_bulk",    "put_burst",    "get_page",   "release_page",
-    "ref_page", "fragment_page", "unref_page",  "sync_for_cpu", "recreate"};
+constexpr const char* kOpNames[] = {"create",     "destroy",       "alloc_pages", "alloc_burst",
+                                    "alloc_frag", "alloc",         "alloc_va",    "put",
+                                    "put_bulk",   "put_burst",     "get_page",    "release_page",
+                                    "ref_page",   "fragment_page", "unref_page",  "sync_for_cpu",
+                                    "recreate",   "frame",         "frame_flush"};
 constexpr const char* kMethodNames[] = {"recycle_direct",   "put_page", "put_full_page",
                                         "generic put_page", "PageRef",  "free_va"};
 
@@ -165,6 +168,10 @@ struct Instance {
   std::uint32_t pool_size;  // the ring's capacity
   std::uint32_t offset;
   std::size_t page_bytes;
+  // Its receive queue's XDP memory model (registered while alive); frames
+  // keep the MemInfo after.
+  std::unique_ptr<ppool::RxQueueInfo> rxq;
+  ppool::MemInfo mem;
 };
 
 enum class Kind {
@@ -201,6 +208,8 @@ enum Op : std::uint8_t {
   kUnrefPage,
   kSyncForCpu,
   kRecreate,
+  kFrame,
+  kFrameFlush,
   kOpCount
 };
 
@@ -270,6 +279,9 @@ class Run {
                in.name.c_str());
     FUZZ_CHECK(std::uint64_t{offset} + size <= in.page_bytes,
                "pool '%s': region +%u/%u past the page", in.name.c_str(), offset, size);
+    for (const Item& item : bulk_items_)
+      FUZZ_CHECK(item.page != page, "pool '%s' handed out page %p, queued in a FrameBulk",
+                 in.name.c_str(), ppool::page_address(page));
     for (const Item& item : items_) {
       if (item.page != page) continue;
       const bool overlap = offset < item.offset + item.size && item.offset < offset + size;
@@ -300,17 +312,27 @@ class Run {
     items_.pop_back();
   }
 
+  // The distinct pool pages the harness holds of an instance: whole pages
+  // and fragments, and frames queued in the FrameBulk (still out).
+  std::vector<Page*> held_pages(int inst) const {
+    std::vector<Page*> pages;
+    for (const auto* list : {&items_, &bulk_items_})
+      for (const Item& item : *list)
+        if (item.inst == inst && item.kind != Kind::kNormal &&
+            std::find(pages.begin(), pages.end(), item.page) == pages.end())
+          pages.push_back(item.page);
+    return pages;
+  }
+
   // After every operation.
   void check() {
+    FUZZ_CHECK(bulk_.count() == bulk_items_.size(), "FrameBulk holds %u frames, %zu were queued",
+               bulk_.count(), bulk_items_.size());
     FUZZ_CHECK(ppool::misuse_count() == misuses_, "a misuse was reported");
     FUZZ_CHECK(e_.debug.error_count() == 0, "the DMA checker found an error");
     for (std::size_t i = 0; i < inst_.size(); ++i) {
       const Instance& in = inst_[i];
-      std::vector<Page*> pages;
-      for (const Item& item : items_)
-        if (item.inst == static_cast<int>(i) && item.kind != Kind::kNormal &&
-            std::find(pages.begin(), pages.end(), item.page) == pages.end())
-          pages.push_back(item.page);
+      const std::vector<Page*> pages = held_pages(static_cast<int>(i));
       // A destroyed pool is only touched while the harness holds its pages
       // (until then it cannot be freed).
       if (!in.alive && pages.empty()) {
@@ -322,10 +344,11 @@ class Run {
       const std::uint32_t inflight = in.pool->inflight();
       const std::size_t held = pages.size();
       // Beyond what the harness holds: the cache, the ring and the page being
-      // cut into fragments while alive; the ring (drained by the release
-      // worker) once destroyed.
+      // cut into fragments while alive; once destroyed, the ring and the
+      // batch the release worker took from it and is still releasing.
       const std::size_t extra =
-          in.alive ? ppool::kAllocCacheSize + in.pool_size + 1 : in.pool_size + 1;
+          in.alive ? ppool::kAllocCacheSize + in.pool_size + 1
+                   : in.pool_size + std::min<std::size_t>(in.pool_size, ppool::kAllocCacheRefill);
       FUZZ_CHECK(inflight >= held && inflight <= held + extra,
                  "pool '%s'%s: inflight %u, the harness holds %zu pages (at most %zu more)",
                  in.name.c_str(), in.alive ? "" : " (destroyed)", inflight, held, extra);
@@ -384,21 +407,21 @@ class Run {
     in.pool_size = static_cast<std::uint32_t>(std::bit_ceil(std::max(p.pool_size, 2u)));
     in.offset = p.offset;
     in.page_bytes = ppool::kPageSize << p.order;
+    in.rxq = std::make_unique<ppool::RxQueueInfo>(in.name, slot);
+    auto mem = in.rxq->reg_mem_model(ppool::MemType::kPagePool, in.pool);
+    FUZZ_CHECK(mem.ok(), "reg_mem_model of '%s': %s", in.name.c_str(),
+               mem.ok() ? "" : mem.error().message.c_str());
+    in.mem = mem.value();
     slot_[slot] = static_cast<int>(inst_.size());
-    inst_.push_back(in);
+    inst_.push_back(std::move(in));
   }
 
   void destroy(int slot) {
     const int i = slot_[slot];
     if (i < 0) return;
     Instance& in = inst_[i];
-    std::size_t held = 0;
-    std::vector<Page*> pages;
-    for (const Item& item : items_)
-      if (item.inst == i && item.kind != Kind::kNormal &&
-          std::find(pages.begin(), pages.end(), item.page) == pages.end())
-        pages.push_back(item.page);
-    held = pages.size();
+    const std::size_t held = held_pages(i).size();
+    in.rxq.reset();  // the driver unregisters its queue first
     const std::uint32_t inflight = PagePool::destroy(in.pool);
     // The pool's partly cut fragment page is released at destroy, or stays
     // in flight with the harness's fragments.
@@ -692,6 +715,62 @@ class Run {
     in.pool->dma_sync_for_cpu(item.page, o, l);
   }
 
+  // A frame built in a held region (its headroom overwrites the harness's
+  // token), returned by return_frame, return_frame_rx_napi (on the owner:
+  // direct) or queued in the run's FrameBulk (pages held once).
+  void op_frame() {
+    const std::uint8_t b = in_.byte(), mode = in_.byte(), len = in_.byte();
+    if (items_.empty()) return;
+    constexpr std::uint32_t kHeadroom = 256;
+    const std::size_t i = pick(b);
+    Item& item = items_[i];
+    const std::uint32_t data_len = 1 + len;
+    if (item.size < kHeadroom + data_len) return;
+    check_token(item);
+    const Instance& in = inst_[item.inst];
+    // A released page goes back as a page-type frame (put_page).
+    const ppool::MemInfo mem =
+        item.kind == Kind::kNormal ? ppool::MemInfo{ppool::MemType::kPageOrder0, 0} : in.mem;
+    char* start = static_cast<char*>(ppool::page_address(item.page)) + item.offset;
+    ppool::Frame* frame = ppool::build_frame(start, start + kHeadroom, data_len, item.size, mem);
+    FUZZ_CHECK(frame, "build_frame in %u bytes failed", item.size);
+    int how = mode % 3;
+    const bool helper = mode & 0x10;
+    if (how == 2 && item.refs == 1 && item.kind != Kind::kNormal) {
+      trace("  FrameBulk add of page %p +%u of '%s'", ppool::page_address(item.page), item.offset,
+            in.name.c_str());
+      if (bulk_.count() == ppool::FrameBulk::kSize) bulk_items_.clear();  // flushed first
+      bulk_.add(frame);
+      bulk_items_.push_back(item);
+      remove(i);
+      return;
+    }
+    if (how == 2) how = 0;
+    trace("  %s%s of page %p +%u (refs %d) of '%s'", how ? "return_frame_rx_napi" : "return_frame",
+          helper ? " on the helper" : "", ppool::page_address(item.page), item.offset, item.refs,
+          in.name.c_str());
+    on(helper, [=] {
+      if (how)
+        ppool::return_frame_rx_napi(frame);
+      else
+        ppool::return_frame(frame);
+    });
+    if (item.kind == Kind::kWhole && item.refs > 1) {
+      item.kind = Kind::kNormal;  // the pool's put of a shared page releases it
+      --item.refs;
+    } else if (--item.refs == 0) {
+      remove(i);
+      return;
+    }
+    write_token(item);  // the frame overwrote it
+  }
+
+  void frame_flush() {
+    trace("  FrameBulk flush of %u", bulk_.count());
+    bulk_.flush();
+    bulk_items_.clear();
+  }
+
   void step() {
     const std::uint8_t op = in_.byte() % kOpCount;
     trace("%s (%zu items held)", kOpNames[op], items_.size());
@@ -750,12 +829,18 @@ class Run {
       case kSyncForCpu:
         op_sync_for_cpu();
         break;
-      default: {  // kRecreate
+      case kRecreate: {
         const std::uint8_t slot = in_.byte(), variant = in_.byte();
         destroy(slot % kSlots);
         create(slot % kSlots, variant);
         break;
       }
+      case kFrame:
+        op_frame();
+        break;
+      default:  // kFrameFlush
+        frame_flush();
+        break;
     }
   }
 
@@ -775,10 +860,12 @@ class Run {
 
   // Everything back, every pool destroyed, then nothing may remain.
   void finish() {
+    frame_flush();
     while (!items_.empty()) put(items_.size() - 1, kGenericPut, false, 0, false, 0);
     for (int slot = 0; slot < kSlots; ++slot) {
       const int i = slot_[slot];
       if (i < 0) continue;
+      inst_[i].rxq.reset();
       const std::uint32_t left = PagePool::destroy(inst_[i].pool);
       FUZZ_CHECK(left == 0, "destroy of '%s' with every page back: %u in flight",
                  inst_[i].name.c_str(), left);
@@ -817,6 +904,9 @@ class Run {
   int slot_[kSlots];
   std::vector<Instance> inst_;
   std::vector<Item> items_;
+  // Frames queued in bulk_, not yet returned: the harness may not touch them.
+  ppool::FrameBulk bulk_;
+  std::vector<Item> bulk_items_;
 };
 
 }  // namespace

@@ -9,7 +9,10 @@ import os
 # Opcodes and their argument bytes, as in fuzz_pool.cc's enum Op.
 CREATE, DESTROY, ALLOC_PAGES, ALLOC_BURST, ALLOC_FRAG, ALLOC, ALLOC_VA, PUT, PUT_BULK, \
     PUT_BURST, GET_PAGE, RELEASE_PAGE, REF_PAGE, FRAGMENT_PAGE, UNREF_PAGE, SYNC_FOR_CPU, \
-    RECREATE = range(17)
+    RECREATE, FRAME, FRAME_FLUSH = range(19)
+# FRAME's mode byte: 0 return_frame, 1 return_frame_rx_napi, 2 FrameBulk
+# (0x10: on the helper thread).
+RETURN_FRAME, RX_NAPI, FRAME_BULK = range(3)
 # Put methods (low nibble of the "how" byte); 0x10: on the helper thread,
 # 0x20: allow_direct.
 RECYCLE_DIRECT, PUT_PAGE, PUT_FULL_PAGE, GENERIC_PUT, PAGE_REF, FREE_VA = range(6)
@@ -71,6 +74,12 @@ SEEDS = {
     + [RECREATE, SLOT_ORDER, 0x02] + burst(SLOT_ORDER, 2) + [RECREATE, SLOT_PLAIN, 2]
     + burst(SLOT_PLAIN, 30) + [RECREATE, SLOT_PLAIN, 1]
     + put_burst(35, PUT_FULL_PAGE | HELPER) + [DESTROY, SLOT_PLAIN],
+    "xdp_frames": burst(SLOT_SYNC, 20) + burst(SLOT_ORDER, 2) + [ALLOC, SLOT_PLAIN, 4]
+    + [FRAME, 0, RETURN_FRAME, 60, FRAME, 1, RX_NAPI, 10, FRAME, 2, RX_NAPI | HELPER, 0,
+       FRAME, 3, RETURN_FRAME | HELPER, 200, GET_PAGE, 4, FRAME, 4, RETURN_FRAME, 1,
+       FRAME, 4, RETURN_FRAME, 1]
+    + [FRAME, 5, FRAME_BULK, 9] * 18 + [FRAME_FLUSH] + [FRAME, 0, FRAME_BULK, 9] * 3
+    + [DESTROY, SLOT_ORDER],
 }
 
 
