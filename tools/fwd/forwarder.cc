@@ -2,12 +2,18 @@
 
 #include <liburing.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <thread>
 
 #include "ppool/detail/ring.h"
@@ -17,7 +23,8 @@
 namespace fwd {
 namespace {
 
-constexpr unsigned kRxEntries = 512;      // provided buffers a queue
+constexpr unsigned kMaxRxBuffers = 512;   // provided buffers a queue, at most
+constexpr unsigned kMinRxBuffers = 16;    // and at least
 constexpr unsigned kSqEntries = 1024;     // submission ring
 constexpr std::uint32_t kHeadroom = 256;  // the Frame and the rest, like XDP_PACKET_HEADROOM
 constexpr std::uint32_t kFragSize = 2048;
@@ -30,13 +37,89 @@ std::string errno_text(const char* what, int err) {
   return std::string(what) + ": " + std::strerror(err);
 }
 
-// SO_REUSEPORT would let us share a port with a stranger: first make sure
-// nobody holds it.
-bool port_is_free(const sockaddr_in& addr) {
-  int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  bool free = fd >= 0 && bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-  if (fd >= 0) close(fd);
-  return free;
+// "RLIMIT_MEMLOCK 8192 KiB", for messages.
+std::string memlock_text() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0) return "RLIMIT_MEMLOCK";
+  if (limit.rlim_cur == RLIM_INFINITY) return "RLIMIT_MEMLOCK unlimited";
+  return "RLIMIT_MEMLOCK " + std::to_string(limit.rlim_cur / 1024) + " KiB";
+}
+
+// CAP_IPC_LOCK in the effective set: io_uring charges nothing to the limit.
+bool can_lock_any_memory() {
+  constexpr int kCapIpcLock = 14;
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("CapEff:", 0) != 0) continue;
+    unsigned long long caps = std::strtoull(line.c_str() + 7, nullptr, 16);
+    return (caps >> kCapIpcLock) & 1;
+  }
+  return false;
+}
+
+std::size_t pages(std::size_t bytes) {
+  return (bytes + ppool::kPageSize - 1) / ppool::kPageSize;
+}
+
+// Pages of locked memory io_uring charges for one queue's ring: its SQEs,
+// the SQ/CQ rings (the CQ twice the SQ) and the provided-buffer ring, as
+// kernel 6.x counts them, plus a margin for another kernel's layout.
+std::size_t ring_pages(unsigned rx_buffers) {
+  constexpr std::size_t kMargin = 4;
+  return pages(kSqEntries * 64) + pages(2 * kSqEntries * 16 + kSqEntries * 4 + 1024) +
+         pages(rx_buffers * sizeof(io_uring_buf)) + kMargin;
+}
+
+std::string port_in_use(const sockaddr_in& addr, const char* by) {
+  return "port " + std::to_string(ntohs(addr.sin_port)) + " is in use" + by;
+}
+
+// Every queue's socket sets SO_REUSEPORT, and the kernel lets a socket with
+// SO_REUSEPORT join a port whose sockets all have it and belong to the same
+// effective UID. So two forwarders of one user started together both pass
+// any "is the port free?" probe and then both bind: one port, two
+// processes, the flows split between them. No check before the bind can
+// close that window. Instead each forwarder first takes a lock that the
+// kernel grants to one process at a time: a Unix socket bound to an
+// abstract name made of the port. bind() of an abstract name is atomic and
+// fails with EADDRINUSE for everyone else in the network namespace (the
+// namespace of the port, too), and the name goes away with its socket, when
+// the forwarder ends or dies, so no stale lock outlives a crash.
+// With the lock held:
+//  - a probe bind without SO_REUSEPORT fails if any socket holds the port
+//    (another program, or a forwarder whose lock was in another namespace);
+//  - a program that binds after the probe without SO_REUSEPORT makes our
+//    bind fail (EADDRINUSE) rather than share.
+// Left over is what SO_REUSEPORT itself allows: another program of the same
+// user that sets it can join the group at any time, after any check.
+// Returns the lock's fd, or -1 and why.
+int lock_port(const sockaddr_in& addr, std::string* error) {
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = errno_text("socket(AF_UNIX)", errno);
+    return -1;
+  }
+  sockaddr_un name{};
+  name.sun_family = AF_UNIX;
+  // sun_path[0] == 0: the abstract namespace; the name is the bytes after it.
+  int n = std::snprintf(name.sun_path + 1, sizeof name.sun_path - 1, "ppool-fwd/udp/%u",
+                        static_cast<unsigned>(ntohs(addr.sin_port)));
+  auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&name), len) != 0) {
+    *error = errno == EADDRINUSE ? port_in_use(addr, " (by another ppool-fwd)")
+                                 : errno_text("bind of the port lock", errno);
+    close(fd);
+    return -1;
+  }
+  int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  bool free = probe >= 0 && bind(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  if (probe >= 0) close(probe);
+  if (!free) {
+    *error = port_in_use(addr, "");
+    close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 int udp_socket(const sockaddr_in& addr, bool bind_it, std::string* error) {
@@ -51,7 +134,8 @@ int udp_socket(const sockaddr_in& addr, bool bind_it, std::string* error) {
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
   const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
   if (bind_it ? bind(fd, sa, sizeof addr) : connect(fd, sa, sizeof addr)) {
-    *error = errno_text(bind_it ? "bind" : "connect", errno);
+    *error = bind_it && errno == EADDRINUSE ? port_in_use(addr, "")
+                                            : errno_text(bind_it ? "bind" : "connect", errno);
     close(fd);
     return -1;
   }
@@ -68,7 +152,8 @@ struct Forwarder::Device {
 // One queue: its ring, sockets, pool and provided buffers.
 class Queue {
  public:
-  Queue(Forwarder& fwd, int index) : fwd_(fwd), index_(index) {}
+  Queue(Forwarder& fwd, int index)
+      : fwd_(fwd), index_(index), rx_entries_(fwd.options().rx_buffers), bufs_(rx_entries_) {}
   ~Queue();
 
   bool init(const sockaddr_in& listen, const sockaddr_in& dest, std::string* error);
@@ -95,7 +180,9 @@ class Queue {
   bool setup_rx();
   Buffer get_buffer();
   void put_buffer(char* start, bool direct);
-  void provide(unsigned bid);
+  bool provide(unsigned bid);
+  void park(unsigned bid);
+  void provide_all(const std::vector<unsigned>& bids);
   void arm_recv();
   void cancel_recv();
   io_uring_sqe* sqe();
@@ -116,9 +203,12 @@ class Queue {
   std::unique_ptr<ppool::RxQueueInfo> rxq_;
   ppool::MemInfo mem_;
   io_uring_buf_ring* br_ = nullptr;
-  Buffer bufs_[kRxEntries];
+  unsigned rx_entries_;
+  std::vector<Buffer> bufs_;        // by bid
   std::vector<unsigned> unfilled_;  // bids waiting for memory
-  unsigned provided_ = 0;           // adds not yet advanced
+  std::vector<unsigned> retry_;     // unfilled_ being retried
+  std::chrono::steady_clock::time_point last_retry_{};
+  unsigned provided_ = 0;  // adds not yet advanced
   bool recv_armed_ = false, cancelled_ = false, rx_done_ = false;
   unsigned sends_in_flight_ = 0;
   ppool::FrameBulk completions_;
@@ -133,9 +223,9 @@ bool Queue::init(const sockaddr_in& listen, const sockaddr_in& dest, std::string
           "kernel.io_uring_disabled): " +
           std::string(std::strerror(-ret));
     else if (ret == -ENOMEM)
-      *error =
-          "io_uring_queue_init: out of locked memory: raise RLIMIT_MEMLOCK (ulimit -l) "
-          "or run with CAP_IPC_LOCK";
+      *error = "io_uring refused to set up queue " + std::to_string(index_) +
+               "'s ring: out of locked memory (" + memlock_text() +
+               "); raise it with `ulimit -l` or run with fewer --queues";
     else
       *error = errno_text("io_uring_queue_init", -ret);
     return false;
@@ -196,35 +286,53 @@ void Queue::put_buffer(char* start, bool direct) {
     std::free(start);
 }
 
-// A fresh buffer at bid in the provided ring (advanced once per batch).
-void Queue::provide(unsigned bid) {
-  Buffer buf = get_buffer();
+// A fresh buffer at bid in the provided ring (advanced once per batch);
+// false, with bid parked, when the pool had no page.
+bool Queue::provide(unsigned bid) {
+  Buffer buf = get_buffer();  // {} when the pool returned nullptr
   if (!buf.start) {
-    unfilled_.push_back(bid);  // out of memory: retried next round
-    bufs_[bid] = {};
-    return;
+    park(bid);
+    return false;
   }
   bufs_[bid] = buf;
   io_uring_buf_ring_add(br_, buf.start + kHeadroom, buf.size - kHeadroom,
-                        static_cast<unsigned short>(bid), io_uring_buf_ring_mask(kRxEntries),
+                        static_cast<unsigned short>(bid), io_uring_buf_ring_mask(rx_entries_),
                         static_cast<int>(provided_++));
+  return true;
+}
+
+// bid waits for memory; the run loop retries it.
+void Queue::park(unsigned bid) {
+  bufs_[bid] = {};
+  unfilled_.push_back(bid);
+}
+
+// Once an allocation failed, the next ones of the same round would too, each
+// after a slow path (a bulk from the page allocator, a map of each page that
+// the device refuses): the rest wait for the next round.
+void Queue::provide_all(const std::vector<unsigned>& bids) {
+  std::size_t i = 0;
+  while (i < bids.size() && provide(bids[i])) ++i;
+  for (++i; i < bids.size(); ++i) park(bids[i]);
 }
 
 bool Queue::setup_rx() {
-  void* mem = mmap(nullptr, kRxEntries * sizeof(io_uring_buf), PROT_READ | PROT_WRITE,
+  void* mem = mmap(nullptr, rx_entries_ * sizeof(io_uring_buf), PROT_READ | PROT_WRITE,
                    MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mem == MAP_FAILED) return false;
   br_ = static_cast<io_uring_buf_ring*>(mem);
   io_uring_buf_reg reg{};
   reg.ring_addr = reinterpret_cast<std::uint64_t>(mem);
-  reg.ring_entries = kRxEntries;
+  reg.ring_entries = rx_entries_;
   reg.bgid = kBufGroup;
   if (int ret = io_uring_register_buf_ring(&ring_, &reg, 0); ret < 0) {
     ppool::log(ppool::LogLevel::kError, errno_text("io_uring_register_buf_ring", -ret));
     return false;
   }
   io_uring_buf_ring_init(br_);
-  for (unsigned bid = 0; bid < kRxEntries; ++bid) provide(bid);
+  std::vector<unsigned> all(rx_entries_);
+  for (unsigned bid = 0; bid < rx_entries_; ++bid) all[bid] = bid;
+  provide_all(all);
   io_uring_buf_ring_advance(br_, static_cast<int>(provided_));
   if (provided_ == 0) {
     ppool::log(ppool::LogLevel::kError,
@@ -267,11 +375,23 @@ void Queue::on_recv(const io_uring_cqe* cqe) {
   if (!(cqe->flags & IORING_CQE_F_MORE)) recv_armed_ = false;
   if (cqe->res < 0 || !(cqe->flags & IORING_CQE_F_BUFFER)) return;  // ENOBUFS, cancel: re-armed
   unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-  Buffer buf = bufs_[bid];
-  provide(bid);
+  Buffer buf = bid < rx_entries_ ? bufs_[bid] : Buffer{};
+  if (!buf.start) {  // never provided: the kernel and bufs_ disagree
+    counters.rx_errors.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (unfilled_.empty())
+    provide(bid);
+  else
+    park(bid);  // short of memory: the run loop's retry comes first
   counters.received.fetch_add(1, std::memory_order_relaxed);
   ppool::Frame* frame = ppool::build_frame(buf.start, buf.start + kHeadroom,
                                            static_cast<std::uint32_t>(cqe->res), buf.size, mem_);
+  if (!frame) {
+    counters.rx_errors.fetch_add(1, std::memory_order_relaxed);
+    put_buffer(buf.start, true);
+    return;
+  }
   verdict(frame);
 }
 
@@ -367,10 +487,14 @@ void Queue::run(ppool::DmaDevice* dev, std::atomic<bool>& stop) {
     ppool::Frame* redirected[64];
     while (std::size_t n = tx_in.consume_bulk(redirected, 64))
       for (std::size_t i = 0; i < n; ++i) send(redirected[i]);
-    for (std::size_t i = unfilled_.size(); i-- > 0;) {  // memory came back?
-      unsigned bid = unfilled_[i];
-      unfilled_.pop_back();
-      provide(bid);
+    if (!unfilled_.empty()) {  // memory came back? asked once a millisecond at most
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_retry_ >= std::chrono::milliseconds(1)) {
+        last_retry_ = now;
+        retry_.swap(unfilled_);
+        provide_all(retry_);
+        retry_.clear();
+      }
     }
     if (stop.load(std::memory_order_relaxed)) {
       if (recv_armed_ && !cancelled_) cancel_recv();
@@ -403,7 +527,7 @@ std::uint32_t Queue::teardown(std::string& json) {
     if (buf.start) put_buffer(buf.start, true);
   if (br_) {
     io_uring_unregister_buf_ring(&ring_, kBufGroup);
-    munmap(br_, kRxEntries * sizeof(io_uring_buf));
+    munmap(br_, rx_entries_ * sizeof(io_uring_buf));
     br_ = nullptr;
   }
   if (!pool_) return 0;
@@ -423,11 +547,10 @@ Forwarder::Forwarder(const Options& options) : options_(options) {}
 
 std::unique_ptr<Forwarder> Forwarder::create(const Options& options, const sockaddr_in& listen,
                                              const sockaddr_in& dest, std::string* error) {
-  if (!port_is_free(listen)) {
-    *error = "port " + std::to_string(ntohs(listen.sin_port)) + " is in use";
-    return nullptr;
-  }
+  int lock = lock_port(listen, error);
+  if (lock < 0) return nullptr;
   std::unique_ptr<Forwarder> fwd(new Forwarder(options));
+  fwd->port_lock_ = lock;
   for (int q = 0; q < options.queues; ++q) {
     fwd->queues_.push_back(std::make_unique<Queue>(*fwd, q));
     if (!fwd->queues_.back()->init(listen, dest, error)) return nullptr;
@@ -435,7 +558,7 @@ std::unique_ptr<Forwarder> Forwarder::create(const Options& options, const socka
   if (options.alloc == AllocMode::kPool) {
     std::vector<io_uring*> rings;
     for (auto& q : fwd->queues_) rings.push_back(q->ring());
-    auto dev = ppool::IoUringDmaDevice::create(rings, kDeviceSlots);
+    auto dev = ppool::IoUringDmaDevice::create(rings, options.device_slots);
     if (!dev) {
       *error = dev.error().message;
       return nullptr;
@@ -474,6 +597,8 @@ void Forwarder::stop() {
 Forwarder::~Forwarder() {
   if (!threads_.empty()) stop();
   device_.reset();  // after the pools: destroy unmapped through it
+  queues_.clear();  // the sockets, then the port's lock
+  if (port_lock_ >= 0) close(port_lock_);
 }
 
 std::uint64_t Forwarder::received() const {
@@ -508,6 +633,45 @@ double Forwarder::recycle_ratio() const {
     slow += q->counters.slow_allocs.load(std::memory_order_relaxed);
   }
   return allocs ? 1.0 - static_cast<double>(slow) / static_cast<double>(allocs) : 0.0;
+}
+
+bool fit_locked_memory(Options& o, std::string* note, std::string* error) {
+  note->clear();
+  if (o.alloc != AllocMode::kPool) return true;  // malloc mode registers nothing
+  rlimit limit{};
+  if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
+      can_lock_any_memory())
+    return true;
+  const std::size_t queues = static_cast<std::size_t>(o.queues);
+  const std::size_t budget = limit.rlim_cur / ppool::kPageSize;
+  const std::size_t rings = queues * ring_pages(kMaxRxBuffers);
+  // Each mapped page is charged once per ring: slots = what is left / queues.
+  const std::size_t slots =
+      std::min<std::size_t>(budget > rings ? (budget - rings) / queues : 0, kDeviceSlots);
+  // A queue's pool keeps the most pages it ever needed: its receive buffers,
+  // what is in flight (the selftest's window, which may all be one queue's)
+  // and the rest of a slow-path bulk (kSlack). A share per queue each.
+  constexpr std::size_t kSlack = 64, kMinWindow = 32;
+  const std::size_t share = slots / queues;
+  unsigned rx = kMaxRxBuffers;
+  auto fits = [&](unsigned n) { return 3 * n <= share && n + kSlack + kMinWindow <= share; };
+  while (rx > kMinRxBuffers && !fits(rx)) rx /= 2;
+  if (!fits(rx)) {
+    *error = "io_uring cannot register enough buffers for " + std::to_string(queues) +
+             " queues: out of locked memory (" + memlock_text() + " leaves room for " +
+             std::to_string(slots) + " pages, " +
+             std::to_string(queues * (kMinRxBuffers + kSlack + kMinWindow)) +
+             " needed); raise it with `ulimit -l` or run with fewer --queues";
+    return false;
+  }
+  o.rx_buffers = rx;
+  o.device_slots = static_cast<unsigned>(slots);
+  o.window = static_cast<unsigned>(std::min<std::size_t>(o.window, share - rx - kSlack));
+  if (rx < kMaxRxBuffers)
+    *note = memlock_text() + " leaves io_uring room for " + std::to_string(slots) +
+            " registered pages: " + std::to_string(rx) + " receive buffers a queue instead of " +
+            std::to_string(kMaxRxBuffers) + " (raise it with `ulimit -l` for the full size)";
+  return true;
 }
 
 }  // namespace fwd

@@ -30,16 +30,27 @@ namespace fwd {
 // its thread only, read by anyone.
 struct QueueCounters {
   std::atomic<std::uint64_t> received{0}, sent{0}, dropped{0}, redirected{0}, send_errors{0};
-  std::atomic<std::uint64_t> syscalls{0};                // io_uring_enter calls
+  std::atomic<std::uint64_t> rx_errors{0};  // completions for a buffer that was not there
+  std::atomic<std::uint64_t> syscalls{0};   // io_uring_enter calls
   std::atomic<std::uint64_t> allocs{0}, slow_allocs{0};  // from the pool's stats
 };
 
 class Queue;
 
+// Pool mode without CAP_IPC_LOCK: io_uring charges every registered page to
+// RLIMIT_MEMLOCK once per ring it is registered in (a page is registered in
+// every queue's ring), and each ring's own memory too. Sizes the receive
+// buffers, the device's slots and the selftest's window in options to fit
+// the limit; note says what was shrunk, in one line (empty when nothing
+// was). False, with error saying what to change, when even the smallest
+// setup cannot fit.
+bool fit_locked_memory(Options& options, std::string* note, std::string* error);
+
 class Forwarder {
  public:
-  // Sockets bound to listen (after checking nobody else holds the port),
-  // sends connected to dest. On failure returns nullptr and says why.
+  // Sockets bound to listen, sends connected to dest. The port is this
+  // forwarder's alone (see PortLock in forwarder.cc) or it fails with
+  // "port N is in use". On failure returns nullptr and says why.
   static std::unique_ptr<Forwarder> create(const Options& options, const sockaddr_in& listen,
                                            const sockaddr_in& dest, std::string* error);
   ~Forwarder();
@@ -67,6 +78,7 @@ class Forwarder {
   std::vector<std::unique_ptr<Queue>> queues_;
   struct Device;
   std::unique_ptr<Device> device_;
+  int port_lock_ = -1;  // held for the forwarder's life
   std::string pools_json_;
   bool clean_ = false;
   std::atomic<bool> stop_{false};

@@ -4,12 +4,21 @@
 // The selftest prints a progress line every second and, at the end, one JSON
 // object on stdout's last line; it exits non-zero when a pool did not end
 // with every page home.
+//
+// Signals: SIGINT and SIGTERM stop either mode the same way (the forwarder
+// drains, the pools are destroyed, --netns's namespaces and veth pair are
+// removed) and the JSON is printed. A forwarder stopped so exits 0, as it
+// has no other way to end; a selftest cut short exits 128 + the signal (130,
+// 143), its JSON marked "interrupted". A second signal exits at once.
 #include <arpa/inet.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <thread>
 
@@ -19,6 +28,43 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The signal that asked us to stop, 0 while none did.
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "g_signal is written by a signal handler");
+
+extern "C" void on_signal(int sig) {
+  int none = 0;
+  if (!g_signal.compare_exchange_strong(none, sig)) _exit(128 + sig);  // the second one
+}
+
+// A signal ignored when we start (nohup, a background job of a shell
+// without job control) stays ignored.
+void install_signal_handlers() {
+  for (int sig : {SIGINT, SIGTERM}) {
+    struct sigaction old {};
+    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: a blocking call returns EINTR
+    sigaction(sig, &sa, nullptr);
+  }
+}
+
+bool stopping() {
+  return g_signal.load(std::memory_order_relaxed) != 0;
+}
+
+// Sleeps until t or a stop signal, whichever is first; false on a signal.
+bool sleep_until(Clock::time_point t) {
+  while (!stopping()) {
+    auto now = Clock::now();
+    if (now >= t) return true;
+    std::this_thread::sleep_for(std::min<Clock::duration>(t - now, std::chrono::milliseconds(20)));
+  }
+  return false;
+}
 
 sockaddr_in address(const char* ip, std::uint16_t port) {
   sockaddr_in addr{};
@@ -39,41 +85,69 @@ int fail(const std::string& why) {
   return 1;
 }
 
-// Seconds of traffic with a progress line each; returns the packets the
-// sink got during the steady state (after the first second) and its faults.
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// The traffic: a progress line a second until --seconds or a signal. The
+// steady state is what follows the first second (the pools warm up in it);
+// a run shorter than two seconds has none and is measured whole.
 struct Run {
-  std::uint64_t steady_packets = 0;
-  double steady_seconds = 0;
-  long steady_faults = 0;
+  std::uint64_t packets = 0;  // the sink's, over the measured span
+  double seconds = 0;         // the measured span, on the clock
+  long faults = 0;            // minor page faults in it
+  double elapsed = 0;         // the whole run
 };
 
 Run run_traffic(fwd::Forwarder& fwd, fwd::TrafficGenerator& gen, const fwd::Options& o) {
-  Run run;
   const auto start = Clock::now();
-  std::uint64_t last = 0, steady_start_packets = 0;
-  long steady_start_faults = 0;
-  for (int second = 1; second <= static_cast<int>(o.seconds); ++second) {
-    std::this_thread::sleep_until(start + std::chrono::seconds(second));
-    std::uint64_t now = gen.received();
-    if (second == 1) {
-      steady_start_packets = now;
-      steady_start_faults = minor_faults();
+  const long start_faults = minor_faults();
+  auto span_start = start;
+  std::uint64_t span_packets = 0, last = 0;
+  long span_faults = start_faults;
+  auto last_time = start;
+  for (unsigned second = 1; second <= o.seconds; ++second) {
+    if (!sleep_until(start + std::chrono::seconds(second))) break;
+    const auto now = Clock::now();
+    const std::uint64_t received = gen.received();
+    if (second == 1 && o.seconds >= 2) {
+      span_start = now;
+      span_packets = received;
+      span_faults = minor_faults();
     }
-    double pps = static_cast<double>(now - last);
-    std::fprintf(stderr, "[%ds] %s: %.0f pps, %.2f Gbit/s, recycle %.3f%%, %llu pages in flight\n",
+    const double pps = static_cast<double>(received - last) /
+                       std::chrono::duration<double>(now - last_time).count();
+    std::fprintf(stderr, "[%us] %s: %.0f pps, %.2f Gbit/s, recycle %.3f%%, %llu pages in flight\n",
                  second, fwd::to_string(o.alloc), pps, pps * o.packet_size * 8 / 1e9,
                  fwd.recycle_ratio() * 100, static_cast<unsigned long long>(fwd.pages_in_flight()));
-    last = now;
+    last = received;
+    last_time = now;
   }
-  run.steady_packets = gen.received() - steady_start_packets;
-  run.steady_seconds = o.seconds - 1;
-  run.steady_faults = minor_faults() - steady_start_faults;
+  Run run;
+  run.packets = gen.received() - span_packets;
+  run.seconds = seconds_since(span_start);
+  run.faults = minor_faults() - span_faults;
+  run.elapsed = seconds_since(start);
   return run;
+}
+
+// "SIGTERM", or null when no signal stopped the run (for the JSON).
+std::string interrupted_json() {
+  switch (g_signal.load()) {
+    case 0:
+      return "null";
+    case SIGINT:
+      return "\"SIGINT\"";
+    case SIGTERM:
+      return "\"SIGTERM\"";
+    default:
+      return "\"signal " + std::to_string(g_signal.load()) + "\"";
+  }
 }
 
 int selftest(const fwd::Options& o) {
   std::string error;
-  std::unique_ptr<fwd::NetnsPair> netns;
+  std::unique_ptr<fwd::NetnsPair> netns;  // removed on every return below
   const char* gen_ip = "127.0.0.1";
   const char* fwd_ip = "127.0.0.1";
   if (o.netns) {
@@ -93,7 +167,10 @@ int selftest(const fwd::Options& o) {
   Run run = run_traffic(*fwd, *gen, o);
   gen->stop();
   std::string spread;
-  for (std::uint64_t n : fwd->received_per_queue()) spread += " " + std::to_string(n);
+  for (std::uint64_t n : fwd->received_per_queue()) {
+    spread += ' ';
+    spread += std::to_string(n);
+  }
   std::fprintf(stderr, "received per queue:%s\n", spread.c_str());
   double ratio = fwd->recycle_ratio();
   fwd->stop();
@@ -102,43 +179,49 @@ int selftest(const fwd::Options& o) {
   std::uint64_t expected = gen->sent() - gen->dropped_on_purpose();
   std::uint64_t lost = expected > forwarded ? expected - forwarded : 0;
   std::printf(
-      "{\"packets_forwarded\": %llu, \"packets_lost\": %llu, \"pps\": %.0f, \"alloc_mode\": "
+      "{\"packets_forwarded\": %llu, \"packets_lost\": %llu, \"pps\": %.1f, \"alloc_mode\": "
       "\"%s\", \"recycle_ratio\": %.6f, \"page_faults_steady_state\": %ld, "
-      "\"syscalls_per_packet\": %.4f, \"pools\": [%s]}\n",
+      "\"syscalls_per_packet\": %.4f, \"seconds\": %.3f, \"interrupted\": %s, "
+      "\"rx_buffers_per_queue\": %u, \"pools\": [%s]}\n",
       static_cast<unsigned long long>(forwarded), static_cast<unsigned long long>(lost),
-      run.steady_seconds > 0 ? static_cast<double>(run.steady_packets) / run.steady_seconds : 0,
-      fwd::to_string(o.alloc), o.alloc == fwd::AllocMode::kPool ? ratio : 0.0, run.steady_faults,
+      run.seconds > 0 ? static_cast<double>(run.packets) / run.seconds : 0.0,
+      fwd::to_string(o.alloc), o.alloc == fwd::AllocMode::kPool ? ratio : 0.0, run.faults,
       forwarded ? static_cast<double>(fwd->syscalls()) / static_cast<double>(forwarded) : 0.0,
-      fwd->pools_json().c_str());
-  return o.alloc == fwd::AllocMode::kMalloc || fwd->clean() ? 0 : 1;
+      run.elapsed, interrupted_json().c_str(), o.rx_buffers, fwd->pools_json().c_str());
+  std::fflush(stdout);
+  if (o.alloc == fwd::AllocMode::kPool && !fwd->clean()) return 1;
+  return stopping() ? 128 + g_signal.load() : 0;
 }
 
-std::atomic<bool> g_interrupted{false};
-
-// Without --selftest: forward from the port to --dest until interrupted.
+// Without --selftest: forward from the port to --dest until a signal.
 int forward(const fwd::Options& o) {
   std::string error;
   auto fwd = fwd::Forwarder::create(o, address("0.0.0.0", o.port),
                                     address(o.dest_ip.c_str(), o.dest_port), &error);
   if (!fwd) return fail(error);
   if (!fwd->start(&error)) return fail(error);
-  std::signal(SIGINT, [](int) { g_interrupted = true; });
-  std::signal(SIGTERM, [](int) { g_interrupted = true; });
-  while (!g_interrupted) {
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+  for (auto next = Clock::now() + std::chrono::seconds(1); sleep_until(next);
+       next += std::chrono::seconds(1)) {
     std::fprintf(stderr, "%llu received, recycle %.3f%%, %llu pages in flight\n",
                  static_cast<unsigned long long>(fwd->received()), fwd->recycle_ratio() * 100,
                  static_cast<unsigned long long>(fwd->pages_in_flight()));
   }
   fwd->stop();
-  std::printf("{\"pools\": [%s]}\n", fwd->pools_json().c_str());
+  std::printf("{\"packets_received\": %llu, \"interrupted\": %s, \"pools\": [%s]}\n",
+              static_cast<unsigned long long>(fwd->received()), interrupted_json().c_str(),
+              fwd->pools_json().c_str());
+  std::fflush(stdout);
   return fwd->clean() || o.alloc == fwd::AllocMode::kMalloc ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  install_signal_handlers();  // first: a signal during setup still cleans up
   fwd::Options options;
-  if (!fwd::parse_options(argc, argv, options)) return 2;
+  if (auto status = fwd::parse_options(argc, argv, options)) return *status;
+  std::string note, error;
+  if (!fwd::fit_locked_memory(options, &note, &error)) return fail(error);
+  if (!note.empty()) std::fprintf(stderr, "ppool-fwd: %s\n", note.c_str());
   return options.selftest ? selftest(options) : forward(options);
 }

@@ -2,31 +2,35 @@
 
 #include <arpa/inet.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
+#include "../common/args.h"
 
 namespace fwd {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: ppool-fwd [--queues 1..16] [--port P] [--alloc pool|malloc] [--frags]\n"
-    "                 (--dest IP:PORT | --selftest [--seconds S] [--packet-size 64..1400] "
-    "[--netns])\n"
+    "usage: ppool-fwd [--queues 1..16] [--port 1..65535] [--alloc pool|malloc] [--frags]\n"
+    "                 (--dest IPv4:PORT | --selftest [--seconds 1..86400]\n"
+    "                                     [--packet-size 64..1400] [--netns])\n"
     "A multi-queue io_uring UDP forwarder on ppool: each queue receives into pool pages\n"
-    "through a provided-buffer ring and sends with zero-copy fixed-buffer sends.\n";
+    "through a provided-buffer ring and sends with zero-copy fixed-buffer sends.\n"
+    "  --dest IP:PORT   forward what arrives on --port to IP:PORT until SIGINT/SIGTERM\n"
+    "  --selftest       generate traffic, forward it and count it for --seconds (default 3),\n"
+    "                   on loopback or, with --netns, across two namespaces and a veth pair\n"
+    "The JSON summary is stdout's last line. SIGINT or SIGTERM stops either mode: it\n"
+    "cleans up (namespaces included) and prints the JSON; a second signal exits at once.\n"
+    "Exit status: 0 clean; 1 a failure (locked memory, io_uring, port in use, pages not\n"
+    "home); 2 a bad command line; 128+N a selftest cut short by signal N (130, 143).\n";
 
-bool fail(const char* what, const char* arg) {
-  std::fprintf(stderr, "ppool-fwd: %s '%s'\n%s", what, arg, kUsage);
-  return false;
-}
-
-// A whole number in [lo, hi] from the next argument.
-bool number(int argc, char** argv, int& i, long lo, long hi, long& out) {
-  if (i + 1 >= argc) return fail("missing value after", argv[i]);
-  char* end = nullptr;
-  out = std::strtol(argv[++i], &end, 10);
-  if (*end || out < lo || out > hi) return fail("bad value", argv[i]);
+// IPv4:PORT, the port strictly 1..65535.
+bool parse_dest(std::string_view text, Options& o) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  auto port = ppool::tools::parse_number<std::uint16_t>(text.substr(colon + 1), 1, 65535);
+  std::string ip(text.substr(0, colon));
+  in_addr addr{};
+  if (!port || inet_pton(AF_INET, ip.c_str(), &addr) != 1) return false;
+  o.dest_ip = ip;
+  o.dest_port = *port;
   return true;
 }
 
@@ -36,60 +40,43 @@ const char* to_string(AllocMode mode) {
   return mode == AllocMode::kPool ? "pool" : "malloc";
 }
 
-bool parse_options(int argc, char** argv, Options& o) {
-  for (int i = 1; i < argc; ++i) {
-    const char* arg = argv[i];
-    long n = 0;
-    if (!std::strcmp(arg, "--queues")) {
-      if (!number(argc, argv, i, 1, 16, n)) return false;
-      o.queues = static_cast<int>(n);
-    } else if (!std::strcmp(arg, "--port")) {
-      if (!number(argc, argv, i, 1, 65534, n)) return false;
-      o.port = static_cast<std::uint16_t>(n);
-    } else if (!std::strcmp(arg, "--seconds")) {
-      if (!number(argc, argv, i, 1, 3600, n)) return false;
-      o.seconds = static_cast<double>(n);
-    } else if (!std::strcmp(arg, "--packet-size")) {
-      if (!number(argc, argv, i, 64, 1400, n)) return false;
-      o.packet_size = static_cast<unsigned>(n);
-    } else if (!std::strcmp(arg, "--alloc")) {
-      if (i + 1 >= argc) return fail("missing value after", arg);
-      const char* mode = argv[++i];
-      if (!std::strcmp(mode, "pool"))
-        o.alloc = AllocMode::kPool;
-      else if (!std::strcmp(mode, "malloc"))
-        o.alloc = AllocMode::kMalloc;
-      else
-        return fail("--alloc takes pool or malloc, not", mode);
-    } else if (!std::strcmp(arg, "--dest")) {
-      if (i + 1 >= argc) return fail("missing value after", arg);
-      std::string dest = argv[++i];
-      auto colon = dest.rfind(':');
-      char* end = nullptr;
-      long port = colon == std::string::npos ? 0 : std::strtol(dest.c_str() + colon + 1, &end, 10);
-      in_addr ip{};
-      if (!port || *end || port > 65535 ||
-          inet_pton(AF_INET, dest.substr(0, colon).c_str(), &ip) != 1)
-        return fail("--dest takes IPv4:PORT, not", argv[i]);
-      o.dest_ip = dest.substr(0, colon);
-      o.dest_port = static_cast<std::uint16_t>(port);
-    } else if (!std::strcmp(arg, "--frags")) {
+std::optional<int> parse_options(int argc, char** argv, Options& o) {
+  ppool::tools::Args args(argc, argv, "ppool-fwd", kUsage);
+  // Options that only one mode reads: given to the other, they are refused,
+  // never silently ignored.
+  const char* selftest_only = nullptr;
+  std::string dest, alloc;
+  while (args.next()) {
+    if (args.number("--queues", 1, 16, o.queues)) {
+    } else if (args.number("--port", 1, 65535, o.port)) {
+    } else if (args.choice("--alloc", {"pool", "malloc"}, alloc)) {
+      o.alloc = alloc == "malloc" ? AllocMode::kMalloc : AllocMode::kPool;
+    } else if (args.text("--dest", dest)) {
+      if (!dest.empty() && !parse_dest(dest, o))
+        args.error("--dest: '" + dest + "' is not IPv4:PORT with PORT in 1..65535");
+    } else if (args.flag("--frags")) {
       o.frags = true;
-    } else if (!std::strcmp(arg, "--selftest")) {
+    } else if (args.flag("--selftest")) {
       o.selftest = true;
-    } else if (!std::strcmp(arg, "--netns")) {
+    } else if (args.flag("--netns")) {
       o.netns = true;
-    } else if (!std::strcmp(arg, "--help") || !std::strcmp(arg, "-h")) {
-      std::fputs(kUsage, stdout);
-      std::exit(0);
+      selftest_only = "--netns";
+    } else if (args.number("--seconds", 1, 86400, o.seconds)) {
+      selftest_only = "--seconds";
+    } else if (args.number("--packet-size", 64, 1400, o.packet_size)) {
+      selftest_only = "--packet-size";
     } else {
-      return fail("unknown option", arg);
+      args.unknown();
     }
   }
-  if (o.netns && !o.selftest) return fail("--netns needs", "--selftest");
-  if (!o.selftest && o.dest_ip.empty())
-    return fail("one of these is needed:", "--dest or --selftest");
-  return true;
+  if (auto status = args.exit_status()) return status;
+  if (o.selftest && !o.dest_ip.empty())
+    return args.error(
+        "--dest and --selftest exclude each other (the selftest sends to its own sink)");
+  if (!o.selftest && selftest_only)
+    return args.error(std::string(selftest_only) + " needs --selftest");
+  if (!o.selftest && o.dest_ip.empty()) return args.error("one of --dest or --selftest is needed");
+  return std::nullopt;
 }
 
 }  // namespace fwd

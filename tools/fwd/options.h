@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace fwd {
@@ -15,15 +16,21 @@ struct Options {
   bool frags = false;          // two fragments per page instead of a page per packet
   bool selftest = false;       // run the built-in generator and sink
   bool netns = false;          // selftest across two network namespaces and a veth pair
-  double seconds = 3;          // selftest duration
+  unsigned seconds = 3;        // selftest duration
   unsigned packet_size = 512;  // selftest UDP payload bytes
   std::string dest_ip;         // without --selftest: where TX goes
   std::uint16_t dest_port = 0;
+
+  // Sizes, not options: the defaults, or what fit_locked_memory() (see
+  // forwarder.h) leaves room for.
+  unsigned rx_buffers = 512;      // provided receive buffers a queue (a power of two)
+  unsigned device_slots = 16384;  // pages the io_uring device may have mapped at once
+  unsigned window = 1024;         // selftest: packets the generator keeps in flight at most
 };
 
-// Parses argv; on a bad argument prints why and the usage on stderr and
-// returns false.
-bool parse_options(int argc, char** argv, Options& options);
+// Parses argv. nullopt to go on; else the exit status: 0 after --help (the
+// usage on stdout), 2 after a bad argument (what was wrong on stderr).
+std::optional<int> parse_options(int argc, char** argv, Options& options);
 
 const char* to_string(AllocMode mode);
 

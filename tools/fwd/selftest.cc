@@ -13,8 +13,7 @@
 namespace fwd {
 namespace {
 
-constexpr int kSources = 8;              // source ports, for SO_REUSEPORT's flow hash
-constexpr std::uint64_t kWindow = 1024;  // packets in flight at most (bounded bursts)
+constexpr int kSources = 8;  // source ports, for SO_REUSEPORT's flow hash
 constexpr unsigned kBurst = 32;
 
 // Runs an iproute2 command quietly; true on success.
@@ -118,14 +117,15 @@ void TrafficGenerator::start(const sockaddr_in& target) {
   sink_ = std::thread([this] { sink(); });
 }
 
-// Bounded bursts: never more than kWindow packets unaccounted for.
+// Bounded bursts: never more than options_.window (+ a burst) packets
+// unaccounted for.
 void TrafficGenerator::generate(sockaddr_in target) {
   std::vector<char> payload(kBurst * options_.packet_size);
   mmsghdr msgs[kBurst];
   iovec iovs[kBurst];
   std::uint64_t seq = 0;
   for (std::size_t turn = 0; sending_.load(std::memory_order_relaxed); ++turn) {
-    if (seq - received_.load(std::memory_order_relaxed) - marked_drops_.load() >= kWindow) {
+    if (seq - received_.load(std::memory_order_relaxed) - marked_drops_.load() >= options_.window) {
       std::this_thread::yield();
       continue;
     }
