@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages ppool's build, tests and benchmarks need, when
-# they are missing. Safe to run again: it installs nothing already present.
+# they are missing (clang and its runtime libraries: the clang build and the
+# fuzzer). Safe to run again: it installs nothing already present.
 #   PPOOL_WITH_DPDK=1 bash tools/install-deps.sh   # also DPDK, for the benchmarks
 set -euo pipefail
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev valgrind pkg-config python3 git \
-  clang-format libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 gnuplot-nox liburing-dev iproute2; do
+  clang-format libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 gnuplot-nox liburing-dev iproute2 \
+  clang libclang-rt-14-dev; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 
