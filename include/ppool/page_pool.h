@@ -161,8 +161,9 @@ class PagePool {
   [[nodiscard]] std::uint32_t inflight() const;
   // Allocations that returned nullptr. Thread context: as stats().
   [[nodiscard]] std::uint64_t alloc_failures() const { return alloc_failures_; }
-  // Pages the DMA device refused to map, a whole bulk refill's or part of
-  // it (an allocation fails only when none of its bulk could be mapped).
+  // Maps the DMA device refused. A refusal ends that bulk refill (the
+  // pages mapped before it serve; the rest go back to the allocator), and
+  // when it was the bulk's first page the allocation fails (alloc_failures).
   // Thread context: any thread.
   [[nodiscard]] std::uint64_t map_failures() const;
 

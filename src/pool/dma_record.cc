@@ -1,8 +1,6 @@
 // The pool's record of its DMA mappings. See dma_record.h for the invariant.
 #include "pool/dma_record.h"
 
-#include <utility>
-
 namespace ppool::detail {
 namespace {
 constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
@@ -10,16 +8,21 @@ constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
 
 // The device calls run outside the lock, which guards only the record, so
 // the owner never waits behind another thread's device work.
+// A refusal ends the bulk: the device is out of something (IOMMU space,
+// locked memory, table slots), and asking again for each remaining page
+// would cost a refused call (a syscall, for io_uring) per page on every
+// failing allocation.
 std::size_t DmaRecord::map(Page** pages, std::size_t n) {
   std::size_t mapped = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    Page* page = pages[i];
+  for (; mapped < n; ++mapped) {
+    Page* page = pages[mapped];
     page->dma_slot = kNoSlot;
     page->dma_addr = dev_.map(page_address(page), page_bytes(page), dir_, caller_);
-    if (page->dma_addr == kDmaMappingError) continue;
-    std::swap(pages[mapped++], pages[i]);
+    if (page->dma_addr == kDmaMappingError) {
+      map_failures_.fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
   }
-  map_failures_.fetch_add(n - mapped, std::memory_order_relaxed);
   std::lock_guard guard(lock_);
   for (std::size_t i = 0; i < mapped; ++i) {
     pages[i]->dma_slot = static_cast<std::uint32_t>(mappings_.size());

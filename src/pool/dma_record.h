@@ -39,10 +39,11 @@ class DmaRecord {
   DmaRecord(const DmaRecord&) = delete;
   DmaRecord& operator=(const DmaRecord&) = delete;
 
-  // Maps each of pages[0, n) and records the mappings with one lock
-  // acquisition. Returns how many were mapped: those are now pages[0, m),
-  // with dma_addr and dma_slot set; the device refused pages[m, n), which
-  // the caller frees. Thread context: the pool's owner.
+  // Maps pages[0, n) in order until the device refuses one, and records the
+  // mappings with one lock acquisition. Returns how many were mapped, m:
+  // pages[0, m) now have dma_addr and dma_slot set; pages[m, n) are not
+  // mapped (pages[m] was refused and counted) and the caller frees them.
+  // Thread context: the pool's owner.
   [[nodiscard]] std::size_t map(Page** pages, std::size_t n);
   // Unmaps the page if its mapping is still recorded; returns at once
   // otherwise (destroy unmapped it). Thread context: the page's holder.
@@ -50,7 +51,7 @@ class DmaRecord {
   // Unmaps every recorded page. Thread context: destroy.
   void unmap_all();
 
-  // Pages the device refused to map, ever. Thread context: any thread.
+  // Maps the device refused, ever. Thread context: any thread.
   [[nodiscard]] std::uint64_t map_failures() const {
     return map_failures_.load(std::memory_order_relaxed);
   }

@@ -1,7 +1,8 @@
-// A DMA device that refuses mappings (issue 9, item 2): an allocation whose
-// whole bulk was refused returns nullptr and is counted; pages refused inside
-// a bulk refill are counted too, and go back to the allocator; the pool
-// works again once the device maps.
+// A DMA device that refuses mappings (issue 9, item 2): a refusal inside a
+// bulk refill is counted and ends the bulk (the pages mapped before it serve,
+// the rest go back to the allocator); an allocation whose first map is
+// refused returns nullptr and is counted; the pool works again once the
+// device maps.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,8 +15,9 @@
 
 namespace {
 
-// Identity mappings, refusing every refuse_every-th map (1: all of them,
-// 0: none), as an IOMMU out of space or an io_uring out of locked memory.
+// Identity mappings, refusing every refuse_every-th map asked for (1: all of
+// them, 0: none), as an IOMMU out of space or an io_uring out of locked
+// memory would.
 class RefusingDevice final : public ppool::DmaDevice {
  public:
   std::string_view name() const override { return "refusing"; }
@@ -31,6 +33,8 @@ class RefusingDevice final : public ppool::DmaDevice {
                     std::string_view) override {}
   bool needs_sync() const override { return false; }
 
+  unsigned maps() const { return maps_.load(); }
+
   std::atomic<unsigned> refuse_every{0};
 
  private:
@@ -45,22 +49,26 @@ TEST(PoolMapFailure, PartialAndWholeRefusalsAreCounted) {
       ppool::test::make_pool("mapfail-partial", &dev, ppool::kDmaMap, &allocator);
   ASSERT_NE(pool, nullptr);
 
-  // Half of a bulk refill refused: the allocation succeeds, half is counted.
-  dev.refuse_every = 2;
+  // The 33rd map of a bulk refill refused: 32 pages serve, one refusal is
+  // counted, and the refill asks the device for nothing more.
+  dev.refuse_every = 33;
   ppool::Page* page = pool->alloc_pages();
   ASSERT_NE(page, nullptr);
-  EXPECT_EQ(pool->map_failures(), ppool::kAllocCacheRefill / 2);
+  EXPECT_EQ(pool->map_failures(), 1u);
+  EXPECT_EQ(dev.maps(), 33u) << "the bulk went on after a refusal";
   EXPECT_EQ(pool->alloc_failures(), 0u);
-  EXPECT_EQ(pool->inflight(), ppool::kAllocCacheRefill / 2) << "refused pages are not the pool's";
+  EXPECT_EQ(pool->inflight(), 32u) << "unmapped pages are not the pool's";
   std::vector<ppool::Page*> held{page};
-  for (unsigned i = 1; i < ppool::kAllocCacheRefill / 2; ++i) held.push_back(pool->alloc_pages());
+  for (unsigned i = 1; i < 32; ++i) held.push_back(pool->alloc_pages());
   for (ppool::Page* p : held) ASSERT_NE(p, nullptr);
 
-  // Everything refused: nullptr, counted once as a failed allocation.
+  // Everything refused: nullptr after one refused map, counted as a failed
+  // allocation.
   dev.refuse_every = 1;
   EXPECT_EQ(pool->alloc_pages(), nullptr);
   EXPECT_EQ(pool->alloc_failures(), 1u);
-  EXPECT_EQ(pool->map_failures(), ppool::kAllocCacheRefill / 2 + ppool::kAllocCacheRefill);
+  EXPECT_EQ(pool->map_failures(), 2u);
+  EXPECT_EQ(dev.maps(), 34u);
 
   // The device maps again: so does the pool; nothing was lost.
   dev.refuse_every = 0;
