@@ -32,7 +32,8 @@ class IoUringDmaDevice final : public DmaDevice {
 
   std::string_view name() const override { return "io_uring"; }
   // One slot, registered in every ring: a syscall per ring. Refused (with a
-  // logged reason) when the table is full or the kernel will not pin.
+  // logged reason, rate-limited to 10 a second) when the table is full or
+  // the kernel will not pin.
   DmaAddr map(void* addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
   void unmap(DmaAddr addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
   void sync_for_device(DmaAddr, std::size_t, std::size_t, DmaDirection, std::string_view) override {

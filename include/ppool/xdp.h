@@ -43,7 +43,8 @@ struct Frame {
 
 // Builds a frame at hard_start (the buffer's first byte) for the packet at
 // data (the kernel's xdp_convert_buff_to_frame); nullptr when the headroom
-// cannot hold a Frame. Thread context: the buffer's holder.
+// cannot hold a Frame, or when there is no buffer (hard_start or data null:
+// an allocation that failed upstream). Thread context: the buffer's holder.
 Frame* build_frame(void* hard_start, void* data, std::uint32_t len, std::uint32_t frame_sz,
                    MemInfo mem);
 

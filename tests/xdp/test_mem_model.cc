@@ -91,6 +91,9 @@ TEST(XdpMemModel, BuildFrameLivesInTheHeadroom) {
   EXPECT_EQ(frame->len, 60u);
   EXPECT_EQ(frame->headroom, 128 - sizeof(Frame));
   EXPECT_EQ(ppool::build_frame(buffer, buffer + 8, 60, sizeof buffer, mem), nullptr);
+  // No buffer (an allocation that returned nullptr): no frame, no write.
+  EXPECT_EQ(ppool::build_frame(nullptr, nullptr, 60, sizeof buffer, mem), nullptr);
+  EXPECT_EQ(ppool::build_frame(nullptr, buffer + 128, 60, sizeof buffer, mem), nullptr);
 }
 
 TEST(XdpMemModel, PoolFramesGoHome) {
