@@ -279,17 +279,16 @@ class Run {
                in.name.c_str());
     FUZZ_CHECK(std::uint64_t{offset} + size <= in.page_bytes,
                "pool '%s': region +%u/%u past the page", in.name.c_str(), offset, size);
-    for (const Item& item : bulk_items_)
-      FUZZ_CHECK(item.page != page, "pool '%s' handed out page %p, queued in a FrameBulk",
-                 in.name.c_str(), ppool::page_address(page));
-    for (const Item& item : items_) {
-      if (item.page != page) continue;
-      const bool overlap = offset < item.offset + item.size && item.offset < offset + size;
-      FUZZ_CHECK(frag && item.kind == Kind::kFrag && !item.driver_frag && !overlap,
-                 "pool '%s' handed out page %p (+%u/%u) the harness holds (+%u/%u, kind %d)",
-                 in.name.c_str(), ppool::page_address(page), offset, size, item.offset, item.size,
-                 static_cast<int>(item.kind));
-    }
+    // Frames queued in the FrameBulk are still out: the same rules.
+    for (const auto* list : {&items_, &bulk_items_})
+      for (const Item& item : *list) {
+        if (item.page != page) continue;
+        const bool overlap = offset < item.offset + item.size && item.offset < offset + size;
+        FUZZ_CHECK(frag && item.kind == Kind::kFrag && !item.driver_frag && !overlap,
+                   "pool '%s' handed out page %p (+%u/%u) the harness holds (+%u/%u, kind %d)",
+                   in.name.c_str(), ppool::page_address(page), offset, size, item.offset, item.size,
+                   static_cast<int>(item.kind));
+      }
     const std::uintptr_t state = page->pp_tag & ppool::detail::kTagStateMask;
     const std::uintptr_t owner = page->pp_tag & ~ppool::detail::kTagStateMask;
     FUZZ_CHECK(owner == reinterpret_cast<std::uintptr_t>(in.pool),

@@ -80,6 +80,10 @@ SEEDS = {
        FRAME, 4, RETURN_FRAME, 1]
     + [FRAME, 5, FRAME_BULK, 9] * 18 + [FRAME_FLUSH] + [FRAME, 0, FRAME_BULK, 9] * 3
     + [DESTROY, SLOT_ORDER],
+    # The page of a queued fragment frame is still cut for other fragments.
+    "fragment_in_framebulk": [ALLOC_FRAG, SLOT_SYNC, 2, FRAME, 0, FRAME_BULK, 0,
+                              ALLOC_VA, SLOT_SYNC, 2, ALLOC_FRAG, SLOT_SYNC, 2, FRAME, 1, FRAME_BULK, 0,
+                              FRAME_FLUSH, DESTROY, SLOT_SYNC] + put_burst(5, GENERIC_PUT),
 }
 
 
