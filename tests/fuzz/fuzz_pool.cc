@@ -79,7 +79,7 @@ constexpr const char* kOpNames[] = {"create",     "destroy",       "alloc_pages"
                                     "alloc_frag", "alloc",         "alloc_va",    "put",
                                     "put_bulk",   "put_burst",     "get_page",    "release_page",
                                     "ref_page",   "fragment_page", "unref_page",  "sync_for_cpu",
-                                    "recreate",   "frame",         "frame_flush"};
+                                    "recreate",   "frame",         "frame_flush", "hand_over"};
 constexpr const char* kMethodNames[] = {"recycle_direct",   "put_page", "put_full_page",
                                         "generic put_page", "PageRef",  "free_va"};
 
@@ -210,6 +210,7 @@ enum Op : std::uint8_t {
   kRecreate,
   kFrame,
   kFrameFlush,
+  kHandOver,
   kOpCount
 };
 
@@ -770,6 +771,33 @@ class Run {
     bulk_items_.clear();
   }
 
+  // The pool moves to the helper thread (bind_owner), which allocates from
+  // it and recycles into its cache as the owner, then comes back; the model
+  // is only touched while this thread waits for the helper.
+  void op_hand_over() {
+    const std::uint8_t b = in_.byte(), n = in_.byte(), m = in_.byte();
+    const int slot = b % kSlots;
+    PagePool* pool = pool_in(slot);
+    if (!pool) return;
+    const int inst = slot_[slot];
+    e_.helper.run([&] {
+      pool->bind_owner();
+      for (int k = 0; k < n % 16; ++k) {
+        if (k % 2)
+          alloc_frag(slot, static_cast<std::uint8_t>(m + k));
+        else
+          alloc_pages(slot);
+      }
+      int recycled = 0;
+      for (std::size_t k = items_.size(); k-- > 0 && recycled < m % 16;) {
+        if (items_[k].inst != inst || items_[k].kind == Kind::kNormal) continue;
+        put(k, kRecycleDirect, false, ~std::uint32_t{0}, true, 0);  // here: the owner's thread
+        ++recycled;
+      }
+    });
+    pool->bind_owner();
+  }
+
   void step() {
     const std::uint8_t op = in_.byte() % kOpCount;
     trace("%s (%zu items held)", kOpNames[op], items_.size());
@@ -837,8 +865,11 @@ class Run {
       case kFrame:
         op_frame();
         break;
-      default:  // kFrameFlush
+      case kFrameFlush:
         frame_flush();
+        break;
+      default:  // kHandOver
+        op_hand_over();
         break;
     }
   }

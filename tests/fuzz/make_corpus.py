@@ -9,7 +9,7 @@ import os
 # Opcodes and their argument bytes, as in fuzz_pool.cc's enum Op.
 CREATE, DESTROY, ALLOC_PAGES, ALLOC_BURST, ALLOC_FRAG, ALLOC, ALLOC_VA, PUT, PUT_BULK, \
     PUT_BURST, GET_PAGE, RELEASE_PAGE, REF_PAGE, FRAGMENT_PAGE, UNREF_PAGE, SYNC_FOR_CPU, \
-    RECREATE, FRAME, FRAME_FLUSH = range(19)
+    RECREATE, FRAME, FRAME_FLUSH, HAND_OVER = range(20)
 # FRAME's mode byte: 0 return_frame, 1 return_frame_rx_napi, 2 FrameBulk
 # (0x10: on the helper thread).
 RETURN_FRAME, RX_NAPI, FRAME_BULK = range(3)
@@ -80,6 +80,10 @@ SEEDS = {
        FRAME, 4, RETURN_FRAME, 1]
     + [FRAME, 5, FRAME_BULK, 9] * 18 + [FRAME_FLUSH] + [FRAME, 0, FRAME_BULK, 9] * 3
     + [DESTROY, SLOT_ORDER],
+    # HAND_OVER slot, n (allocations on the helper), m (its direct recycles).
+    "hand_over": burst(SLOT_SYNC, 5) + [HAND_OVER, SLOT_SYNC, 6, 9, ALLOC_FRAG, SLOT_SYNC, 3]
+    + [HAND_OVER, SLOT_PLAIN, 15, 3, HAND_OVER, SLOT_ORDER, 4, 2] + burst(SLOT_PLAIN, 3)
+    + put_burst(8, RECYCLE_DIRECT) + [HAND_OVER, SLOT_PLAIN, 0, 15],
     # The page of a queued fragment frame is still cut for other fragments.
     "fragment_in_framebulk": [ALLOC_FRAG, SLOT_SYNC, 2, FRAME, 0, FRAME_BULK, 0,
                               ALLOC_VA, SLOT_SYNC, 2, ALLOC_FRAG, SLOT_SYNC, 2, FRAME, 1, FRAME_BULK, 0,
