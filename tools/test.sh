@@ -1,24 +1,117 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, the release build's tests,
-# the example and a short benchmark run, an install consumed through CMake and
-# pkg-config, then the suite again under AddressSanitizer + UBSan and under
-# ThreadSanitizer.
+# The whole test suite, as CI runs it (about 15 minutes on 2 cores): format
+# and README checks; the main build (RelWithDebInfo, g++) with its tests,
+# examples, forwarder selftests, a short benchmark run and a static install
+# consumed through CMake and pkg-config; then every other configuration with
+# its tests: Release g++ with shared libraries (installed and consumed too),
+# Release clang, statistics compiled out, Debug with PPOOL_DEBUG, AddressSanitizer
+# + UBSan, ThreadSanitizer; and the fuzzer. Warnings are errors in all of them.
+#   PPOOL_BUILD_DIR=b bash tools/test.sh   # build directories b, b-<config> (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 jobs=$(nproc)
-step() { printf '\n== %s\n' "$*"; }
+B=${PPOOL_BUILD_DIR:-build}
+
+# Each step is timed, wall clock and CPU (user + system of the commands it
+# ran: on a busy machine, CPU / cores is what the step would take alone); the
+# times are listed at the end.
+step_names=()
+step_wall=()
+step_cpu=()
+times_file=$(mktemp)
+cpu_now() {  # sets cpu: seconds of CPU used by this script's finished commands
+  times >"$times_file"  # in this shell, not a subshell: its children's times
+  cpu=$(awk 'NR == 2 { gsub(/[ms]/, " "); print int($1 * 60 + $2 + $3 * 60 + $4) }' "$times_file")
+}
+step_start=$SECONDS
+cpu_now
+cpu_start=$cpu
+end_step() {
+  if ((${#step_names[@]} > ${#step_wall[@]})); then
+    cpu_now
+    step_wall+=($((SECONDS - step_start)))
+    step_cpu+=($((cpu - cpu_start)))
+  fi
+}
+step() {
+  end_step
+  step_names+=("$*")
+  step_start=$SECONDS
+  cpu_now
+  cpu_start=$cpu
+  printf '\n== %s\n' "$*"
+}
+timing() {
+  end_step
+  cpu_now
+  printf '\n== time per step (wall, CPU)\n'
+  for i in "${!step_names[@]}"; do
+    printf '%5d s %6d s  %s\n' "${step_wall[$i]}" "${step_cpu[$i]}" "${step_names[$i]}"
+  done
+  printf '%5d s %6d s  total\n' "$SECONDS" "$cpu"
+  rm -f "$times_file"
+}
+trap timing EXIT  # on failure too: the last step listed is the one that failed
+
+# Installs build dir $1 into a temporary prefix and builds tests/install's
+# consumers against it, with CMake (the backends built there are required
+# components) and with pkg-config, and runs them.
+install_and_consume() {
+  local build=$1 prefix expect="" pcdir libdir
+  prefix=$(mktemp -d)
+  cmake --install "$build" --prefix "$prefix" >/dev/null
+  compgen -G "$build/libppool_io_uring.*" >/dev/null && expect="io_uring"
+  compgen -G "$build/libppool_cuda.*" >/dev/null && expect="$expect;cuda"
+  rm -rf "$build/install-consumer"
+  cmake -S tests/install -B "$build/install-consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+    -DPPOOL_EXPECT_COMPONENTS="${expect#;}" >/dev/null
+  ninja -C "$build/install-consumer" >/dev/null
+  "$build/install-consumer/consumer"
+  pcdir=$(dirname "$(find "$prefix" -name ppool.pc)")
+  libdir=$(dirname "$pcdir")
+  c++ tests/install/consumer.cc -o "$build/consumer-pc" \
+    $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool)
+  LD_LIBRARY_PATH="$libdir" "$build/consumer-pc"
+  if [[ $expect == *io_uring* ]]; then
+    "$build/install-consumer/uring_consumer"
+    c++ tests/install/uring_consumer.cc -o "$build/uring-consumer-pc" \
+      $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool-io_uring)
+    LD_LIBRARY_PATH="$libdir" "$build/uring-consumer-pc"
+  fi
+  if compgen -G "$libdir/libppool.so*" >/dev/null; then
+    # The consumers run on the installed shared library, found by soname.
+    readelf -d "$libdir/libppool.so" | grep >/dev/null 'Library soname: \[libppool\.so\.'
+    ldd "$build/install-consumer/consumer" | grep >/dev/null "$libdir/libppool\.so\."
+    echo "shared libppool: $(readelf -d "$libdir/libppool.so" | sed -n 's/.*soname: //p')"
+  fi
+  rm -rf "$prefix"
+}
 
 step "format (.clang-format)"
 git ls-files '*.h' '*.cc' | xargs clang-format --dry-run --Werror
 
-step "release build and tests"
-bash tools/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo
-ctest --test-dir build --output-on-failure -j "$jobs"
+step "README's Using it is examples/using_it.cc"
+python3 - <<'PY'
+import re
+readme = open("README.md").read()
+m = re.search(r"^## Using it\n.*?^```cpp\n(.*?)^```$", readme, re.S | re.M)
+assert m, "README.md: no ```cpp block under '## Using it'"
+assert m.group(1) == open("examples/using_it.cc").read(), \
+    "README.md's Using it differs from examples/using_it.cc: copy the file into the README"
+print("README's Using it: ok")
+PY
+
+step "main build (RelWithDebInfo, g++) and tests"
+bash tools/build.sh "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPPOOL_WERROR=ON
+ctest --test-dir "$B" --output-on-failure -j "$jobs"
+
+step "example: using_it (the README's)"
+"$B/examples/using_it"
 
 step "example: napi_poll"
-./build/examples/napi_poll | tail -n 1 | tee build/napi_poll.json
-python3 - build/napi_poll.json <<'PY'
+"$B/examples/napi_poll" | tail -n 1 | tee "$B/napi_poll.json"
+python3 - "$B/napi_poll.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 s = r["stats"]
@@ -30,8 +123,8 @@ PY
 
 step "example: xdp_redirect, one page per packet and two fragments per page"
 for mode in "" --frags; do
-  ./build/examples/xdp_redirect $mode | tail -n 1 >build/xdp_redirect.json
-  python3 - build/xdp_redirect.json <<'PY'
+  "$B/examples/xdp_redirect" $mode | tail -n 1 >"$B/xdp_redirect.json"
+  python3 - "$B/xdp_redirect.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["frames_redirected"] > 0, r
@@ -44,8 +137,8 @@ done
 
 step "ppool-fwd: short selftests (pool, fragments, malloc)"
 for args in "" "--frags" "--alloc malloc"; do
-  ./build/tools/ppool-fwd --selftest --seconds 2 $args 2>/dev/null | tail -n 1 >build/fwd.json
-  python3 - build/fwd.json <<'PY'
+  "$B/tools/ppool-fwd" --selftest --seconds 2 $args 2>/dev/null | tail -n 1 >"$B/fwd.json"
+  python3 - "$B/fwd.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["packets_forwarded"] > 0, r
@@ -58,9 +151,9 @@ PY
 done
 
 step "ppool-h2d: measures on a GPU, says why not elsewhere"
-if [ -x build/tools/ppool-h2d ]; then
-  ./build/tools/ppool-h2d --gib 0.05 | tail -n 1 >build/h2d.json
-  python3 - build/h2d.json <<'PY'
+if [ -x "$B/tools/ppool-h2d" ]; then
+  "$B/tools/ppool-h2d" --gib 0.05 | tail -n 1 >"$B/h2d.json"
+  python3 - "$B/h2d.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert "skipped" in r or all(r[k] > 0 for k in (
@@ -70,11 +163,11 @@ PY
 fi
 
 step "benchmark smoke run"
-./build/bench/bench_page_pool --benchmark_min_time=0.01 >/dev/null
+"$B/bench/bench_page_pool" --benchmark_min_time=0.01 >/dev/null
 echo "bench_page_pool: ok"
-./build/bench/bench_redirect --frames 20000 --repeat 1
-./build/bench/ppool-bench --quick --json build/ppool-bench.json 2>/dev/null | tail -n 3
-python3 - build/ppool-bench.json <<'PY'
+"$B/bench/bench_redirect" --frames 20000 --repeat 1
+"$B/bench/ppool-bench" --quick --json "$B/ppool-bench.json" 2>/dev/null | tail -n 3
+python3 - "$B/ppool-bench.json" <<'PY'
 import json, sys
 rows = json.load(open(sys.argv[1]))
 workloads = {"fast_path", "ring_path", "slow_path", "bulk16", "bulk64", "cross_core", "ws256", "ws4096"}
@@ -86,33 +179,52 @@ assert workloads <= {w for w, i in seen if i == "ppool"}, seen
 print("ppool-bench: ok,", len(rows), "measurements,", sorted({i for _, i in seen}))
 PY
 
-step "install, then build a consumer with find_package and pkg-config"
-prefix=$(mktemp -d)
-cmake --install build --prefix "$prefix" >/dev/null
-cmake -S tests/install -B build/install-consumer -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
-ninja -C build/install-consumer >/dev/null
-./build/install-consumer/consumer
-if [ -x build/install-consumer/uring_consumer ]; then ./build/install-consumer/uring_consumer; fi
-pcdir=$(dirname "$(find "$prefix" -name ppool.pc)")
-c++ tests/install/consumer.cc -o build/consumer-pc $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool)
-./build/consumer-pc
-rm -rf "$prefix"
+step "install (static), consumers through find_package and pkg-config"
+install_and_consume "$B"
+
+step "Release, g++, shared libraries: tests, install, consumers"
+bash tools/build.sh "$B-release-gcc" -DCMAKE_BUILD_TYPE=Release -DPPOOL_WERROR=ON \
+  -DBUILD_SHARED_LIBS=ON -DPPOOL_BUILD_BENCH=OFF
+ctest --test-dir "$B-release-gcc" --output-on-failure -j "$jobs"
+install_and_consume "$B-release-gcc"
+
+step "Release, clang: tests"
+CC=clang CXX=clang++ bash tools/build.sh "$B-release-clang" -DCMAKE_BUILD_TYPE=Release \
+  -DPPOOL_WERROR=ON -DPPOOL_BUILD_BENCH=OFF
+ctest --test-dir "$B-release-clang" --output-on-failure -j "$jobs"
+
+step "statistics compiled out (PPOOL_STATS=OFF): tests"
+bash tools/build.sh "$B-stats-off" -DPPOOL_STATS=OFF -DPPOOL_WERROR=ON \
+  -DPPOOL_BUILD_BENCH=OFF -DPPOOL_BUILD_EXAMPLES=OFF -DPPOOL_BUILD_TOOLS=OFF
+ctest --test-dir "$B-stats-off" --output-on-failure -j "$jobs"
+
+step "Debug with PPOOL_DEBUG: tests"
+bash tools/build.sh "$B-debug" -DCMAKE_BUILD_TYPE=Debug -DPPOOL_DEBUG=ON -DPPOOL_WERROR=ON \
+  -DPPOOL_BUILD_BENCH=OFF -DPPOOL_BUILD_EXAMPLES=OFF -DPPOOL_BUILD_TOOLS=OFF
+ctest --test-dir "$B-debug" --output-on-failure -j "$jobs"
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer"
-bash tools/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=address,undefined \
-  -DPPOOL_BUILD_BENCH=OFF
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j "$jobs"
-./build-asan/examples/napi_poll | tail -n 1
-./build-asan/examples/xdp_redirect --frames 20000 --frags | tail -n 1 | cut -c 1-100
-./build-asan/tools/ppool-fwd --selftest --seconds 1 --port 9100 2>/dev/null | tail -n 1 | cut -c 1-100
+bash tools/build.sh "$B-asan" -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=address,undefined \
+  -DPPOOL_WERROR=ON -DPPOOL_BUILD_BENCH=OFF
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$B-asan" --output-on-failure -j "$jobs"
+"$B-asan/examples/napi_poll" | tail -n 1
+"$B-asan/examples/xdp_redirect" --frames 20000 --frags | tail -n 1 | cut -c 1-100
+"$B-asan/examples/using_it" | tail -n 1
+"$B-asan/tools/ppool-fwd" --selftest --seconds 1 --port 9100 2>/dev/null | tail -n 1 | cut -c 1-100
 
 step "ThreadSanitizer"
-bash tools/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=thread \
-  -DPPOOL_BUILD_BENCH=OFF
-TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j "$jobs"
-TSAN_OPTIONS=halt_on_error=1 ./build-tsan/examples/napi_poll | tail -n 1
-TSAN_OPTIONS=halt_on_error=1 ./build-tsan/examples/xdp_redirect --frames 20000 | tail -n 1 | cut -c 1-100
-TSAN_OPTIONS=halt_on_error=1 ./build-tsan/tools/ppool-fwd --selftest --seconds 1 --port 9200 2>/dev/null |
+bash tools/build.sh "$B-tsan" -DCMAKE_BUILD_TYPE=Debug -DPPOOL_SANITIZE=thread \
+  -DPPOOL_WERROR=ON -DPPOOL_BUILD_BENCH=OFF
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$B-tsan" --output-on-failure -j "$jobs"
+TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/napi_poll" | tail -n 1
+TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/xdp_redirect" --frames 20000 | tail -n 1 | cut -c 1-100
+TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/using_it" | tail -n 1
+TSAN_OPTIONS=halt_on_error=1 "$B-tsan/tools/ppool-fwd" --selftest --seconds 1 --port 9200 2>/dev/null |
   tail -n 1 | cut -c 1-100
+
+if [ -f tools/fuzz.sh ]; then
+  step "fuzzing (tools/fuzz.sh 60)"
+  PPOOL_FUZZ_BUILD_DIR="$B-fuzz" bash tools/fuzz.sh 60
+fi
 
 step "all green"
