@@ -30,6 +30,7 @@ int main() {
   // From any thread: through the pool's ring.
   page = pool->alloc_pages();
   std::thread([pool, page] { pool->put_full_page(page, /*allow_direct=*/false); }).join();
+  // On the owner's thread every put is napi-local: into the cache.
   ppool::Page* pages[8];
   for (ppool::Page*& p : pages) p = pool->alloc_pages();
   ppool::put_page_bulk(pages, 8);        // many pages, of any pools

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <vector>
 
+#include "pool/remote_context.h"
+
 #include "ppool/page_pool.h"
 
 namespace {
@@ -59,14 +61,15 @@ void BM_fast_path(benchmark::State& state) {
 }
 BENCHMARK(BM_fast_path);
 
-// Put without direct: the page goes through the ring, and the next alloc
-// refills the cache from it (64 at a time).
+// A put as another thread's (RemoteContext): the page goes through the
+// ring, and the next alloc refills the cache from it (64 at a time).
 void BM_ring_path(benchmark::State& state) {
   ppool::PagePool* pool = make_pool();
+  ppool::bench::RemoteContext remote;
   for (auto _ : state) {
     ppool::Page* page = pool->alloc_pages();
     benchmark::DoNotOptimize(page);
-    pool->put_full_page(page, false);
+    remote.run([&] { pool->put_full_page(page, false); });
   }
   ppool::PagePool::destroy(pool);
 }
@@ -86,7 +89,7 @@ void BM_slow_path(benchmark::State& state) {
 }
 BENCHMARK(BM_slow_path);
 
-// put_page_bulk of N pages; the allocs that follow refill from the ring.
+// put_page_bulk of N pages on the owner: napi-local, into the cache.
 void BM_put_page_bulk(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   ppool::PagePool* pool = make_pool();

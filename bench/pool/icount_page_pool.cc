@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "pool/remote_context.h"
 #include "ppool/page_pool.h"
 
 namespace {
@@ -21,15 +22,19 @@ __attribute__((noinline)) void icount_fast_path(ppool::PagePool* pool, long iter
   }
 }
 
+// The put as another thread's (RemoteContext: two stores of the thread id
+// included in the count), so it takes the ring.
 __attribute__((noinline)) void icount_ring_path(ppool::PagePool* pool, long iters) {
+  ppool::bench::RemoteContext remote;
   for (long i = 0; i < iters; ++i) {
     ppool::Page* page = pool->alloc_pages();
     asm volatile("" : : "r"(page) : "memory");
-    pool->put_full_page(page, false);
+    remote.run([&] { pool->put_full_page(page, false); });
   }
 }
 
-// 64 allocs, then one bulk put of the 64: icount.sh counts put_page_bulk alone.
+// 64 allocs, then one bulk put of the 64 on the owner (napi-local: into the
+// cache): icount.sh counts put_page_bulk alone.
 __attribute__((noinline)) void icount_bulk_path(ppool::PagePool* pool, long iters) {
   ppool::Page* pages[64];
   for (long i = 0; i < iters; ++i) {

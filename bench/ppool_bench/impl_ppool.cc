@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "impl.h"
+#include "pool/remote_context.h"
 #include "ppool/page_pool.h"
 #include "report.h"
 
@@ -94,15 +95,19 @@ class PpoolAdapter {
     for (unsigned i = 0; i < n; ++i) pages[i] = alloc();
   }
   void recycle_direct(Buf page) { pool_->recycle_direct(page); }
-  // Not direct: into the pool's ring, as a put from another thread would;
-  // the next alloc that finds the cache empty refills from the ring.
-  void put(Buf page) { pool_->put_full_page(page, false); }
+  // Into the pool's ring, as a put from another thread (RemoteContext); the
+  // next alloc that finds the cache empty refills from the ring.
+  void put(Buf page) {
+    remote_.run([&] { pool_->put_full_page(page, false); });
+  }
   // The page leaves the pool (unmapped, no longer in flight) and its last
   // reference frees it to the page allocator.
   void release(Buf page) {
     pool_->release_page(page);
     ppool::put_page(page);
   }
+  // On the owner: napi-local, into the cache; from the consumer thread of
+  // cross_core: the ring.
   void put_bulk(Buf* pages, unsigned n) { ppool::put_page_bulk(pages, n); }
   void remote_begin() {}
   void remote_end() {}
@@ -112,6 +117,7 @@ class PpoolAdapter {
   ppool::IdentityDmaDevice identity_;
   CountingSyncDevice sync_dev_;
   ppool::PagePool* pool_ = nullptr;
+  ppool::bench::RemoteContext remote_;
   Workload workload_ = Workload::kFastPath;
   std::uint64_t syncs_at_open_ = 0;
 };

@@ -104,13 +104,15 @@ class PagePool {
 
   // Gives a page back. With refcount 1 it is synced for the device
   // (min(dma_sync_size, max_len) bytes, kDmaSyncDev only) and recycled: into
-  // the cache when allow_direct and the caller is the owner, else into the
-  // ring, else (ring full) released to the allocator. With refcount > 1 it is
-  // released (unmapped, no longer counted in flight) and stays with its other
+  // the cache when the caller is the owner (whatever allow_direct says: the
+  // kernel's page_pool_napi_local upgrade), else into the ring, else (ring
+  // full) released to the allocator. With refcount > 1 it is released
+  // (unmapped, no longer counted in flight) and stays with its other
   // holders. A page out in fragments drops one fragment reference, and the
   // last one recycles it. A page that is not this pool's, or is already
-  // back, is reported. Thread context: any thread (allow_direct is honoured
-  // on the owner only).
+  // back, is reported. Thread context: any thread (allow_direct, the
+  // kernel's promise of the pool's context, is checked, not trusted: from
+  // another thread the page goes through the ring).
   void put_page(Page* page, std::uint32_t dma_sync_size, bool allow_direct);
   // put_page() syncing the whole max_len (the kernel passes -1 too: the
   // size is clamped to max_len). Thread context: any thread.
@@ -199,7 +201,7 @@ class PagePool {
   void unmap_page(Page* page);
   void sync_for_device(Page* page, std::uint32_t dma_sync_size);
   void recycle_in_cache(Page* page);
-  PPOOL_NOINLINE void put_page_other(Page* page, std::uint32_t dma_sync_size, bool allow_direct);
+  PPOOL_NOINLINE void put_page_other(Page* page, std::uint32_t dma_sync_size);
   bool accept_put(Page* page);
   void put_page_slow(Page* page);
   void recycle_bulk_in_ring(Page** pages, std::size_t n);
@@ -335,15 +337,15 @@ PPOOL_ALWAYS_INLINE Page* PagePool::alloc_pages() {
 }
 
 // The fast case alone is inline: a page of this pool, held by nobody else,
-// put by the owner of a pool that needs no sync, into a cache with room.
+// put by the owner of a pool that needs no sync, into a cache with room
+// (allow_direct or not: on the owner's thread every put is napi-local).
 // Everything else (sync, ring, release, misuse) is put_page_other().
-PPOOL_ALWAYS_INLINE void PagePool::put_page(Page* page, std::uint32_t dma_sync_size,
-                                            bool allow_direct) {
-  if (PPOOL_LIKELY(allow_direct && recyclable(page) &&
-                   detail::tls_thread_id == direct_owner_.load(std::memory_order_relaxed) &&
-                   cache_.count < kAllocCacheSize))
+PPOOL_ALWAYS_INLINE void PagePool::put_page(Page* page, std::uint32_t dma_sync_size, bool) {
+  // The owner compare first: a remote put leaves after it, for the ring.
+  if (PPOOL_LIKELY(detail::tls_thread_id == direct_owner_.load(std::memory_order_relaxed) &&
+                   recyclable(page) && cache_.count < kAllocCacheSize))
     return recycle_in_cache(page);
-  put_page_other(page, dma_sync_size, allow_direct);
+  put_page_other(page, dma_sync_size);
 }
 
 PPOOL_ALWAYS_INLINE void PagePool::recycle_in_cache(Page* page) {

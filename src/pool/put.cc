@@ -11,11 +11,11 @@ namespace ppool {
 using detail::pool_of_tag;
 
 // Every put but the inline fast case: sync for the device, then the cache
-// (on the owner), the ring, or the release path.
-void PagePool::put_page_other(Page* page, std::uint32_t dma_sync_size, bool allow_direct) {
+// (on the owner: napi-local), the ring, or the release path.
+void PagePool::put_page_other(Page* page, std::uint32_t dma_sync_size) {
   if (PPOOL_UNLIKELY(!recyclable(page)) && !accept_put(page)) return;
   if (sync_on_put_) sync_for_device(page, dma_sync_size);
-  if (allow_direct && is_owner()) {
+  if (is_owner()) {
     if (PPOOL_LIKELY(cache_.count < kAllocCacheSize)) return recycle_in_cache(page);
     PPOOL_STAT_INC(owner_stats_.cache_full);
   }
@@ -115,8 +115,10 @@ void PagePool::generic_put(Page* page) {
   pool->put_full_page(page, false);
 }
 
-// Rounds over the array: the pages of the first page's pool go to its ring in
-// batches of 64, other pools' pages move to the front for the next round. A
+// Rounds over the array: the pages of the first page's pool go to its cache
+// when the caller is that pool's owner (napi-local) and the cache has room,
+// else to its ring in batches of 64; other pools' pages move to the front
+// for the next round. A
 // whole page of the round's pool held by nobody else (the common case) costs
 // a tag compare, a refcount compare and two stores; the rest is sorted out
 // on the careful path.
@@ -125,9 +127,11 @@ void put_page_bulk(Page** pages, std::size_t count) {
   while (count) {
     PagePool* pool = nullptr;
     std::uintptr_t fast_tag = kNoFastTag, recycled_tag = 0;
+    bool direct = false;  // the round's pool is the caller's own: napi-local
     Page* batch[kAllocCacheRefill];
     std::size_t n = 0, deferred = 0;
     auto add = [&](Page* page) {
+      if (direct && pool->cache_.count < kAllocCacheSize) return pool->recycle_in_cache(page);
       page->pp_tag = recycled_tag;
       batch[n++] = page;
       if (n < kAllocCacheRefill) return;
@@ -150,6 +154,7 @@ void put_page_bulk(Page** pages, std::size_t count) {
       if (!pool) {
         pool = home;
         recycled_tag = pool->tag_recycled();
+        direct = pool->is_owner();
         // A pool that syncs on put sends every page down the careful path.
         fast_tag = pool->sync_on_put_ ? kNoFastTag : pool->tag_in_use();
       }

@@ -110,7 +110,9 @@ TEST(PoolAlloc, NonDirectPutGoesThroughTheRingAndRefills) {
   PagePool* pool = create_pool(params_named("ring"));
   std::vector<Page*> pages;
   for (unsigned i = 0; i < ppool::kAllocCacheRefill; ++i) pages.push_back(pool->alloc_pages());
-  for (Page* page : pages) pool->put_full_page(page, false);
+  ppool::test::on_other_thread([&] {
+    for (Page* page : pages) pool->put_full_page(page, false);
+  });
   auto s = pool->stats();
   EXPECT_EQ(s.recycle.ring, ppool::kAllocCacheRefill);
   EXPECT_EQ(s.recycle.cached, 0u);
@@ -177,7 +179,9 @@ TEST(PoolAlloc, FullRingReleasesToTheAllocator) {
   std::vector<Page*> pages;
   for (int i = 0; i < 10; ++i) pages.push_back(pool->alloc_pages());
   const std::uint32_t before = pool->inflight();
-  for (Page* page : pages) pool->put_full_page(page, false);
+  ppool::test::on_other_thread([&] {
+    for (Page* page : pages) pool->put_full_page(page, false);
+  });
   auto s = pool->stats();
   EXPECT_EQ(s.recycle.ring, 4u);
   EXPECT_EQ(s.recycle.ring_full, 6u);
@@ -281,7 +285,7 @@ TEST(PoolAlloc, BulkPutSortsMixedPoolsIntoTheirRings) {
   for (int i = 0; i < 40; ++i) pages.push_back((i % 3 ? a : b)->alloc_pages());
   std::vector<Page*> from_a, from_b;
   for (int i = 0; i < 40; ++i) (i % 3 ? from_a : from_b).push_back(pages[i]);
-  ppool::put_page_bulk(pages.data(), pages.size());
+  ppool::test::on_other_thread([&] { ppool::put_page_bulk(pages.data(), pages.size()); });
   EXPECT_EQ(a->stats().recycle.ring, from_a.size());
   EXPECT_EQ(b->stats().recycle.ring, from_b.size());
   // A shared page inside a bulk is released, the rest recycled.
@@ -289,7 +293,7 @@ TEST(PoolAlloc, BulkPutSortsMixedPoolsIntoTheirRings) {
   Page* plain = a->alloc_pages();
   ppool::get_page(shared);
   Page* two[] = {shared, plain};
-  ppool::put_page_bulk(two, 2);
+  ppool::test::on_other_thread([&] { ppool::put_page_bulk(two, 2); });
   EXPECT_EQ(a->stats().recycle.released_refcnt, 1u);
   EXPECT_EQ(a->stats().recycle.ring, from_a.size() + 1);
   ppool::put_page(shared);
@@ -323,7 +327,9 @@ TEST(PoolAlloc, PagesOfAnotherNodeAreWaivedOnRefill) {
   PagePool* pool = create_pool(p);
   std::vector<Page*> pages;
   for (int i = 0; i < 8; ++i) pages.push_back(pool->alloc_pages());
-  for (Page* page : pages) pool->put_full_page(page, false);  // into the ring
+  ppool::test::on_other_thread([&] {
+    for (Page* page : pages) pool->put_full_page(page, false);  // into the ring
+  });
   // Drain the cache so that the next alloc refills from the ring.
   std::vector<Page*> cached;
   const std::uint32_t in_cache = ppool::kAllocCacheRefill - 8;
@@ -395,7 +401,7 @@ TEST(PoolAlloc, GenericPutPageSendsAPoolPageHome) {
   PagePool* pool = create_pool(params_named("generic"));
   Page* page = pool->alloc_pages();
   const std::uint32_t before = pool->inflight();
-  ppool::put_page(page);  // code that knows nothing of pools
+  ppool::test::on_other_thread([&] { ppool::put_page(page); });  // code that knows no pools
   EXPECT_EQ(pool->stats().recycle.ring, 1u);
   EXPECT_EQ(pool->inflight(), before);  // still the pool's, recycled
   EXPECT_EQ(page->refcount.load(), 1u);

@@ -122,9 +122,9 @@ TEST_F(PoolMisuseTest, PutTwiceThroughRing) {
   ASSERT_NE(pool, nullptr);
   ppool::Page* page = pool->alloc_pages();
   ASSERT_NE(page, nullptr);
-  pool->put_full_page(page, false);
+  ppool::test::on_other_thread([&] { pool->put_full_page(page, false); });
   EXPECT_EQ(ppool::misuse_count(), misuses_before_);
-  pool->put_full_page(page, false);  // the misuse
+  ppool::test::on_other_thread([&] { pool->put_full_page(page, false); });  // the misuse
   std::string msg = expect_one_report({page_str(page), "misuse-twice-ring"});
   EXPECT_NE(msg.find("twice"), std::string::npos) << msg;
   EXPECT_EQ(pool->stats().recycle.ring, 1u) << "the second put must not enter the ring";
@@ -142,7 +142,7 @@ TEST_F(PoolMisuseTest, PutTwiceInOneBulk) {
   ASSERT_NE(a, nullptr);
   ASSERT_NE(b, nullptr);
   ppool::Page* pages[] = {a, b, a};
-  ppool::put_page_bulk(pages, 3);
+  ppool::test::on_other_thread([&] { ppool::put_page_bulk(pages, 3); });
   expect_one_report({page_str(a), "misuse-twice-bulk"});
   EXPECT_EQ(pool->stats().recycle.ring, 2u) << "the page entered the ring twice";
   expect_pool_healthy(pool);
@@ -202,7 +202,7 @@ TEST_F(PoolMisuseTest, BulkPutOfNonDescriptor) {
   ASSERT_NE(real, nullptr);
   ppool::Page fake{};  // not a descriptor of the arena
   ppool::Page* pages[] = {&fake, real};
-  ppool::put_page_bulk(pages, 2);
+  ppool::test::on_other_thread([&] { ppool::put_page_bulk(pages, 2); });
   expect_one_report({addr_str(&fake)});
   // The real page in the same batch went home through the ring.
   EXPECT_EQ(pool->stats().recycle.ring, 1u);
@@ -236,7 +236,7 @@ TEST_F(PoolMisuseTest, GenericPutPageTwice) {
   ASSERT_NE(pool, nullptr);
   ppool::Page* page = pool->alloc_pages();
   ASSERT_NE(page, nullptr);
-  ppool::put_page(page);  // the last reference: home through the ring
+  ppool::test::on_other_thread([&] { ppool::put_page(page); });  // home through the ring
   EXPECT_EQ(ppool::misuse_count(), misuses_before_);
   EXPECT_EQ(pool->stats().recycle.ring, 1u);
   EXPECT_EQ(page->refcount.load(), 1u) << "the pool keeps its own reference";

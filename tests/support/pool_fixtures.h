@@ -35,6 +35,14 @@ inline PagePool* make_pool(const std::string& name, DmaDevice* dev, std::uint32_
   return create_pool(params);
 }
 
+// Runs f on a thread of its own and waits for it: a put from a thread that
+// is not the pool's owner goes through the ring (on the owner it would be
+// napi-local, into the cache).
+template <class F>
+void on_other_thread(F f) {
+  std::thread(f).join();
+}
+
 // Polls pred every millisecond for up to timeout; true once it holds.
 template <class Pred>
 bool wait_for(Pred pred, std::chrono::milliseconds timeout) {
