@@ -415,7 +415,8 @@ TEST(PoolAlloc, CompiledOutCountersReadZero) {
   PagePool* pool = create_pool(params_named("nostats"));
   Page* page = pool->alloc_pages();
   pool->recycle_direct(page);
-  pool->put_full_page(pool->alloc_pages(), false);
+  Page* remote = pool->alloc_pages();
+  ppool::test::on_other_thread([&] { pool->put_full_page(remote, false); });  // the ring
   auto s = pool->stats();
   EXPECT_EQ(s.alloc.slow + s.alloc.fast + s.alloc.empty + s.recycle.cached, 0u);
   EXPECT_EQ(s.recycle.ring, 1u);
