@@ -2,12 +2,19 @@
 // (glibc, jemalloc, mimalloc, tcmalloc) and mmap, the same workloads in one
 // process on one machine (issue 4; the targets are DESIGN.md section 6).
 //
-//   ppool-bench [--quick] [--json FILE] [--plot FILE.png|FILE.svg]
+//   ppool-bench [--quick] [--repeat N] [--json FILE] [--plot FILE.png|FILE.svg]
 //               [--only IMPL,...] [--workloads WORKLOAD,...]
 //
-// Each measurement is calibrated to run about 0.2 s (--quick: 0.02 s) and
-// reported as the median of 3 runs (--quick: 1), in ns per op: elapsed / ops,
-// where an op is one buffer allocated and returned.
+// Each measurement is calibrated to run about 0.2 s (--quick: 0.02 s), in ns
+// per op: elapsed / ops, where an op is one buffer allocated and returned.
+// By default each (workload, impl) is reported as the median of 3 runs back
+// to back (--quick: 1), the impls one after the other. --repeat N instead
+// runs N rounds, each measuring every (workload, impl) once (open, one run,
+// close) with the impls in an order that rotates from round to round, and
+// reports the median over the rounds, their spread and each impl's ratio to
+// DPDK: on these noisy VMs a slow patch of the machine then lands on every
+// impl alike rather than on one (../common/rounds.h). The op count is
+// calibrated in the first round and kept, so every round times the same work.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -17,6 +24,7 @@
 #include <vector>
 
 #include "../../tools/common/args.h"
+#include "../common/rounds.h"
 #include "impl.h"
 #include "report.h"
 
@@ -28,6 +36,7 @@ constexpr const char* kImpls[] = {"ppool",    "dpdk_mempool", "glibc", "jemalloc
 
 struct Options {
   bool quick = false;
+  int repeat = 1;  // rounds; 1: the 3 runs back to back of before --repeat
   std::string json, plot;
   std::vector<std::string> only;    // impls; empty: all
   std::vector<Workload> workloads;  // empty: all
@@ -35,8 +44,11 @@ struct Options {
 
 std::string usage() {
   std::string text =
-      "usage: ppool-bench [--quick] [--json FILE] [--plot FILE.png|FILE.svg]\n"
+      "usage: ppool-bench [--quick] [--repeat 1..1000] [--json FILE] [--plot FILE.png|FILE.svg]\n"
       "                   [--only IMPL,...] [--workloads WORKLOAD,...]\n"
+      "  --repeat N: N interleaved rounds (impl order rotating), each one run per\n"
+      "              (workload, impl); reports the median, the spread and the ratio\n"
+      "              to dpdk_mempool (default 1: the median of 3 runs back to back)\n"
       "  impls:";
   for (const char* impl : kImpls) text += std::string(" ") + impl;
   text += "\n  workloads:";
@@ -68,6 +80,7 @@ std::optional<int> parse(int argc, char** argv, Options& opt) {
     list.clear();
     if (args.flag("--quick")) {
       opt.quick = true;
+    } else if (args.number("--repeat", 1, 1000, opt.repeat)) {
     } else if (args.text("--json", opt.json) || args.text("--plot", opt.plot)) {
     } else if (args.text("--only", list)) {
       if (list.empty()) continue;  // the missing value was reported
@@ -122,28 +135,77 @@ std::uint64_t round_up(double ops) {
   return std::max(kOpsQuantum, n - n % kOpsQuantum);
 }
 
-// ns per op: the median of the runs, after a calibration that doubles the
-// op count until a run lasts a tenth of the target (and warms up the caches
-// and the pools), then scales it to the target.
-double measure(Impl& impl, Workload w, const Options& opt) {
+// One (workload, impl) across the rounds.
+struct Cell {
+  Workload workload;
+  Impl* impl;
+  std::uint64_t ops = 0;          // per run; 0 until the first round calibrates it
+  std::vector<double> ns_per_op;  // one per round that opened
+};
+
+// ns per op in one round: the median of its runs (3 back to back without
+// --repeat, --quick 1; with it, 1: the rounds are the repetitions). The
+// first round calibrates: it doubles the op count until a run lasts a tenth
+// of the target (which warms up the caches and the pool), then scales it to
+// the target. Later rounds reuse the count after a warm-up of a tenth of it
+// (a fresh pool's first allocations take the slow path), costing 10% more.
+double measure(Cell& cell, const Options& opt) {
+  Impl& impl = *cell.impl;
+  const Workload w = cell.workload;
   const double target_ns = opt.quick ? 2e7 : 2e8;
-  const int runs = opt.quick ? 1 : 3;
-  std::uint64_t ops = 4 * kOpsQuantum;
-  double ns;
-  while ((ns = impl.run(w, ops)) < target_ns / 10) ops *= 2;
-  ops = round_up(static_cast<double>(ops) * target_ns / ns);
+  const int runs = opt.quick || opt.repeat > 1 ? 1 : 3;
+  if (!cell.ops) {
+    std::uint64_t ops = 4 * kOpsQuantum;
+    double ns;
+    while ((ns = impl.run(w, ops)) < target_ns / 10) ops *= 2;
+    cell.ops = round_up(static_cast<double>(ops) * target_ns / ns);
+  } else {
+    impl.run(w, round_up(static_cast<double>(cell.ops) / 10));
+  }
   std::vector<double> per_op;
-  for (int r = 0; r < runs; ++r) per_op.push_back(impl.run(w, ops) / static_cast<double>(ops));
-  std::sort(per_op.begin(), per_op.end());
-  return per_op[per_op.size() / 2];
+  for (int r = 0; r < runs; ++r)
+    per_op.push_back(impl.run(w, cell.ops) / static_cast<double>(cell.ops));
+  return ppool::bench::spread_of(per_op).median;
 }
 
-int count_steps(const std::vector<std::unique_ptr<Impl>>& impls, const Options& opt) {
-  int steps = 0;
-  for (int w = 0; w < kWorkloadCount; ++w)
+// Every selected workload that an impl runs, workload by workload (the
+// table's order): cells of one workload are contiguous.
+std::vector<Cell> cells_of(const std::vector<std::unique_ptr<Impl>>& impls, const Options& opt) {
+  std::vector<Cell> cells;
+  for (int i = 0; i < kWorkloadCount; ++i) {
+    const auto w = static_cast<Workload>(i);
+    if (!selected(opt, w)) continue;
     for (const auto& impl : impls)
-      steps += selected(opt, static_cast<Workload>(w)) && impl->runs(static_cast<Workload>(w));
-  return steps;
+      if (impl->runs(w)) cells.push_back({w, impl.get(), 0, {}});
+  }
+  return cells;
+}
+
+// Runs the rounds; false when an impl did not get every buffer back.
+bool run_rounds(std::vector<Cell>& cells, const Options& opt) {
+  bool clean = true;
+  Progress progress(static_cast<int>(cells.size()) * opt.repeat);
+  for (int round = 0; round < opt.repeat; ++round)
+    for (std::size_t begin = 0, end; begin < cells.size(); begin = end) {
+      for (end = begin; end < cells.size() && cells[end].workload == cells[begin].workload;) ++end;
+      for (std::size_t i = 0; i < end - begin; ++i) {
+        Cell& cell = cells[begin + ppool::bench::rotated(i, round, end - begin)];
+        progress.step(cell.workload, cell.impl->name());
+        if (!cell.impl->open(cell.workload)) continue;
+        cell.ns_per_op.push_back(measure(cell, opt));
+        clean &= cell.impl->close();
+      }
+    }
+  return clean;
+}
+
+std::string how(const Options& opt) {
+  const char* run = opt.quick ? "~0.02 s (--quick)" : "~0.2 s";
+  if (opt.repeat == 1)
+    return opt.quick ? std::string("ns/op = elapsed / ops, 1 run of ") + run
+                     : std::string("ns/op = elapsed / ops, median of 3 runs of ") + run;
+  return "ns/op = elapsed / ops, median of " + std::to_string(opt.repeat) +
+         " interleaved rounds, each 1 run of " + run;
 }
 
 }  // namespace
@@ -159,25 +221,13 @@ int main(int argc, char** argv) {
   // Every single-thread workload, and cross_core's producer, on cpu 0.
   pin(0);
   std::vector<std::unique_ptr<Impl>> impls = find_impls(opt);
+  std::vector<Cell> cells = cells_of(impls, opt);
+  const bool clean = run_rounds(cells, opt);
   std::vector<Row> rows;
-  bool clean = true;
-  {
-    Progress progress(count_steps(impls, opt));
-    for (int i = 0; i < kWorkloadCount; ++i) {
-      const auto w = static_cast<Workload>(i);
-      if (!selected(opt, w)) continue;
-      for (const auto& impl : impls) {
-        if (!impl->runs(w)) continue;
-        progress.step(w, impl->name());
-        if (!impl->open(w)) continue;
-        const double ns = measure(*impl, w, opt);
-        clean &= impl->close();
-        rows.push_back({w, impl->name(), ns});
-      }
-    }
-  }
-  print_table(rows, opt.quick ? "ns/op = elapsed / ops, 1 run of ~0.02 s (--quick)"
-                              : "ns/op = elapsed / ops, median of 3 runs of ~0.2 s");
+  for (const Cell& cell : cells)
+    if (!cell.ns_per_op.empty())
+      rows.push_back({cell.workload, cell.impl->name(), ppool::bench::spread_of(cell.ns_per_op)});
+  print_table(rows, how(opt).c_str());
   std::fflush(stdout);
   bool written = true;
   if (!opt.json.empty()) written &= write_json(rows, opt.json);

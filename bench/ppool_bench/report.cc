@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -22,10 +23,10 @@ void clear_line() {
   g_line_shown = false;
 }
 
-// ppool's ns/op for w, or 0 when ppool did not run it.
-double ppool_ns(const std::vector<Row>& rows, Workload w) {
+// impl's median ns/op for w, or 0 when it did not run w.
+double median_ns(const std::vector<Row>& rows, Workload w, const char* impl) {
   for (const Row& row : rows)
-    if (row.workload == w && row.impl == "ppool") return row.ns_per_op;
+    if (row.workload == w && row.impl == impl) return row.ns.median;
   return 0;
 }
 
@@ -74,7 +75,7 @@ bool write_plot_data(const std::vector<Row>& rows, const std::vector<std::string
     for (const Row& row : rows)
       for (std::size_t i = 0; i < impls.size(); ++i)
         if (static_cast<int>(row.workload) == w && row.impl == impls[i]) {
-          ns[i] = row.ns_per_op;
+          ns[i] = row.ns.median;
           any = true;
         }
     if (!any) continue;
@@ -112,17 +113,29 @@ void warn(const char* fmt, ...) {
 }
 
 void print_table(const std::vector<Row>& rows, const char* how) {
+  const bool several_rounds =
+      std::any_of(rows.begin(), rows.end(), [](const Row& row) { return row.ns.rounds > 1; });
   std::printf("# %s\n", how);
   std::printf(
       "# ratio = impl ns/op / ppool ns/op for the same workload (0.50x: half of ppool's "
       "time, 2.00x: twice)\n");
-  std::printf("%-15s %-13s %10s %10s %9s\n", "workload", "impl", "ns/op", "Mops/s", "ratio");
+  if (several_rounds)
+    std::printf(
+        "# spread = the fastest and the slowest round against the median; vs dpdk = impl "
+        "ns/op / dpdk_mempool ns/op\n");
+  std::printf("%-15s %-13s %10s %10s %9s", "workload", "impl", "ns/op", "Mops/s", "ratio");
+  if (several_rounds) std::printf(" %15s %9s", "spread", "vs dpdk");
+  std::printf("\n");
   for (const Row& row : rows) {
-    const double base = ppool_ns(rows, row.workload);
-    char ratio[32] = "-";
-    if (base > 0) std::snprintf(ratio, sizeof ratio, "%.2fx", row.ns_per_op / base);
-    std::printf("%-15s %-13s %10.2f %10.2f %9s\n", to_string(row.workload), row.impl.c_str(),
-                row.ns_per_op, 1e3 / row.ns_per_op, ratio);
+    const double ns = row.ns.median;
+    std::printf("%-15s %-13s %10.2f %10.2f %9s", to_string(row.workload), row.impl.c_str(), ns,
+                1e3 / ns,
+                ppool::bench::ratio_text(ns, median_ns(rows, row.workload, "ppool")).c_str());
+    if (several_rounds)
+      std::printf(
+          " %15s %9s", ppool::bench::spread_text(row.ns).c_str(),
+          ppool::bench::ratio_text(ns, median_ns(rows, row.workload, "dpdk_mempool")).c_str());
+    std::printf("\n");
   }
 }
 
@@ -133,12 +146,19 @@ bool write_json(const std::vector<Row>& rows, const std::string& path) {
     return false;
   }
   std::fprintf(out, "[\n");
-  for (std::size_t i = 0; i < rows.size(); ++i)
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Row& row = rows[i];
+    const double dpdk = median_ns(rows, row.workload, "dpdk_mempool");
+    char ratio[32] = "null";
+    if (dpdk > 0) std::snprintf(ratio, sizeof ratio, "%.6g", row.ns.median / dpdk);
     std::fprintf(out,
                  "  {\"workload\": \"%s\", \"impl\": \"%s\", \"ns_per_op\": %.6g, "
-                 "\"ops_per_sec\": %.6g}%s\n",
-                 to_string(rows[i].workload), rows[i].impl.c_str(), rows[i].ns_per_op,
-                 1e9 / rows[i].ns_per_op, i + 1 < rows.size() ? "," : "");
+                 "\"ops_per_sec\": %.6g, \"median_ns\": %.6g, \"min_ns\": %.6g, "
+                 "\"max_ns\": %.6g, \"rounds\": %d, \"ratio_vs_dpdk\": %s}%s\n",
+                 to_string(row.workload), row.impl.c_str(), row.ns.median, 1e9 / row.ns.median,
+                 row.ns.median, row.ns.min, row.ns.max, row.ns.rounds, ratio,
+                 i + 1 < rows.size() ? "," : "");
+  }
   std::fprintf(out, "]\n");
   return std::fclose(out) == 0;
 }

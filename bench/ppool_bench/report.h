@@ -5,14 +5,17 @@
 #include <string>
 #include <vector>
 
+#include "../common/rounds.h"
 #include "workloads.h"
 
 namespace ppool_bench {
 
+// One (workload, impl): its ns per op over the rounds (ns.median is what
+// the table, the ratios and the chart show).
 struct Row {
   Workload workload;
   std::string impl;
-  double ns_per_op;
+  ppool::bench::Spread ns;
 };
 
 // "[i/total] workload impl ..." on stderr: rewritten in place on a
@@ -32,8 +35,14 @@ class Progress {
 // A message on stderr that does not land on top of the progress line.
 void warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
-// ratio = impl ns/op / ppool ns/op for the same workload.
+// ratio = impl ns/op / ppool ns/op for the same workload. With more than
+// one round, also each row's spread and its ratio to dpdk_mempool (on
+// ppool's row: ppool / DPDK, the figure DESIGN.md section 6 sets targets
+// for); with one, the table of before --repeat.
 void print_table(const std::vector<Row>& rows, const char* how);
+// An array of rows: workload, impl, ns_per_op and ops_per_sec (of the
+// median), median_ns, min_ns, max_ns, rounds, and ratio_vs_dpdk (median /
+// dpdk_mempool's median for the workload; null where DPDK did not run it).
 bool write_json(const std::vector<Row>& rows, const std::string& path);
 // Whether plot() can draw path: a .png or .svg name and gnuplot in PATH;
 // says why not on stderr.

@@ -9,7 +9,11 @@
 //
 //   bench_redirect [--frames N] [--repeat R]
 //
-// Prints ns per frame (the median of R runs) and each peer's ratio to ppool.
+// Runs R rounds (default 5), each running every impl once, in an order that
+// rotates from round to round so that a slow patch of these noisy VMs lands
+// on every impl alike (../common/rounds.h). Prints each impl's ns per frame
+// (the median over the rounds), the spread of the rounds, its ratio to
+// ppool, and the ratio of medians ppool / dpdk_mempool where DPDK ran.
 #include <pthread.h>
 #include <sched.h>
 
@@ -25,6 +29,7 @@
 #include <vector>
 
 #include "../../tools/common/args.h"
+#include "../common/rounds.h"
 #include "ppool/detail/ring.h"
 #include "ppool/xdp.h"
 
@@ -196,11 +201,6 @@ Impl dpdk_impl() {
 }
 #endif
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -209,7 +209,8 @@ int main(int argc, char** argv) {
   ppool::tools::Args args(argc, argv, "bench_redirect",
                           "usage: bench_redirect [--frames 1..1000000000] [--repeat 1..1000]\n"
                           "The redirect pipeline per frame (default 2000000 frames, median of\n"
-                          "5 runs): ppool, ppool pages, malloc and, where built, DPDK.\n");
+                          "5 interleaved rounds): ppool, ppool pages, malloc and, where built,\n"
+                          "DPDK; with the spread of the rounds and ppool / DPDK.\n");
   while (args.next()) {
     if (!args.number("--frames", 1, 1000000000, frames) &&
         !args.number("--repeat", 1, 1000, repeat))
@@ -225,14 +226,28 @@ int main(int argc, char** argv) {
 #else
   std::fprintf(stderr, "bench_redirect: built without DPDK (dpdk-dev not found); skipped\n");
 #endif
-  std::printf("%-14s %10s %10s %8s\n", "impl", "ns/frame", "Mframes/s", "vs ppool");
-  double base = 0;
-  for (Impl& impl : impls) {
-    std::vector<double> runs;
-    for (int r = 0; r < repeat; ++r) runs.push_back(run_pipeline(impl, frames));
-    double ns = median(runs);
-    if (!base) base = ns;
-    std::printf("%-14s %10.1f %10.2f %7.2fx\n", impl.name, ns, 1e3 / ns, ns / base);
+  std::vector<std::vector<double>> ns(impls.size());
+  for (int round = 0; round < repeat; ++round)
+    for (std::size_t i = 0; i < impls.size(); ++i) {
+      const std::size_t at = ppool::bench::rotated(i, round, impls.size());
+      ns[at].push_back(run_pipeline(impls[at], frames));
+    }
+  std::printf("%-14s %10s %10s %8s %15s\n", "impl", "ns/frame", "Mframes/s", "vs ppool", "spread");
+  const double base = ppool::bench::spread_of(ns[0]).median;  // ppool's
+  double dpdk = 0;
+  for (std::size_t i = 0; i < impls.size(); ++i) {
+    const ppool::bench::Spread s = ppool::bench::spread_of(ns[i]);
+    if (std::strcmp(impls[i].name, "dpdk_mempool") == 0) dpdk = s.median;
+    std::printf("%-14s %10.1f %10.2f %8s %15s\n", impls[i].name, s.median, 1e3 / s.median,
+                ppool::bench::ratio_text(s.median, base).c_str(),
+                ppool::bench::spread_text(s).c_str());
   }
+  std::printf(
+      "# median of %d interleaved round%s of %ld frames; spread: the fastest and the\n"
+      "# slowest round against the median\n",
+      repeat, repeat > 1 ? "s" : "", frames);
+  if (dpdk > 0)
+    std::printf("# ppool / dpdk_mempool: %s (ratio of medians)\n",
+                ppool::bench::ratio_text(base, dpdk).c_str());
   return 0;
 }

@@ -94,6 +94,9 @@ if have bench/ppool-bench; then
   expect "$p" 2 "--only: unknown implementation 'foo'" --only ppool,foo
   expect "$p" 2 "--workloads: unknown workload 'nope'" --workloads nope
   expect "$p" 2 "--json needs a value" --json
+  expect "$p" 2 "--repeat: 0 is not in 1..1000" --repeat 0
+  expect "$p" 2 "--repeat: 'x' is not a number in 1..1000" --repeat x
+  expect "$p" 2 "--repeat needs a value (1..1000)" --quick --repeat
 fi
 
 if have bench/bench_redirect; then
@@ -101,6 +104,8 @@ if have bench/bench_redirect; then
   common "$p"
   expect "$p" 2 "--frames: 0 is not in 1..1000000000" --frames 0
   expect "$p" 2 "--repeat: 'x' is not a number in 1..1000" --repeat x
+  expect "$p" 2 "--repeat: 0 is not in 1..1000" --repeat 0
+  expect "$p" 2 "--repeat needs a value (1..1000)" --frames 10 --repeat
 fi
 
 if have bench/bench_send; then
