@@ -101,6 +101,15 @@ class PagePool {
   // nullptr) whenever it reaches the slow path, and on every call with
   // PPOOL_DEBUG.
   [[nodiscard]] Page* alloc_pages();
+  // Up to n pages into out[] (the kernel's page_pool_alloc_netmems bulk,
+  // DPDK's rte_mempool_get_bulk), each as alloc_pages() would give it: runs
+  // copied out of the cache, the empty cache refilled from the ring in one
+  // bulk consume, else from the page allocator in one bulk, mapped at once.
+  // Returns how many: fewer than n only when memory or mapping fails (then
+  // counted once in alloc_failures). Thread context: owner only (checked on
+  // every call; another thread's, or one after destroy, is reported and gets
+  // 0).
+  [[nodiscard]] std::size_t alloc_pages_bulk(Page** out, std::size_t n);
 
   // Gives a page back. With refcount 1 it is synced for the device
   // (min(dma_sync_size, max_len) bytes, kDmaSyncDev only) and recycled: into
@@ -195,11 +204,13 @@ class PagePool {
   PPOOL_NOINLINE Page* alloc_pages_slow();
   bool alloc_allowed();
   PPOOL_COLD void report_bad_alloc() const;
-  Page* refill_from_ring();
-  Page* alloc_from_allocator();
+  bool refill_cache();
+  bool refill_from_ring();
+  bool alloc_from_allocator();
   std::size_t map_pages(Page** pages, std::size_t n);
   void unmap_page(Page* page);
-  void sync_for_device(Page* page, std::uint32_t dma_sync_size);
+  void sync_for_device_owner(Page* page, std::uint32_t dma_sync_size);
+  void sync_for_device_remote(Page* page, std::uint32_t dma_sync_size);
   void recycle_in_cache(Page* page);
   PPOOL_NOINLINE void put_page_other(Page* page, std::uint32_t dma_sync_size);
   bool accept_put(Page* page);

@@ -83,7 +83,7 @@ Page* PagePool::drain_frag(Page* page) {
   if (unref_page(page, remaining_bias(page)) != 0) return nullptr;
   page->pp_tag = tag_in_use();
   if (PPOOL_LIKELY(page->refcount.load(std::memory_order_acquire) == 1)) {
-    if (sync_on_put_) sync_for_device(page, kSyncFull);
+    if (sync_on_put_) sync_for_device_owner(page, kSyncFull);
     return page;
   }
   released_refcnt_.fetch_add(1, std::memory_order_relaxed);

@@ -1,6 +1,5 @@
-// The page pool's life cycle and allocation slow path: creation, the owner,
-// refill from the ring, the page allocator path with DMA mapping, destroy,
-// and the in-flight accounting.
+// The page pool's life cycle: creation, the owner, DMA mapping and syncs,
+// destroy, and the in-flight accounting. Allocation is alloc.cc.
 #include "ppool/page_pool.h"
 
 #include <algorithm>
@@ -118,91 +117,6 @@ bool PagePool::try_finish_release() {
   return true;
 }
 
-// ---- allocation slow path ----
-
-Page* PagePool::alloc_pages_slow() {
-  if (PPOOL_UNLIKELY(!alloc_allowed())) return nullptr;
-  if (Page* page = refill_from_ring()) return page;
-  if (Page* page = alloc_from_allocator()) return page;
-  ++alloc_failures_;
-  return nullptr;
-}
-
-// Allocation is the owner's alone: two threads taking from the cache at once
-// would hand out the same page twice. Checked where it costs nothing (every
-// refill and slow path; every allocation with PPOOL_DEBUG) with one compare:
-// the owner's id is never 0, destroy sets it to kNoOwner, and a freed pool's
-// memory reads 0, so only the owner of a live pool matches.
-bool PagePool::alloc_allowed() {
-  const std::uint64_t me = detail::tls_thread_id;
-  if (PPOOL_LIKELY(me && me == owner_.load(std::memory_order_relaxed))) return true;
-  report_bad_alloc();
-  return false;
-}
-
-void PagePool::report_bad_alloc() const {
-  const char* why = !alive() ? "after the pool was freed"
-                    : destroying_.load(std::memory_order_relaxed)
-                        ? "after destroy"
-                        : "from a thread that is not its owner (bind_owner() hands a pool over)";
-  detail::report_misuse("alloc on " + label() + " " + why);
-}
-
-// Takes up to a refill's worth from the ring; a page of another node than the
-// pool's is released instead (alloc_waive), so the cache converges to local
-// memory after the queue moves.
-Page* PagePool::refill_from_ring() {
-  // The cache is empty here: consume straight into it, then waive in place.
-  std::uint32_t n = static_cast<std::uint32_t>(ring_.consume_bulk(cache_.pages, kAllocCacheRefill));
-  if (n == 0) {
-    PPOOL_STAT_INC(owner_stats_.empty);
-    return nullptr;
-  }
-  for (std::uint32_t i = 0; i < n;) {
-    Page* page = cache_.pages[i];
-    if (PPOOL_LIKELY(page->nid == nid_)) {
-      ++i;
-      continue;
-    }
-    PPOOL_STAT_INC(owner_stats_.waive);
-    cache_.pages[i] = cache_.pages[--n];
-    return_page(page);
-  }
-  cache_.count = n;
-  if (!n) return nullptr;
-  PPOOL_STAT_INC(owner_stats_.refill);
-  Page* page = cache_.pages[--cache_.count];
-  page->pp_tag = tag_in_use();
-  return page;
-}
-
-// A bulk of order-0 pages (or one compound page), mapped once: the cost the
-// cache exists to amortise.
-Page* PagePool::alloc_from_allocator() {
-  Page* batch[kAllocCacheRefill];
-  std::size_t n = 0;
-  if (params_.order == 0) {
-    n = allocator_->alloc_bulk(batch, kAllocCacheRefill);
-  } else if ((batch[0] = allocator_->alloc(params_.order))) {
-    n = 1;
-  }
-  n = map_pages(batch, n);
-  for (std::size_t i = 0; i < n; ++i) {
-    batch[i]->pp_tag = tag_recycled();
-    cache_.pages[cache_.count++] = batch[i];
-  }
-  hold_.store(hold_.load(std::memory_order_relaxed) + static_cast<std::uint32_t>(n),
-              std::memory_order_release);
-  if (!cache_.count) return nullptr;
-  if (params_.order)
-    PPOOL_STAT_INC(owner_stats_.slow_high_order);
-  else
-    PPOOL_STAT_INC(owner_stats_.slow);
-  Page* page = cache_.pages[--cache_.count];
-  page->pp_tag = tag_in_use();
-  return page;
-}
-
 // ---- DMA ----
 
 // Readies a bulk of fresh pages and maps them (kDmaMap); pages the device
@@ -217,7 +131,7 @@ std::size_t PagePool::map_pages(Page** pages, std::size_t n) {
   const std::size_t mapped = dma_record_->map(pages, n);
   for (std::size_t i = mapped; i < n; ++i) ppool::put_page(pages[i]);  // not yet the pool's
   if (sync_on_put_)
-    for (std::size_t i = 0; i < mapped; ++i) sync_for_device(pages[i], kSyncFull);
+    for (std::size_t i = 0; i < mapped; ++i) sync_for_device_owner(pages[i], kSyncFull);
   return mapped;
 }
 
@@ -225,12 +139,22 @@ void PagePool::unmap_page(Page* page) {
   if (dma_record_) dma_record_->unmap(page);
 }
 
-// Skipped once destroy has begun: the mapping may be gone.
-void PagePool::sync_for_device(Page* page, std::uint32_t dma_sync_size) {
+// The owner's sync needs no guard: destroy runs on the owner's thread (and
+// takes the ownership away first), so it cannot be unmapping meanwhile. This
+// is the napi-local put's sync: nothing shared is written.
+void PagePool::sync_for_device_owner(Page* page, std::uint32_t dma_sync_size) {
+  params_.dev->sync_for_device(page->dma_addr, params_.offset, std::min(dma_sync_size, max_len_),
+                               params_.dma_dir, name_);
+}
+
+// Another thread's sync may race with destroy, which unmaps every page: it
+// announces itself in syncing_ and is skipped once destroy has begun; destroy
+// waits for the announced ones (a userspace stand-in for the kernel's
+// synchronize_net()). Two sequentially consistent RMWs on a shared line, on
+// a put that already takes a CAS on the ring's head.
+void PagePool::sync_for_device_remote(Page* page, std::uint32_t dma_sync_size) {
   syncing_.fetch_add(1, std::memory_order_seq_cst);
-  if (!destroying_.load(std::memory_order_seq_cst))
-    params_.dev->sync_for_device(page->dma_addr, params_.offset, std::min(dma_sync_size, max_len_),
-                                 params_.dma_dir, name_);
+  if (!destroying_.load(std::memory_order_seq_cst)) sync_for_device_owner(page, dma_sync_size);
   syncing_.fetch_sub(1, std::memory_order_release);
 }
 

@@ -14,10 +14,12 @@ using detail::pool_of_tag;
 // (on the owner: napi-local), the ring, or the release path.
 void PagePool::put_page_other(Page* page, std::uint32_t dma_sync_size) {
   if (PPOOL_UNLIKELY(!recyclable(page)) && !accept_put(page)) return;
-  if (sync_on_put_) sync_for_device(page, dma_sync_size);
   if (is_owner()) {
+    if (sync_on_put_) sync_for_device_owner(page, dma_sync_size);
     if (PPOOL_LIKELY(cache_.count < kAllocCacheSize)) return recycle_in_cache(page);
     PPOOL_STAT_INC(owner_stats_.cache_full);
+  } else if (sync_on_put_) {
+    sync_for_device_remote(page, dma_sync_size);
   }
   page->pp_tag = tag_recycled();
   if (PPOOL_LIKELY(ring_.produce(page))) return;
@@ -163,7 +165,12 @@ void put_page_bulk(Page** pages, std::size_t count) {
         continue;
       }
       if (!pool->accept_put(page)) continue;
-      if (pool->sync_on_put_) pool->sync_for_device(page, PagePool::kSyncFull);
+      if (pool->sync_on_put_) {
+        if (direct)
+          pool->sync_for_device_owner(page, PagePool::kSyncFull);
+        else
+          pool->sync_for_device_remote(page, PagePool::kSyncFull);
+      }
       add(page);
     }
     if (n) pool->recycle_bulk_in_ring(batch, n);
