@@ -2,7 +2,8 @@
 # Instructions per op of the page pool's paths, counted by callgrind
 # (repeatable on a noisy machine). The count of a run with N iterations minus
 # one with 0 cancels the warm-up; the fast and ring paths count their whole
-# loop (its own compare and branch included), the bulk path put_page_bulk alone.
+# loop (its own compare and branch included), the bulk paths put_page_bulk or
+# alloc_pages_bulk alone, the sync path the fast path's loop on a syncing device.
 #   bench/icount.sh [BUILD_DIR]
 set -euo pipefail
 build=${1:-build}
@@ -20,6 +21,8 @@ per_op() {  # path iterations function ops-per-iteration label
 per_op fast 200000 '*icount_fast_path*' 1 "fast path (alloc + recycle_direct)"
 per_op ring 200000 '*icount_ring_path*' 1 "ring path (alloc + put through the ring)"
 per_op bulk 20000 '*put_page_bulk*' 64 "bulk put of 64, per page"
+per_op bulk_alloc 20000 '*alloc_pages_bulk*' 64 "bulk alloc of 64, per page"
+per_op sync 200000 '*icount_sync_path*' 1 "fast path on a device that needs syncs"
 
 # DPDK's mempool in the same loop, when it was built (DPDK found at configure).
 if [ -x "$build/bench/icount_dpdk" ]; then

@@ -4,8 +4,9 @@
 //   bench/icount.sh        (instructions per op for each path)
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <string_view>
 
+#include "pool/counting_sync_device.h"
 #include "pool/remote_context.h"
 #include "ppool/page_pool.h"
 
@@ -43,35 +44,53 @@ __attribute__((noinline)) void icount_bulk_path(ppool::PagePool* pool, long iter
   }
 }
 
+// One bulk alloc of 64 and one bulk put of the 64 on the owner:
+// icount.sh counts alloc_pages_bulk alone.
+__attribute__((noinline)) void icount_bulk_alloc_path(ppool::PagePool* pool, long iters) {
+  ppool::Page* pages[64];
+  for (long i = 0; i < iters; ++i) {
+    if (pool->alloc_pages_bulk(pages, 64) != 64) std::abort();
+    ppool::put_page_bulk(pages, 64);
+  }
+}
+
+// The fast path's loop on a pool whose device needs syncs (kDmaSyncDev).
+__attribute__((noinline)) void icount_sync_path(ppool::PagePool* pool, long iters) {
+  icount_fast_path(pool, iters);
+}
+
+ppool::PagePool* make_pool(ppool::DmaDevice& dev, std::uint32_t flags) {
+  ppool::PagePoolParams params;
+  params.name = "icount";
+  params.flags = flags;
+  params.max_len = (flags & ppool::kDmaSyncDev) ? ppool::kPageSize : 0;
+  params.dev = &dev;
+  return ppool::PagePool::create(params).value();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3 || (std::strcmp(argv[1], "fast") && std::strcmp(argv[1], "ring") &&
-                    std::strcmp(argv[1], "bulk"))) {
-    std::fprintf(stderr, "usage: %s fast|ring|bulk ITERATIONS\n", argv[0]);
+  const std::string_view path = argc == 3 ? argv[1] : "";
+  if (path != "fast" && path != "ring" && path != "bulk" && path != "bulk_alloc" &&
+      path != "sync") {
+    std::fprintf(stderr, "usage: %s fast|ring|bulk|bulk_alloc|sync ITERATIONS\n", argv[0]);
     return 2;
   }
-  long iters = std::atol(argv[2]);
-  ppool::PagePoolParams params;
-  params.name = "icount";
-  params.flags = ppool::kDmaMap;
-  params.dev = &g_identity;
-  ppool::PagePool* pool = ppool::PagePool::create(params).value();
+  const long iters = std::atol(argv[2]);
+  ppool::bench::CountingSyncDevice sync_dev;
+  ppool::PagePool* pool = path == "sync" ? make_pool(sync_dev, ppool::kDmaMap | ppool::kDmaSyncDev)
+                                         : make_pool(g_identity, ppool::kDmaMap);
   // Warm the cache and the ring so the counted loop sees steady state.
   icount_fast_path(pool, 1000);
   icount_ring_path(pool, 1000);
   icount_bulk_path(pool, 10);
-  switch (argv[1][0]) {
-    case 'f':
-      icount_fast_path(pool, iters);
-      break;
-    case 'r':
-      icount_ring_path(pool, iters);
-      break;
-    default:
-      icount_bulk_path(pool, iters);
-      break;
-  }
+  icount_bulk_alloc_path(pool, 10);
+  if (path == "fast") icount_fast_path(pool, iters);
+  if (path == "ring") icount_ring_path(pool, iters);
+  if (path == "bulk") icount_bulk_path(pool, iters);
+  if (path == "bulk_alloc") icount_bulk_alloc_path(pool, iters);
+  if (path == "sync") icount_sync_path(pool, iters);
   ppool::PagePool::destroy(pool);
   return 0;
 }

@@ -1,9 +1,9 @@
 // ppool's adapter: a fresh pool per measurement, DMA-mapping on an identity
 // device, or on a device that needs syncs for fast_path_sync.
-#include <atomic>
 #include <cstdio>
 
 #include "impl.h"
+#include "pool/counting_sync_device.h"
 #include "pool/remote_context.h"
 #include "ppool/page_pool.h"
 #include "report.h"
@@ -13,35 +13,6 @@ namespace {
 
 // Ring capacity: room for an RX ring's worth of returns (ws4096, cross_core).
 constexpr unsigned kPoolSize = 4096;
-
-// Needs syncs, and its syncs only count: fast_path_sync measures the pool's
-// sync path (the kDmaSyncDev branch and the device call), not a cache flush.
-class CountingSyncDevice final : public ppool::DmaDevice {
- public:
-  std::string_view name() const override { return "counting-sync"; }
-  ppool::DmaAddr map(void* addr, std::size_t, ppool::DmaDirection, std::string_view) override {
-    return reinterpret_cast<ppool::DmaAddr>(addr);
-  }
-  void unmap(ppool::DmaAddr, std::size_t, ppool::DmaDirection, std::string_view) override {}
-  void sync_for_device(ppool::DmaAddr, std::size_t, std::size_t, ppool::DmaDirection,
-                       std::string_view) override {
-    count();
-  }
-  void sync_for_cpu(ppool::DmaAddr, std::size_t, std::size_t, ppool::DmaDirection,
-                    std::string_view) override {
-    count();
-  }
-  bool needs_sync() const override { return true; }
-  std::uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
-
- private:
-  // Only the owner syncs in this bench: a plain load and store, no locked
-  // RMW, keeps the counting itself out of the measurement.
-  void count() {
-    syncs_.store(syncs_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
-  std::atomic<std::uint64_t> syncs_{0};
-};
 
 class PpoolAdapter {
  public:
@@ -90,9 +61,9 @@ class PpoolAdapter {
     if (PPOOL_UNLIKELY(!page)) die("ppool", "alloc_pages failed");
     return page;
   }
-  // The pool has no bulk alloc: the cache makes each alloc a pop.
   void alloc_bulk(Buf* pages, unsigned n) {
-    for (unsigned i = 0; i < n; ++i) pages[i] = alloc();
+    if (PPOOL_UNLIKELY(pool_->alloc_pages_bulk(pages, n) != n))
+      die("ppool", "alloc_pages_bulk failed");
   }
   void recycle_direct(Buf page) { pool_->recycle_direct(page); }
   // Into the pool's ring, as a put from another thread (RemoteContext); the
@@ -115,7 +86,7 @@ class PpoolAdapter {
 
  private:
   ppool::IdentityDmaDevice identity_;
-  CountingSyncDevice sync_dev_;
+  ppool::bench::CountingSyncDevice sync_dev_;
   ppool::PagePool* pool_ = nullptr;
   ppool::bench::RemoteContext remote_;
   Workload workload_ = Workload::kFastPath;

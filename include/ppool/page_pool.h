@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "ppool/base.h"
 #include "ppool/detail/ring.h"
@@ -198,6 +199,7 @@ class PagePool {
   std::uintptr_t tag_fragments() const { return tag_in_use() | detail::kTagFragments; }
   bool is_owner() const;
   bool alive() const;
+  static void check_layout();
   void set_owner(std::uint64_t thread_id);
   std::string label() const;
 
@@ -230,47 +232,62 @@ class PagePool {
   friend void put_page_bulk(Page** pages, std::size_t count);
   friend class detail::ReleaseWorker;
 
-  // ---- the owner's lines: the alloc cache and the fast path's state ----
+  // The layout follows the cores that touch each line (the kernel's struct
+  // page_pool does the same): a put from another thread reads the first
+  // line and writes the remote lines, never a line the owner keeps dirty.
+  // page_pool.cc static_asserts the boundaries.
+
+  // ---- read-mostly: every put reads it, from any thread; written only by
+  // create, bind_owner and destroy ----
+  // The owner while the pool needs no sync on put, else no thread: the one
+  // compare the inline put needs to take the fast case.
+  alignas(kCacheLine) std::atomic<std::uint64_t> direct_owner_{0};
+  std::atomic<std::uint64_t> owner_{0};
+  std::atomic<std::uint32_t> magic_;
+  static constexpr std::uint32_t kSyncFull = ~std::uint32_t{0};
+  std::uint32_t max_len_;
+  bool sync_on_put_;  // kDmaSyncDev and the device needs syncs
+  DmaDirection dma_dir_;
+  std::uint32_t dma_offset_;  // params.offset: where syncs start
+  DmaDevice* dev_;
+  std::string_view dev_caller_;  // name_, as the device's reports name the pool
+
+  // ---- the owner's lines: the fast path's counters, then the alloc cache ----
+  struct OwnerStats {
+    std::uint64_t fast = 0, slow = 0, slow_high_order = 0, empty = 0, refill = 0, waive = 0;
+    std::uint64_t cached = 0, cache_full = 0;
+  };
+  alignas(kCacheLine) OwnerStats owner_stats_;
   struct alignas(kCacheLine) AllocCache {
     std::uint32_t count = 0;
     Page* pages[kAllocCacheSize];
   } cache_;
-  std::atomic<std::uint64_t> owner_{0};
-  // The owner while the pool needs no sync on put, else no thread: the one
-  // compare the inline put needs to take the fast case.
-  std::atomic<std::uint64_t> direct_owner_{0};
-  static constexpr std::uint32_t kSyncFull = ~std::uint32_t{0};
-  std::uint32_t max_len_;
-  bool sync_on_put_;  // kDmaSyncDev and the device needs syncs
-  struct OwnerStats {
-    std::uint64_t fast = 0, slow = 0, slow_high_order = 0, empty = 0, refill = 0, waive = 0;
-    std::uint64_t cached = 0, cache_full = 0;
-  } owner_stats_;
   std::atomic<std::uint32_t> hold_{0};  // written by the owner only (no RMW)
+  int nid_;
+  PageAllocator* allocator_;
   std::uint64_t alloc_failures_ = 0;
   // The page being cut into fragments and the next free offset in it (the
   // fragments handed out of it are counted in the page: pp_frag_handed).
   Page* frag_page_ = nullptr;
   std::uint32_t frag_offset_ = 0;
 
-  // ---- returns from any thread ----
+  // ---- written by other threads: the ring (its own lines for the
+  // producers, the consumer and its read-only part), then the counters of
+  // remote puts and releases ----
   detail::MpscRing<Page*> ring_;
   alignas(kCacheLine) std::atomic<std::uint32_t> release_{0};
   std::atomic<std::uint64_t> ring_full_{0};
   std::atomic<std::uint64_t> released_refcnt_{0};
   std::atomic<bool> destroying_{false};
-  // Syncs for the device under way; destroy waits for them before unmapping
-  // (a userspace stand-in for the kernel's synchronize_net()). Touched only
-  // when the device needs syncs.
+  // Other threads' syncs for the device under way; destroy waits for them
+  // before unmapping (sync_for_device_remote). Touched only when the device
+  // needs syncs, and never by the owner.
   std::atomic<std::uint32_t> syncing_{0};
 
   // ---- cold ----
-  alignas(kCacheLine) std::atomic<std::uint32_t> magic_;
-  std::uint32_t id_;
+  alignas(kCacheLine) std::uint32_t id_;
   char name_[32];
-  int nid_;
   PagePoolParams params_;
-  PageAllocator* allocator_;
   // The pool's own record of its mappings (kDmaMap only), so destroy can
   // unmap pages still in flight. Touched on map/unmap only.
   std::unique_ptr<detail::DmaRecord> dma_record_;

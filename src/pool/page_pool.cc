@@ -3,6 +3,7 @@
 #include "ppool/page_pool.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <mutex>
 #include <thread>
 
@@ -40,19 +41,47 @@ Result<PagePool*> PagePool::create(const PagePoolParams& params) {
 }
 
 PagePool::PagePool(const PagePoolParams& params, PageAllocator& allocator)
-    : max_len_(params.max_len),
+    : magic_(kLiveMagic),
+      max_len_(params.max_len),
       sync_on_put_((params.flags & kDmaSyncDev) && params.dev->needs_sync()),
-      ring_(params.pool_size),
-      magic_(kLiveMagic),
-      id_(g_next_pool_id.fetch_add(1, std::memory_order_relaxed)),
+      dma_dir_(params.dma_dir),
+      dma_offset_(params.offset),
+      dev_(params.dev),
       nid_(params.nid == kNoNode ? allocator.nid() : params.nid),
-      params_(params),
-      allocator_(&allocator) {
+      allocator_(&allocator),
+      ring_(params.pool_size),
+      id_(g_next_pool_id.fetch_add(1, std::memory_order_relaxed)),
+      params_(params) {
+  check_layout();
   std::snprintf(name_, sizeof name_, "%s", params.name.c_str());
+  dev_caller_ = name_;
   if (params.flags & kDmaMap)
     dma_record_ = std::make_unique<detail::DmaRecord>(*params.dev, params.dma_dir, name_);
   set_owner(detail::current_thread_id());
 }
+
+// The lines of page_pool.h's layout: a put from another thread reads only
+// the read-mostly line and writes only the ring's and the remote counters'
+// lines; the owner's lines are written by the owner alone.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"  // GCC and Clang lay out this class plainly
+void PagePool::check_layout() {
+  constexpr auto line = [](std::size_t offset) { return offset / kCacheLine; };
+  static_assert(line(offsetof(PagePool, direct_owner_)) == line(offsetof(PagePool, dev_caller_)),
+                "the read-mostly fields share one line");
+  static_assert(offsetof(PagePool, dev_caller_) + sizeof(std::string_view) <=
+                    offsetof(PagePool, owner_stats_),
+                "the owner's counters start a line of their own");
+  static_assert(sizeof(OwnerStats) <= kCacheLine, "the fast path's counters fit one line");
+  static_assert(line(offsetof(PagePool, frag_offset_)) < line(offsetof(PagePool, ring_)),
+                "the ring starts past the owner's lines");
+  static_assert(offsetof(PagePool, release_) % kCacheLine == 0 &&
+                    line(offsetof(PagePool, syncing_)) == line(offsetof(PagePool, release_)),
+                "the remote counters share one line of their own");
+  static_assert(line(offsetof(PagePool, syncing_)) < line(offsetof(PagePool, id_)),
+                "the cold part starts a line of its own");
+}
+#pragma GCC diagnostic pop
 
 PagePool::~PagePool() {
   detail::pool_storage_retire(this, id_, name_);
@@ -143,8 +172,8 @@ void PagePool::unmap_page(Page* page) {
 // takes the ownership away first), so it cannot be unmapping meanwhile. This
 // is the napi-local put's sync: nothing shared is written.
 void PagePool::sync_for_device_owner(Page* page, std::uint32_t dma_sync_size) {
-  params_.dev->sync_for_device(page->dma_addr, params_.offset, std::min(dma_sync_size, max_len_),
-                               params_.dma_dir, name_);
+  dev_->sync_for_device(page->dma_addr, dma_offset_, std::min(dma_sync_size, max_len_), dma_dir_,
+                        dev_caller_);
 }
 
 // Another thread's sync may race with destroy, which unmaps every page: it
@@ -160,7 +189,7 @@ void PagePool::sync_for_device_remote(Page* page, std::uint32_t dma_sync_size) {
 
 void PagePool::dma_sync_for_cpu(Page* page, std::uint32_t offset, std::uint32_t len) {
   if ((params_.flags & kDmaMap) && params_.dev->needs_sync())
-    params_.dev->sync_for_cpu(page->dma_addr, params_.offset + offset, len, params_.dma_dir, name_);
+    dev_->sync_for_cpu(page->dma_addr, dma_offset_ + offset, len, dma_dir_, dev_caller_);
 }
 
 // ---- accounting ----
