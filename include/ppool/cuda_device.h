@@ -29,7 +29,7 @@ namespace detail {
 struct CudaDriver;
 }
 
-class CudaDmaDevice final : public DmaDevice {
+class CudaDmaDevice final : public CoherentDmaDevice {
  public:
   // Loads the driver and retains GPU `ordinal`'s primary context (the one
   // the CUDA runtime uses too, so pages mapped here serve runtime streams).
@@ -52,10 +52,9 @@ class CudaDmaDevice final : public DmaDevice {
   // Unregisters a mapping made by map(); an unknown address is reported.
   // Thread context: any thread.
   void unmap(DmaAddr addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
-  void sync_for_device(DmaAddr, std::size_t, std::size_t, DmaDirection, std::string_view) override {
-  }
-  void sync_for_cpu(DmaAddr, std::size_t, std::size_t, DmaDirection, std::string_view) override {}
-  bool needs_sync() const override { return false; }
+  // map_bulk/unmap_bulk are DmaDevice's loops: the driver registers one
+  // range per call, and a bulk would share only cuCtxSetCurrent (a
+  // thread-local store). Syncs are no-ops (CoherentDmaDevice).
 
   // Makes the device's context current on the calling thread, as a thread
   // that issues copies must; false (logged) when the driver refuses.

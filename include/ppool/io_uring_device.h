@@ -8,8 +8,15 @@
 // span several rings (a NIC's queues): a page is registered at the same slot
 // in every ring, so a page redirected to another queue is sent from that
 // queue's ring with the same index. Unmap clears the slot; sync is a no-op.
+//
+// A registration is a syscall per ring, and a refill maps 64 pages: the bulk
+// ops register a run of contiguous slots with one call per ring, and the
+// free-slot stack hands out fresh slots, and slots freed in bulk, ascending,
+// so that a pool's refill is usually one run.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -18,10 +25,11 @@
 #include "ppool/dma.h"
 
 struct io_uring;
+struct iovec;
 
 namespace ppool {
 
-class IoUringDmaDevice final : public DmaDevice {
+class IoUringDmaDevice final : public CoherentDmaDevice {
  public:
   // Registers a sparse table of `slots` buffers in each ring. Errors name
   // the cause: io_uring refused (old kernel, seccomp), or RLIMIT_MEMLOCK.
@@ -31,26 +39,55 @@ class IoUringDmaDevice final : public DmaDevice {
   ~IoUringDmaDevice() override;  // unregisters the tables
 
   std::string_view name() const override { return "io_uring"; }
-  // One slot, registered in every ring: a syscall per ring. Refused (with a
-  // logged reason, rate-limited to 10 a second) when the table is full or
-  // the kernel will not pin.
+  // One slot, registered in every ring: a syscall per ring (map_bulk of one
+  // page). Refused (with a logged reason, rate-limited to 10 a second) when
+  // the table is full or the kernel will not pin. Thread context: any thread.
   DmaAddr map(void* addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
+  // Clears the slot in every ring and frees it. Thread context: any thread.
   void unmap(DmaAddr addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
-  void sync_for_device(DmaAddr, std::size_t, std::size_t, DmaDirection, std::string_view) override {
-  }
-  void sync_for_cpu(DmaAddr, std::size_t, std::size_t, DmaDirection, std::string_view) override {}
-  bool needs_sync() const override { return false; }
+  // n free slots, registered with one io_uring_register_buffers_update_tag
+  // call per ring per run of contiguous slots (at most 64 to a run): a
+  // refill of 64 fresh slots costs one syscall per ring, not 64. Stops at the
+  // first page refused, as map() refuses it and with its message: the table
+  // is full, or the kernel will not pin. When an update stops short, the
+  // kernel says how many it registered but not why; the page it stopped at
+  // is asked for alone to learn the reason (one more call per ring). Slots of
+  // pages not mapped go back to the free stack, cleared in every ring.
+  // Thread context: any thread.
+  [[nodiscard]] std::size_t map_bulk(void* const* addrs, const std::size_t* lens, DmaAddr* out,
+                                     std::size_t n, DmaDirection dir,
+                                     std::string_view caller) override;
+  // Clears the slots with one call per ring per run of contiguous slots and
+  // frees them so that a later map_bulk gets them back ascending, as runs.
+  // Thread context: any thread.
+  void unmap_bulk(const DmaAddr* addrs, const std::size_t* lens, std::size_t n, DmaDirection dir,
+                  std::string_view caller) override;
 
   unsigned slots() const { return slots_; }
+  // Slots mapped now. Thread context: any thread.
   unsigned slots_in_use() const;
+  // Slot updates asked of the kernel (io_uring_register calls), every ring
+  // counted, ever: what mapping has cost in syscalls (a bulk of 64 contiguous
+  // slots on two rings: 2). For tests and benchmarks. Thread context: any
+  // thread.
+  [[nodiscard]] std::uint64_t register_calls() const {
+    return register_calls_.load(std::memory_order_relaxed);
+  }
 
  private:
   IoUringDmaDevice(std::vector<io_uring*> rings, unsigned slots);
-  int update(unsigned slot, void* addr, std::size_t len);
+  // Sets slots [first, +n) of one ring to iov[0, n); the kernel's answer.
+  int update(io_uring* ring, unsigned first, const iovec* iov, std::size_t n);
+  // Registers iov[0, n) at slots [first, +n) in every ring; returns how many
+  // leading entries every ring now holds, with the rest cleared where a ring
+  // took them. *err gets the kernel's error when a call returned one.
+  std::size_t register_run(unsigned first, const iovec* iov, std::size_t n, int* err);
 
   std::vector<io_uring*> rings_;
   unsigned slots_;
+  std::atomic<std::uint64_t> register_calls_{0};
   mutable std::mutex lock_;  // the free-slot stack
+  // Free slots, the next one on top; each is empty in every ring.
   std::vector<unsigned> free_;
 };
 

@@ -217,6 +217,7 @@ class PagePool {
   PPOOL_NOINLINE void put_page_other(Page* page, std::uint32_t dma_sync_size);
   bool accept_put(Page* page);
   void put_page_slow(Page* page);
+  std::size_t recycle_run_in_cache(Page* const* pages, std::size_t n);
   void recycle_bulk_in_ring(Page** pages, std::size_t n);
   void release_accounted(Page* page);
   void return_page(Page* page);

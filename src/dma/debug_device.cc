@@ -124,6 +124,21 @@ struct DebugDmaDevice::State {
   // Validates a sync; true when it may reach the inner device.
   bool check_sync(const char* what, DmaAddr addr, std::size_t offset, std::size_t len,
                   DmaDirection dir, std::string_view caller, Findings& findings);
+  // What a bulk unmap may pass on to the inner device: the recorded values
+  // of each mapping it released, in the caller's order.
+  struct Releases {
+    std::vector<DmaAddr> addrs;
+    std::vector<std::size_t> lens;
+    std::vector<DmaDirection> dirs;
+  };
+  // record() of dma[0, n) under one lock acquisition, the findings reported
+  // after it.
+  void record_all(const DmaAddr* dma, void* const* cpu, const std::size_t* lens, std::size_t n,
+                  DmaDirection dir, std::string_view caller);
+  // release() of addrs[0, n) under one lock acquisition, the findings
+  // reported after it; returns the mappings that existed.
+  Releases release_all(const DmaAddr* addrs, const std::size_t* lens, std::size_t n,
+                       DmaDirection dir, std::string_view caller);
   // check_sync() under the lock, its findings reported after it; true when the
   // sync may reach the inner device.
   bool admit_sync(const char* what, DmaAddr addr, std::size_t offset, std::size_t len,
@@ -229,6 +244,39 @@ bool DebugDmaDevice::State::check_sync(const char* what, DmaAddr addr, std::size
   return true;
 }
 
+void DebugDmaDevice::State::record_all(const DmaAddr* dma, void* const* cpu,
+                                       const std::size_t* lens, std::size_t n, DmaDirection dir,
+                                       std::string_view caller) {
+  Findings findings;
+  {
+    std::lock_guard lock(mu);
+    for (std::size_t i = 0; i < n; ++i) record(dma[i], cpu[i], lens[i], dir, caller, findings);
+  }
+  report(errors, log_limit, findings);
+}
+
+// The record is dropped before the inner unmap: once the inner device may
+// hand an address out again, a new map() of it must find no stale entry.
+DebugDmaDevice::State::Releases DebugDmaDevice::State::release_all(const DmaAddr* addrs,
+                                                                   const std::size_t* lens,
+                                                                   std::size_t n, DmaDirection dir,
+                                                                   std::string_view caller) {
+  Findings findings;
+  Releases out;
+  {
+    std::lock_guard lock(mu);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (auto m = release(addrs[i], lens[i], dir, caller, findings)) {
+        out.addrs.push_back(addrs[i]);
+        out.lens.push_back(m->len);
+        out.dirs.push_back(m->dir);
+      }
+    }
+  }
+  report(errors, log_limit, findings);
+  return out;
+}
+
 bool DebugDmaDevice::State::admit_sync(const char* what, DmaAddr addr, std::size_t offset,
                                        std::size_t len, DmaDirection dir, std::string_view caller) {
   Findings findings;
@@ -254,28 +302,37 @@ DmaAddr DebugDmaDevice::map(void* addr, std::size_t len, DmaDirection dir,
                             std::string_view caller) {
   const DmaAddr dma = inner_.map(addr, len, dir, caller);
   // A refusal is the inner device's answer, not the caller's mistake.
-  if (dma == kDmaMappingError) return dma;
-  Findings findings;
-  {
-    std::lock_guard lock(state_->mu);
-    state_->record(dma, addr, len, dir, caller, findings);
-  }
-  report(state_->errors, state_->log_limit, findings);
+  if (dma != kDmaMappingError) state_->record_all(&dma, &addr, &len, 1, dir, caller);
   return dma;
+}
+
+std::size_t DebugDmaDevice::map_bulk(void* const* addrs, const std::size_t* lens, DmaAddr* out,
+                                     std::size_t n, DmaDirection dir, std::string_view caller) {
+  const std::size_t mapped = inner_.map_bulk(addrs, lens, out, n, dir, caller);
+  state_->record_all(out, addrs, lens, mapped, dir, caller);
+  return mapped;
 }
 
 void DebugDmaDevice::unmap(DmaAddr addr, std::size_t len, DmaDirection dir,
                            std::string_view caller) {
-  Findings findings;
-  std::optional<State::Mapping> released;
-  {
-    // The record is dropped before the inner unmap: once the inner device may
-    // hand the address out again, a new map() of it must find no stale entry.
-    std::lock_guard lock(state_->mu);
-    released = state_->release(addr, len, dir, caller, findings);
+  const State::Releases released = state_->release_all(&addr, &len, 1, dir, caller);
+  if (!released.addrs.empty())
+    inner_.unmap(addr, released.lens.front(), released.dirs.front(), caller);
+}
+
+// One inner call per run of mappings recorded with the same direction (all
+// of them, unless the caller got a direction wrong): the inner device's bulk
+// op takes one direction.
+void DebugDmaDevice::unmap_bulk(const DmaAddr* addrs, const std::size_t* lens, std::size_t n,
+                                DmaDirection dir, std::string_view caller) {
+  const State::Releases released = state_->release_all(addrs, lens, n, dir, caller);
+  const std::size_t count = released.addrs.size();
+  for (std::size_t i = 0; i < count;) {
+    std::size_t run = 1;
+    while (i + run < count && released.dirs[i + run] == released.dirs[i]) ++run;
+    inner_.unmap_bulk(&released.addrs[i], &released.lens[i], run, released.dirs[i], caller);
+    i += run;
   }
-  report(state_->errors, state_->log_limit, findings);
-  if (released) inner_.unmap(addr, released->len, released->dir, caller);
 }
 
 void DebugDmaDevice::sync_for_device(DmaAddr addr, std::size_t offset, std::size_t len,

@@ -5,10 +5,19 @@
 #include <sys/resource.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace ppool {
 namespace {
+
+// The longest run one update call registers or clears: a pool's refill
+// (kAllocCacheRefill). Bounds the arrays below and the ones on the stack.
+constexpr std::size_t kMaxRun = 64;
+// Registrations carry no tag (nobody waits for a buffer's release): zeros.
+constexpr __u64 kNoTags[kMaxRun] = {};
+// A null base and zero length: the update that empties a slot.
+constexpr iovec kCleared[kMaxRun] = {};
 
 // A pool refills in bulk and retries on every allocation: a refused map can
 // repeat at packet rate, so each message site says so at most 10 times a
@@ -63,7 +72,8 @@ Result<std::unique_ptr<IoUringDmaDevice>> IoUringDmaDevice::create(std::span<io_
 IoUringDmaDevice::IoUringDmaDevice(std::vector<io_uring*> rings, unsigned slots)
     : rings_(std::move(rings)), slots_(slots) {
   free_.reserve(slots);
-  for (unsigned s = slots; s-- > 0;) free_.push_back(s);  // slot 0 on top
+  // Slot 0 on top: fresh slots come out ascending, a first refill one run.
+  for (unsigned s = slots; s-- > 0;) free_.push_back(s);
 }
 
 IoUringDmaDevice::~IoUringDmaDevice() {
@@ -72,48 +82,107 @@ IoUringDmaDevice::~IoUringDmaDevice() {
   g_map_refused.flush();
 }
 
-// Registers [addr, +len) at slot in every ring (addr nullptr clears it).
-int IoUringDmaDevice::update(unsigned slot, void* addr, std::size_t len) {
-  iovec iov{addr, len};
-  __u64 tag = 0;
-  for (io_uring* ring : rings_) {
-    int ret = io_uring_register_buffers_update_tag(ring, slot, &iov, &tag, 1);
-    if (ret < 0) return ret;
-  }
-  return 0;
+int IoUringDmaDevice::update(io_uring* ring, unsigned first, const iovec* iov, std::size_t n) {
+  register_calls_.fetch_add(1, std::memory_order_relaxed);
+  return io_uring_register_buffers_update_tag(ring, first, iov, kNoTags, static_cast<unsigned>(n));
 }
 
-DmaAddr IoUringDmaDevice::map(void* addr, std::size_t len, DmaDirection, std::string_view caller) {
-  unsigned slot;
+// IORING_REGISTER_BUFFERS_UPDATE registers entries in order and stops at the
+// first it cannot pin: it returns how many it registered, or an error when
+// that is none. Once a ring stops short, the rings before it give back the
+// tail it does not hold and the rings after it are asked only for the head,
+// so a slot is either registered everywhere or empty everywhere.
+std::size_t IoUringDmaDevice::register_run(unsigned first, const iovec* iov, std::size_t n,
+                                           int* err) {
+  std::size_t held = n;  // entries every ring so far holds
+  for (std::size_t r = 0; r < rings_.size() && held; ++r) {
+    const int ret = update(rings_[r], first, iov, held);
+    if (ret == static_cast<int>(held)) continue;
+    if (ret < 0) *err = ret;
+    const std::size_t took = ret < 0 ? 0 : static_cast<std::size_t>(ret);
+    for (std::size_t before = 0; before < r; ++before)
+      update(rings_[before], first + static_cast<unsigned>(took), kCleared, held - took);
+    held = took;
+  }
+  return held;
+}
+
+DmaAddr IoUringDmaDevice::map(void* addr, std::size_t len, DmaDirection dir,
+                              std::string_view caller) {
+  DmaAddr slot;
+  return map_bulk(&addr, &len, &slot, 1, dir, caller) == 1 ? slot : kDmaMappingError;
+}
+
+std::size_t IoUringDmaDevice::map_bulk(void* const* addrs, const std::size_t* lens, DmaAddr* out,
+                                       std::size_t n, DmaDirection, std::string_view caller) {
+  std::size_t granted;
   {
     std::lock_guard guard(lock_);
-    if (free_.empty()) {
-      if (g_table_full.allow(LogLevel::kWarning))
-        log(LogLevel::kWarning,
-            detail::format("io_uring device: all %u slots in use (map for %.*s)", slots(),
-                           static_cast<int>(caller.size()), caller.data()));
-      return kDmaMappingError;
+    granted = std::min(n, free_.size());
+    for (std::size_t i = 0; i < granted; ++i) {
+      out[i] = free_.back();
+      free_.pop_back();
     }
-    slot = free_.back();
-    free_.pop_back();
   }
-  if (int ret = update(slot, addr, len); ret < 0) {
-    update(slot, nullptr, 0);
-    if (g_map_refused.allow(LogLevel::kWarning))
-      log(LogLevel::kWarning, detail::format("io_uring device: map of %p for %.*s: %s", addr,
-                                             static_cast<int>(caller.size()), caller.data(),
-                                             describe_errno(-ret).c_str()));
+  std::size_t mapped = 0;
+  int err = 0;
+  while (mapped < granted) {
+    const unsigned first = static_cast<unsigned>(out[mapped]);
+    std::size_t run = 1;
+    while (run < kMaxRun && mapped + run < granted && out[mapped + run] == first + run) ++run;
+    iovec iov[kMaxRun];
+    for (std::size_t i = 0; i < run; ++i) iov[i] = {addrs[mapped + i], lens[mapped + i]};
+    const std::size_t done = register_run(first, iov, run, &err);
+    mapped += done;
+    if (done == run) continue;
+    // The page the update stopped at, alone: its refusal gives the reason
+    // and ends the bulk; if it registers (the whole call was refused for a
+    // reason of its own), the bulk goes on.
+    if (register_run(first + static_cast<unsigned>(done), &iov[done], 1, &err) != 1) break;
+    ++mapped;
+  }
+  if (mapped < granted) {
+    if (g_map_refused.allow(LogLevel::kWarning)) {
+      const std::string why = err ? describe_errno(-err) : "refused by the kernel";
+      log(LogLevel::kWarning,
+          detail::format("io_uring device: map of %p for %.*s: %s", addrs[mapped],
+                         static_cast<int>(caller.size()), caller.data(), why.c_str()));
+    }
+    // Back in the order they came out, so the stack is as it was.
     std::lock_guard guard(lock_);
-    free_.push_back(slot);
-    return kDmaMappingError;
+    for (std::size_t i = granted; i-- > mapped;) free_.push_back(static_cast<unsigned>(out[i]));
+  } else if (granted < n && g_table_full.allow(LogLevel::kWarning)) {
+    log(LogLevel::kWarning,
+        detail::format("io_uring device: all %u slots in use (map for %.*s)", slots(),
+                       static_cast<int>(caller.size()), caller.data()));
   }
-  return slot;
+  return mapped;
 }
 
-void IoUringDmaDevice::unmap(DmaAddr addr, std::size_t, DmaDirection, std::string_view) {
-  update(static_cast<unsigned>(addr), nullptr, 0);
-  std::lock_guard guard(lock_);
-  free_.push_back(static_cast<unsigned>(addr));
+void IoUringDmaDevice::unmap(DmaAddr addr, std::size_t len, DmaDirection dir,
+                             std::string_view caller) {
+  unmap_bulk(&addr, &len, 1, dir, caller);
+}
+
+void IoUringDmaDevice::unmap_bulk(const DmaAddr* addrs, const std::size_t*, std::size_t n,
+                                  DmaDirection, std::string_view) {
+  for (std::size_t start = 0; start < n; start += kMaxRun) {
+    const std::size_t count = std::min(n - start, kMaxRun);
+    unsigned slots[kMaxRun];
+    for (std::size_t i = 0; i < count; ++i) slots[i] = static_cast<unsigned>(addrs[start + i]);
+    // A pool unmaps in its record's order, not the slots': sorted, the
+    // slots of one refill are one run again.
+    std::sort(slots, slots + count);
+    for (std::size_t i = 0; i < count;) {
+      std::size_t run = 1;
+      while (i + run < count && slots[i + run] == slots[i] + run) ++run;
+      for (io_uring* ring : rings_) update(ring, slots[i], kCleared, run);
+      i += run;
+    }
+    // Highest first: the stack hands them out again ascending.
+    std::lock_guard guard(lock_);
+    for (std::size_t i = count; i-- > 0;) free_.push_back(slots[i]);
+  }
 }
 
 unsigned IoUringDmaDevice::slots_in_use() const {

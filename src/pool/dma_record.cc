@@ -1,24 +1,41 @@
 // The pool's record of its DMA mappings. See dma_record.h for the invariant.
 #include "pool/dma_record.h"
 
+#include <algorithm>
+
+#include "ppool/page_pool.h"
+
 namespace ppool::detail {
 namespace {
 constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
+// Entries per device call: a refill's bulk, so a refill is one call. Bounds
+// the arrays on the stack (1.5 KiB).
+constexpr std::size_t kChunk = kAllocCacheRefill;
 }  // namespace
 
 // The device calls run outside the lock, which guards only the record, so
 // the owner never waits behind another thread's device work.
-// A refusal ends the bulk: the device is out of something (IOMMU space,
-// locked memory, table slots), and asking again for each remaining page
-// would cost a refused call (a syscall, for io_uring) per page on every
-// failing allocation.
+// A refusal ends the bulk (map_bulk stops at it, and so does this): the
+// device is out of something (IOMMU space, locked memory, table slots), and
+// asking again for each remaining page would cost a refused call (a syscall,
+// for io_uring) per page on every failing allocation.
 std::size_t DmaRecord::map(Page** pages, std::size_t n) {
   std::size_t mapped = 0;
-  for (; mapped < n; ++mapped) {
-    Page* page = pages[mapped];
-    page->dma_slot = kNoSlot;
-    page->dma_addr = dev_.map(page_address(page), page_bytes(page), dir_, caller_);
-    if (page->dma_addr == kDmaMappingError) {
+  while (mapped < n) {
+    const std::size_t count = std::min(n - mapped, kChunk);
+    void* addrs[kChunk];
+    std::size_t lens[kChunk];
+    DmaAddr out[kChunk];
+    for (std::size_t i = 0; i < count; ++i) {
+      pages[mapped + i]->dma_slot = kNoSlot;
+      addrs[i] = page_address(pages[mapped + i]);
+      lens[i] = page_bytes(pages[mapped + i]);
+    }
+    const std::size_t got = dev_.map_bulk(addrs, lens, out, count, dir_, caller_);
+    for (std::size_t i = 0; i < got; ++i) pages[mapped + i]->dma_addr = out[i];
+    mapped += got;
+    if (got < count) {
+      pages[mapped]->dma_addr = kDmaMappingError;
       map_failures_.fetch_add(1, std::memory_order_relaxed);
       break;
     }
@@ -48,12 +65,21 @@ void DmaRecord::unmap(Page* page) {
 
 // The lock is held across the device calls: a holder returning one of these
 // pages meanwhile blocks in unmap() until its page's mapping is gone, and
-// only then may free the page.
+// only then may free the page. In chunks, so that a device with a per-call
+// cost (io_uring: a syscall per ring) pays it once per chunk.
 void DmaRecord::unmap_all() {
   std::lock_guard guard(lock_);
-  for (const Mapping& m : mappings_) {
-    m.page->dma_slot = kNoSlot;
-    dev_.unmap(m.addr, m.bytes, dir_, caller_);
+  for (std::size_t start = 0; start < mappings_.size(); start += kChunk) {
+    const std::size_t count = std::min(mappings_.size() - start, kChunk);
+    DmaAddr addrs[kChunk];
+    std::size_t lens[kChunk];
+    for (std::size_t i = 0; i < count; ++i) {
+      const Mapping& m = mappings_[start + i];
+      m.page->dma_slot = kNoSlot;
+      addrs[i] = m.addr;
+      lens[i] = m.bytes;
+    }
+    dev_.unmap_bulk(addrs, lens, count, dir_, caller_);
   }
   mappings_.clear();
 }

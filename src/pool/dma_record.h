@@ -14,9 +14,10 @@
 // - destroy unmaps every remaining entry while holding the lock, so a holder
 //   that finds its page's entry gone has waited for that unmap to finish.
 //
-// Cost: one lock per bulk map and per unmap, both cold (the slow path and the
-// release path). Only destroy holds the lock across device calls, and then
-// only holders of in-flight pages wait; the owner is the one destroying.
+// Cost: one lock and one device call (map_bulk) per bulk map, one lock per
+// unmap, all cold (the slow path and the release path). Only destroy holds
+// the lock across device calls, and then only holders of in-flight pages
+// wait; the owner is the one destroying.
 #pragma once
 
 #include <atomic>
@@ -39,7 +40,8 @@ class DmaRecord {
   DmaRecord(const DmaRecord&) = delete;
   DmaRecord& operator=(const DmaRecord&) = delete;
 
-  // Maps pages[0, n) in order until the device refuses one, and records the
+  // Maps pages[0, n) in order until the device refuses one, with one
+  // map_bulk call per 64 pages (a refill: one call), and records the
   // mappings with one lock acquisition. Returns how many were mapped, m:
   // pages[0, m) now have dma_addr and dma_slot set; pages[m, n) are not
   // mapped (pages[m] was refused and counted) and the caller frees them.
@@ -48,7 +50,8 @@ class DmaRecord {
   // Unmaps the page if its mapping is still recorded; returns at once
   // otherwise (destroy unmapped it). Thread context: the page's holder.
   void unmap(Page* page);
-  // Unmaps every recorded page. Thread context: destroy.
+  // Unmaps every recorded page, with one unmap_bulk call per 64 pages.
+  // Thread context: destroy.
   void unmap_all();
 
   // Maps the device refused, ever. Thread context: any thread.

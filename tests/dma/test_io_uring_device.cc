@@ -1,18 +1,24 @@
 // The io_uring fixed-buffer DMA device on a real ring: a mapped page is a
 // real registered buffer (a fixed write from it works), an unmapped slot is
 // not, the table's limits are reported, and a pool over the device maps on
-// its slow path and unmaps everything at destroy.
+// its slow path and unmaps everything at destroy. Bulk ops (issue 10): a
+// bulk of contiguous slots is one register call per ring, a refusal partway
+// maps exactly the pages before it and leaks no slot.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <liburing.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <random>
+#include <vector>
 
 #include "ppool/io_uring_device.h"
 #include "ppool/page_pool.h"
 #include "support/log_capture.h"
+#include "support/pool_fixtures.h"
 
 namespace {
 
@@ -22,29 +28,68 @@ class IoUringDeviceTest : public ::testing::Test {
     int ret = io_uring_queue_init(8, &ring_, 0);
     if (ret < 0) GTEST_SKIP() << "io_uring unavailable here: " << std::strerror(-ret);
     ready_ = true;
+    ASSERT_EQ(io_uring_queue_init(8, &ring2_, 0), 0);
+    ready2_ = true;
     fd_ = memfd_create("ppool-io-uring-test", 0);
     ASSERT_GE(fd_, 0);
   }
   void TearDown() override {
     if (fd_ >= 0) close(fd_);
+    if (ready2_) io_uring_queue_exit(&ring2_);
     if (ready_) io_uring_queue_exit(&ring_);
   }
-  // A fixed-buffer write of len bytes from buf (registered at slot) to the
-  // memfd; returns the completion's result.
-  int write_fixed(const void* buf, unsigned len, unsigned slot) {
-    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  // A fixed-buffer write of len bytes from buf (registered at slot in ring)
+  // to the memfd; returns the completion's result.
+  int write_fixed(const void* buf, unsigned len, unsigned slot, io_uring* ring = nullptr) {
+    if (!ring) ring = &ring_;
+    io_uring_sqe* sqe = io_uring_get_sqe(ring);
     io_uring_prep_write_fixed(sqe, fd_, buf, len, 0, static_cast<int>(slot));
-    io_uring_submit(&ring_);
+    io_uring_submit(ring);
     io_uring_cqe* cqe = nullptr;
-    io_uring_wait_cqe(&ring_, &cqe);
+    io_uring_wait_cqe(ring, &cqe);
     int res = cqe->res;
-    io_uring_cqe_seen(&ring_, cqe);
+    io_uring_cqe_seen(ring, cqe);
     return res;
+  }
+  // A fixed write of 4 bytes from page i of pages at its slot, in both rings.
+  template <class Pages>
+  void expect_registered(const Pages& pages, std::size_t i) {
+    const unsigned slot = static_cast<unsigned>(pages.out[i]);
+    EXPECT_EQ(write_fixed(pages.addrs[i], 4, slot, &ring_), 4) << "page " << i;
+    EXPECT_EQ(write_fixed(pages.addrs[i], 4, slot, &ring2_), 4) << "page " << i;
   }
 
   io_uring ring_{};
+  io_uring ring2_{};  // a device may span rings: a second queue
   bool ready_ = false;
+  bool ready2_ = false;
   int fd_ = -1;
+};
+
+// n pages of an allocator, with the arrays a bulk map takes; freed at the end.
+struct BulkPages {
+  BulkPages(ppool::PageAllocator& alloc, std::size_t n)
+      : pages(n), addrs(n), lens(n, ppool::kPageSize), out(n, ppool::kDmaMappingError) {
+    EXPECT_EQ(alloc.alloc_bulk(pages.data(), n), n);
+    for (std::size_t i = 0; i < n; ++i) addrs[i] = ppool::page_address(pages[i]);
+  }
+  ~BulkPages() {
+    for (ppool::Page* page : pages)
+      if (page) ppool::put_page(page);
+  }
+  std::size_t map(ppool::DmaDevice& dev, std::size_t first, std::size_t n,
+                  const char* caller = "t") {
+    return dev.map_bulk(&addrs[first], &lens[first], &out[first], n,
+                        ppool::DmaDirection::kBidirectional, caller);
+  }
+  void unmap(ppool::DmaDevice& dev, std::size_t first, std::size_t n) {
+    dev.unmap_bulk(&out[first], &lens[first], n, ppool::DmaDirection::kBidirectional, "t");
+  }
+
+  std::vector<ppool::Page*> pages;
+  std::vector<void*> addrs;
+  std::vector<std::size_t> lens;
+  std::vector<ppool::DmaAddr> out;
 };
 
 TEST_F(IoUringDeviceTest, MappedPageIsARegisteredBuffer) {
@@ -110,6 +155,114 @@ TEST_F(IoUringDeviceTest, PoolMapsOnItsSlowPathAndUnmapsAtDestroy) {
   pool->recycle_direct(page);
   EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
   EXPECT_EQ(dev.value()->slots_in_use(), 0u);
+}
+
+TEST_F(IoUringDeviceTest, BulkIsOneRegisterCallPerRing) {
+  io_uring* rings[] = {&ring_, &ring2_};
+  auto created = ppool::IoUringDmaDevice::create(rings, 64);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  ppool::IoUringDmaDevice& dev = *created.value();
+  ppool::PageAllocator alloc;
+  BulkPages pages(alloc, 64);
+  ASSERT_EQ(pages.map(dev, 0, 64), 64u);
+  EXPECT_EQ(dev.register_calls(), 2u) << "64 pages registered one by one";
+  EXPECT_EQ(dev.slots_in_use(), 64u);
+  for (std::size_t i : {0, 1, 31, 63}) expect_registered(pages, i);
+
+  // Unmapped in another order than mapped (as a pool's record holds them):
+  // still one run, one call per ring, and the slots come back as one run.
+  std::vector<ppool::DmaAddr> shuffled = pages.out;
+  std::shuffle(shuffled.begin(), shuffled.end(), std::mt19937(42));
+  dev.unmap_bulk(shuffled.data(), pages.lens.data(), 64, ppool::DmaDirection::kBidirectional, "t");
+  EXPECT_EQ(dev.register_calls(), 4u) << "slots cleared one by one";
+  EXPECT_EQ(dev.slots_in_use(), 0u);
+  EXPECT_LT(write_fixed(pages.addrs[0], 4, static_cast<unsigned>(pages.out[0])), 0)
+      << "an unmapped slot is no buffer";
+  EXPECT_LT(write_fixed(pages.addrs[63], 4, static_cast<unsigned>(pages.out[63]), &ring2_), 0)
+      << "an unmapped slot is no buffer";
+  ASSERT_EQ(pages.map(dev, 0, 64), 64u);
+  EXPECT_EQ(dev.register_calls(), 6u) << "freed slots came back out of order";
+  expect_registered(pages, 17);
+  pages.unmap(dev, 0, 64);
+  EXPECT_EQ(dev.slots_in_use(), 0u);
+}
+
+TEST_F(IoUringDeviceTest, BulkOnANearlyFullTableMapsWhatFits) {
+  io_uring* rings[] = {&ring_, &ring2_};
+  auto created = ppool::IoUringDmaDevice::create(rings, 16);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  ppool::IoUringDmaDevice& dev = *created.value();
+  ppool::PageAllocator alloc;
+  BulkPages pages(alloc, 20);
+  ASSERT_EQ(pages.map(dev, 0, 12), 12u);
+  ppool::test::LogCapture logs;
+  const std::uint64_t calls = dev.register_calls();
+  EXPECT_EQ(pages.map(dev, 12, 8, "pool-x"), 4u) << "only 4 slots were free";
+  EXPECT_EQ(dev.register_calls() - calls, 2u) << "the 4 that fit: one run, one call per ring";
+  EXPECT_EQ(dev.slots_in_use(), 16u);
+  EXPECT_TRUE(logs.contains("all 16 slots in use (map for pool-x)"));
+  expect_registered(pages, 15);
+  pages.unmap(dev, 0, 16);
+  EXPECT_EQ(dev.slots_in_use(), 0u);
+  ASSERT_EQ(pages.map(dev, 4, 16), 16u) << "a slot leaked";
+  pages.unmap(dev, 4, 16);
+}
+
+TEST_F(IoUringDeviceTest, BulkStopsAtThePageTheKernelRefuses) {
+  io_uring* rings[] = {&ring_, &ring2_};
+  auto created = ppool::IoUringDmaDevice::create(rings, 16);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  ppool::IoUringDmaDevice& dev = *created.value();
+  ppool::PageAllocator alloc;
+  BulkPages pages(alloc, 8);
+  void* const page5 = pages.addrs[5];
+  pages.addrs[5] = nullptr;  // no memory there: the kernel will not pin it
+  ppool::test::LogCapture logs;
+  EXPECT_EQ(pages.map(dev, 0, 8, "pool-x"), 5u);
+  EXPECT_EQ(dev.slots_in_use(), 5u) << "a slot leaked";
+  EXPECT_TRUE(logs.contains_all({"io_uring device: map of", "for pool-x", "Bad address"}))
+      << testing::PrintToString(logs.messages());
+  expect_registered(pages, 4);
+  EXPECT_LT(write_fixed(page5, 4, 5, &ring_), 0) << "slot 5 kept a registration";
+  EXPECT_LT(write_fixed(page5, 4, 5, &ring2_), 0) << "slot 5 kept a registration";
+
+  // The slots of the pages not mapped are free again, in order: the rest of
+  // the bulk is one run.
+  pages.addrs[5] = page5;
+  const std::uint64_t calls = dev.register_calls();
+  ASSERT_EQ(pages.map(dev, 5, 3), 3u);
+  EXPECT_EQ(dev.register_calls() - calls, 2u);
+  EXPECT_EQ(pages.out[5], 5u);
+  expect_registered(pages, 7);
+  pages.unmap(dev, 0, 8);
+  EXPECT_EQ(dev.slots_in_use(), 0u);
+}
+
+TEST_F(IoUringDeviceTest, PoolRefillIsOneRegisterCallPerRing) {
+  io_uring* rings[] = {&ring_, &ring2_};
+  auto created = ppool::IoUringDmaDevice::create(rings, 128);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  ppool::IoUringDmaDevice& dev = *created.value();
+  ppool::PagePool* pool = ppool::test::make_pool("uring-bulk", &dev, ppool::kDmaMap);
+  ASSERT_NE(pool, nullptr);
+  std::vector<ppool::Page*> held;
+  for (unsigned i = 0; i < ppool::kAllocCacheRefill; ++i) held.push_back(pool->alloc_pages());
+  for (ppool::Page* page : held) ASSERT_NE(page, nullptr);
+  EXPECT_EQ(dev.slots_in_use(), ppool::kAllocCacheRefill);
+  EXPECT_EQ(dev.register_calls(), 2u) << "a refill registered page by page";
+  char* data = static_cast<char*>(ppool::page_address(held.back()));
+  const unsigned slot = static_cast<unsigned>(pool->get_dma_addr(held.back()));
+  EXPECT_EQ(write_fixed(data, 4, slot, &ring2_), 4);
+
+  // Destroy unmaps the pages in flight in one bulk: one call per ring.
+  const std::size_t pending = ppool::pools_pending_release();
+  EXPECT_EQ(ppool::PagePool::destroy(pool), held.size());
+  EXPECT_EQ(dev.slots_in_use(), 0u);
+  EXPECT_EQ(dev.register_calls(), 4u) << "destroy unmapped page by page";
+  for (ppool::Page* page : held) pool->put_full_page(page, false);
+  EXPECT_TRUE(ppool::test::wait_for([&] { return ppool::pools_pending_release() == pending; },
+                                    std::chrono::milliseconds(5000)));
+  EXPECT_EQ(dev.register_calls(), 4u);
 }
 
 TEST(IoUringDevice, NeedsRingsAndSlots) {

@@ -50,8 +50,14 @@ class MpscRing {
       if (take == 0) return 0;
     } while (!head_.compare_exchange_weak(head, head + take, std::memory_order_relaxed,
                                           std::memory_order_relaxed));
-    for (std::size_t i = 0; i < take; ++i)
-      slots_[(head + i) & mask_].store(items[i], std::memory_order_release);
+    // At most two contiguous runs: to the end of the slots, then from the
+    // start (the wrap split), no mask per entry.
+    const std::size_t first = head & mask_;
+    const std::size_t to_end = std::min(take, mask_ + 1 - first);
+    for (std::size_t i = 0; i < to_end; ++i)
+      slots_[first + i].store(items[i], std::memory_order_release);
+    for (std::size_t i = to_end; i < take; ++i)
+      slots_[i - to_end].store(items[i], std::memory_order_release);
     return take;
   }
 
