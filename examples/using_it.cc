@@ -32,8 +32,8 @@ int main() {
   std::thread([pool, page] { pool->put_full_page(page, /*allow_direct=*/false); }).join();
   // On the owner's thread every put is napi-local: into the cache.
   ppool::Page* pages[8];
-  for (ppool::Page*& p : pages) p = pool->alloc_pages();
-  ppool::put_page_bulk(pages, 8);        // many pages, of any pools
+  if (pool->alloc_pages_bulk(pages, 8) != 8) return 1;  // fewer only when memory runs out
+  ppool::put_page_bulk(pages, 8);                       // many pages, of any pools
   ppool::put_page(pool->alloc_pages());  // code that knows no pools: the page goes home
 
   // Fragments: two 2 KiB packets per 4 KiB page; the page recycles after both.
