@@ -118,8 +118,11 @@ std::uint32_t PagePool::destroy(PagePool* pool) {
   pool->destroying_.store(true, std::memory_order_seq_cst);
   while (pool->syncing_.load(std::memory_order_acquire)) std::this_thread::yield();
   pool->free_frag();
-  pool->drain();
+  // Every mapping at once, in bulk (io_uring: a call per ring per 64 pages,
+  // not per page), the cache's and the ring's pages too: their return to
+  // the allocator in drain() then finds nothing left to unmap.
   if (pool->dma_record_) pool->dma_record_->unmap_all();
+  pool->drain();
   pool->detach_time_ns_ = detail::now_ns();
   std::uint32_t inflight = pool->inflight();
   if (inflight == 0)

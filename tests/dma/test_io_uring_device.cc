@@ -265,6 +265,26 @@ TEST_F(IoUringDeviceTest, PoolRefillIsOneRegisterCallPerRing) {
   EXPECT_EQ(dev.register_calls(), 4u);
 }
 
+TEST_F(IoUringDeviceTest, DestroyWithEveryPageHomeIsOneCallPerRing) {
+  io_uring* rings[] = {&ring_, &ring2_};
+  auto created = ppool::IoUringDmaDevice::create(rings, 128);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  ppool::IoUringDmaDevice& dev = *created.value();
+  ppool::PagePool* pool = ppool::test::make_pool("uring-home", &dev, ppool::kDmaMap);
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* pages[ppool::kAllocCacheRefill];
+  ASSERT_EQ(pool->alloc_pages_bulk(pages, ppool::kAllocCacheRefill), ppool::kAllocCacheRefill);
+  ppool::put_page_bulk(pages, ppool::kAllocCacheRefill / 2);  // into the cache
+  ppool::test::on_other_thread([&] {                          // into the ring
+    ppool::put_page_bulk(pages + ppool::kAllocCacheRefill / 2, ppool::kAllocCacheRefill / 2);
+  });
+  EXPECT_EQ(dev.register_calls(), 2u);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+  EXPECT_EQ(dev.slots_in_use(), 0u);
+  EXPECT_EQ(dev.register_calls(), 4u)
+      << "destroy unmapped the cache's and the ring's pages one by one";
+}
+
 TEST(IoUringDevice, NeedsRingsAndSlots) {
   auto dev = ppool::IoUringDmaDevice::create({}, 4);
   ASSERT_FALSE(dev.ok());
