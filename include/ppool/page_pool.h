@@ -280,10 +280,6 @@ class PagePool {
   std::atomic<std::uint64_t> ring_full_{0};
   std::atomic<std::uint64_t> released_refcnt_{0};
   std::atomic<bool> destroying_{false};
-  // Other threads' syncs for the device under way; destroy waits for them
-  // before unmapping (sync_for_device_remote). Touched only when the device
-  // needs syncs, and never by the owner.
-  std::atomic<std::uint32_t> syncing_{0};
 
   // ---- cold ----
   alignas(kCacheLine) std::uint32_t id_;

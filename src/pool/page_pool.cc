@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <cstddef>
 #include <mutex>
-#include <thread>
 
 #include "pool/dma_record.h"
 #include "pool/pool_internal.h"
 #include "pool/pool_storage.h"
 #include "pool/release_worker.h"
+#include "pool/remote_sync.h"
 
 namespace ppool {
 
@@ -76,9 +76,9 @@ void PagePool::check_layout() {
   static_assert(line(offsetof(PagePool, frag_offset_)) < line(offsetof(PagePool, ring_)),
                 "the ring starts past the owner's lines");
   static_assert(offsetof(PagePool, release_) % kCacheLine == 0 &&
-                    line(offsetof(PagePool, syncing_)) == line(offsetof(PagePool, release_)),
+                    line(offsetof(PagePool, destroying_)) == line(offsetof(PagePool, release_)),
                 "the remote counters share one line of their own");
-  static_assert(line(offsetof(PagePool, syncing_)) < line(offsetof(PagePool, id_)),
+  static_assert(line(offsetof(PagePool, destroying_)) < line(offsetof(PagePool, id_)),
                 "the cold part starts a line of its own");
 }
 #pragma GCC diagnostic pop
@@ -116,7 +116,7 @@ void PagePool::nid_changed(int nid) {
 std::uint32_t PagePool::destroy(PagePool* pool) {
   pool->set_owner(kNoOwner);  // no more direct recycling
   pool->destroying_.store(true, std::memory_order_seq_cst);
-  while (pool->syncing_.load(std::memory_order_acquire)) std::this_thread::yield();
+  detail::wait_for_remote_syncs(pool);
   pool->free_frag();
   // Every mapping at once, in bulk (io_uring: a call per ring per 64 pages,
   // not per page), the cache's and the ring's pages too: their return to
@@ -180,14 +180,11 @@ void PagePool::sync_for_device_owner(Page* page, std::uint32_t dma_sync_size) {
 }
 
 // Another thread's sync may race with destroy, which unmaps every page: it
-// announces itself in syncing_ and is skipped once destroy has begun; destroy
-// waits for the announced ones (a userspace stand-in for the kernel's
-// synchronize_net()). Two sequentially consistent RMWs on a shared line, on
-// a put that already takes a CAS on the ring's head.
+// is announced (remote_sync.h) and skipped once destroy has begun; destroy
+// waits for the announced ones. Nothing shared is written.
 void PagePool::sync_for_device_remote(Page* page, std::uint32_t dma_sync_size) {
-  syncing_.fetch_add(1, std::memory_order_seq_cst);
-  if (!destroying_.load(std::memory_order_seq_cst)) sync_for_device_owner(page, dma_sync_size);
-  syncing_.fetch_sub(1, std::memory_order_release);
+  detail::RemoteSyncScope announced(this);
+  if (!announced.destroy_begun(destroying_)) sync_for_device_owner(page, dma_sync_size);
 }
 
 void PagePool::dma_sync_for_cpu(Page* page, std::uint32_t offset, std::uint32_t len) {
