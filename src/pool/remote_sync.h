@@ -5,15 +5,15 @@
 // A thread that syncs a page for a pool it does not own announces the pool
 // in a slot of its own (one per thread, on a line no other thread writes),
 // then checks that the pool is not being destroyed; destroy marks the pool
-// destroying, then waits until no slot names it. Both sides put a
-// sequentially consistent fence between their store and their load, so
-// either the sync sees the mark (and skips), or destroy sees the
-// announcement (and waits for it to be withdrawn). The owner's own syncs
-// need none of this: destroy runs on the owner's thread.
+// destroying, then waits until no slot names it. Each side's store and load
+// are sequentially consistent, so either the sync sees the mark (and
+// skips), or destroy sees the announcement (and waits for it to be
+// withdrawn). The owner's own syncs need none of this: destroy runs on the
+// owner's thread.
 //
-// Cost: a put pays two stores and a fence on its own line, nothing shared (a
-// thread's first announcement registers its slot under a lock). Destroy
-// takes the lock and reads every thread's slot.
+// Cost: a put pays two stores on its own line (the first an xchg on x86)
+// and writes nothing shared (a thread's first announcement registers its
+// slot under a lock). Destroy takes the lock and reads every thread's slot.
 #pragma once
 
 #include <atomic>
@@ -30,9 +30,9 @@ class RemoteSyncScope {
   RemoteSyncScope(const RemoteSyncScope&) = delete;
   RemoteSyncScope& operator=(const RemoteSyncScope&) = delete;
 
-  // Loads the pool's destroying mark after the announcement is visible.
+  // Loads the pool's destroying mark, ordered after the announcement.
   [[nodiscard]] bool destroy_begun(const std::atomic<bool>& destroying) const {
-    return destroying.load(std::memory_order_relaxed);
+    return destroying.load(std::memory_order_seq_cst);
   }
 };
 
