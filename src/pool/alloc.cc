@@ -83,10 +83,7 @@ bool PagePool::refill_cache() {
 
 // Takes up to a refill's worth from the ring straight into the cache; a page
 // of another node than the pool's is released instead (alloc_waive), so the
-// cache converges to local memory after the queue moves. The remote threads
-// that put these pages last wrote their descriptors: each is fetched for
-// write here (the alloc marks it), the loads independent so that the lines
-// travel together, not one miss per alloc.
+// cache converges to local memory after the queue moves.
 bool PagePool::refill_from_ring() {
   std::uint32_t n = static_cast<std::uint32_t>(ring_.consume_bulk(cache_.pages, kAllocCacheRefill));
   if (n == 0) {
@@ -95,7 +92,6 @@ bool PagePool::refill_from_ring() {
   }
   for (std::uint32_t i = 0; i < n;) {
     Page* page = cache_.pages[i];
-    __builtin_prefetch(page, 1);
     if (PPOOL_LIKELY(page->nid == nid_)) {
       ++i;
       continue;

@@ -138,10 +138,6 @@ void PagePool::generic_put(Page* page) {
   pool->put_full_page(page, false);
 }
 
-static void prefetch_for_write(Page* const* pages, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) __builtin_prefetch(pages[i], 1);
-}
-
 // Rounds over the array: the pages of the first page's pool go to its cache
 // when the caller is that pool's owner (napi-local) and the cache has room,
 // else to its ring in batches of 64; other pools' pages move to the front
@@ -186,9 +182,6 @@ void put_page_bulk(Page** pages, std::size_t count) {
         pool = home;
         recycled_tag = pool->tag_recycled();
         direct = pool->is_owner();
-        // Another thread's pages were last written by the owner (marked in
-        // use): start every line's transfer now, for write.
-        if (!direct) prefetch_for_write(pages + i + 1, std::min<std::size_t>(count - i - 1, 64));
         // A pool that syncs on put sends every page down the careful path.
         fast_tag = pool->sync_on_put_ ? kNoFastTag : pool->tag_in_use();
       }

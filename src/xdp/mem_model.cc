@@ -153,11 +153,6 @@ void FrameBulk::add(Frame* frame) {
   if (frame->mem.type != MemType::kPagePool) return return_frame(frame);
   Page* page = page_of(frame->data);
   if (PPOOL_UNLIKELY(!page)) return return_frame(frame);  // reported there
-  // The flush reads and marks the descriptor; a frame returned on another
-  // core than the one that allocated it has that line elsewhere: fetch it for
-  // write now, so the flush finds its lines arrived instead of missing on
-  // each in turn.
-  __builtin_prefetch(page, 1);
   if (count_ == kSize) flush();
   queue_[count_++] = page;
 }
