@@ -226,6 +226,7 @@ class PagePool {
   void drain();
   bool try_finish_release();
   bool drop_fragment(Page* page);
+  bool fragment_put_twice(const Page* page) const;
   Page* drain_frag(Page* page);
   void free_frag();
   static void generic_put(Page* page);

@@ -16,25 +16,32 @@ using detail::format;
 // last fragment (the page is whole again).
 bool PagePool::drop_fragment(Page* page) {
   if (page->pp_tag != tag_fragments()) return true;
-  const std::int64_t left = unref_page(page, 1);
-  if (left == 0) {
-    page->pp_tag = tag_in_use();
-    return true;
-  }
-  // While the pool holds its bias on the page, the references left never
-  // fall below the bias minus the fragments handed out; below it, a fragment
-  // was put twice, and letting it through would leave the pool's own drop
-  // short, so the page never came home. (A fragment's hand-over orders the
-  // count's store before this load.)
+  if (PPOOL_UNLIKELY(fragment_put_twice(page))) return false;
+  if (unref_page(page, 1) != 0) return false;
+  page->pp_tag = tag_in_use();
+  return true;
+}
+
+// While the pool holds its bias on the page, the references never fall
+// below the bias minus the fragments handed out; a put that would take them
+// below was a fragment put twice, and letting it through would leave the
+// pool's own drop short, so the page never came home. Checked while the put
+// still holds its reference: once dropped, the page may already be in its
+// next life, its count of fragments restarted. The acquire load orders the
+// puts counted in refs, and so their fragments' hand-overs, before the
+// count's load. (Below half the bias the pool has dropped it: the count is
+// exact, and unref_page() catches a put too many. A count of 0: a driver
+// split the page itself, with its own count.)
+bool PagePool::fragment_put_twice(const Page* page) const {
+  const std::int64_t refs = page->pp_ref_count.load(std::memory_order_acquire);
+  if (refs <= kFragBiasMax / 2) return false;
   const std::uint32_t handed = page->pp_frag_handed.load(std::memory_order_relaxed);
-  if (PPOOL_UNLIKELY(handed && left > kFragBiasMax / 2 && left < kFragBiasMax - handed)) {
-    page->pp_ref_count.fetch_add(1, std::memory_order_relaxed);
-    detail::report_misuse(
-        format("fragment of page %p put to %s more often than the %u fragments "
-               "handed out of it (a fragment put twice)",
-               page_address(page), label().c_str(), handed));
-  }
-  return false;
+  if (handed == 0 || refs - 1 >= kFragBiasMax - handed) return false;
+  detail::report_misuse(
+      format("fragment of page %p put to %s more often than the %u fragments handed out of it (a "
+             "fragment put twice)",
+             page_address(page), label().c_str(), handed));
+  return true;
 }
 
 Page* PagePool::alloc_frag(std::uint32_t size, std::uint32_t* offset) {
