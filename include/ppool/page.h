@@ -9,14 +9,19 @@
 // page-aligned memory and page_of(addr) is a subtraction and a shift.
 //
 // Pages of order 0..kMaxOrder (4 KiB..4 MiB) are carved from chunks by a
-// buddy allocator per PageAllocator; one allocator per NUMA node is kept
-// process-wide and tests may create private ones with a memory limit.
+// buddy allocator per PageAllocator; one allocator per NUMA node and backing
+// is kept process-wide, and private ones (a memory limit, a shared region)
+// come from PageAllocator::create(). What a chunk's memory is made of (4 KiB
+// pages, THP, hugetlbfs, a memfd) is the allocator's Backing, applied when
+// the chunk is committed: descriptors and page_of() are the same for all.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
+#include "ppool/backing.h"
 #include "ppool/base.h"
 
 namespace ppool {
@@ -176,8 +181,22 @@ class PageRef {
 
 struct PageAllocatorOptions {
   int nid = kNoNode;                                 // node to bind chunks to (best effort)
-  std::size_t max_bytes = kArenaBytes;               // committed memory limit
+  std::size_t max_bytes = kArenaBytes;               // committed memory limit; a region's size
   std::size_t retain_bytes = std::size_t{64} << 20;  // free memory kept before giving back
+  Backing backing = Backing::k4K;
+  // Hugetlb backings: when the reserved pool cannot supply a chunk, commit it
+  // as THP instead and log that once (backing() then says kThp).
+  bool hugetlb_fallback_thp = false;
+  // The pages live in one memfd region of max_bytes (rounded up to a whole
+  // number of chunks and of the backing's pages), created and mapped when the
+  // allocator is: another process or the kernel (an AF_XDP UMEM, an io_uring
+  // registered buffer, a GPU registration) maps the very same pages once. Its
+  // size is fixed; nothing is given back to the OS while it lives. k4K or a
+  // hugetlb backing (MFD_HUGETLB).
+  bool shared = false;
+  // shared: commit and mlock the whole region at creation (a UMEM is pinned
+  // whole); an RLIMIT_MEMLOCK refusal fails creation, naming the limit.
+  bool lock = false;
 };
 
 struct PageAllocatorStats {
@@ -187,18 +206,65 @@ struct PageAllocatorStats {
   std::uint64_t alloc_failures;  // allocations refused (limit or arena exhausted)
 };
 
-// A buddy allocator over 4 MiB chunks of the arena. Thread context: any
-// thread; one mutex per allocator, held for a whole bulk operation.
+// A shared allocator's memory: one memfd mapped at base inside the arena. A
+// page's offset in it is the page's stable name for whoever else maps the
+// region (another process, the kernel). Immutable while the allocator lives.
+struct SharedRegion {
+  int fd = -1;                 // the memfd: pass it on (SCM_RIGHTS) to share the pages
+  void* base = nullptr;        // where this process maps it
+  std::size_t bytes = 0;       // its size, fixed at creation
+  std::size_t page_bytes = 0;  // the backing's page size: another mapping's alignment
+  bool locked = false;         // committed and mlocked at creation
+
+  [[nodiscard]] bool contains(const void* addr) const {
+    return static_cast<std::size_t>(static_cast<const char*>(addr) -
+                                    static_cast<const char*>(base)) < bytes;
+  }
+  // The offset of a page of the region. Thread context: any thread.
+  [[nodiscard]] std::uint64_t offset_of(const Page* page) const {
+    return static_cast<std::uint64_t>(static_cast<const char*>(page_address(page)) -
+                                      static_cast<const char*>(base));
+  }
+  // The allocated page (head) at offset, or nullptr when offset is outside
+  // the region or names no allocated page. Thread context: any thread.
+  [[nodiscard]] Page* page_at(std::uint64_t offset) const {
+    return offset < bytes ? page_of(static_cast<const char*>(base) + offset) : nullptr;
+  }
+};
+
+// A buddy allocator over 4 MiB chunks of the arena. It grows by one unit at
+// a time: a chunk, or for 1 GiB pages a 1 GiB-aligned run of 256 chunks
+// (max(chunk, backing page)); a shared allocator grows through its region
+// in order. Thread context: any thread; one mutex per allocator, held for a
+// whole bulk operation.
 class PageAllocator {
  public:
+  // Builds the allocator; a backing that cannot work here (no huge pages
+  // reserved, a region that cannot be created or locked) leaves it refusing
+  // every allocation, with the reason in setup_error() and in the log.
+  // create() is the checked way. Thread context: any thread.
   explicit PageAllocator(PageAllocatorOptions options = {});
-  ~PageAllocator();  // chunks go back to the arena's free chunk list
+  // Chunks go back to the arena's free chunk list as plain anonymous memory
+  // (hugetlb and shared ranges are remapped first; a shared region's memfd
+  // is closed). Chunks with pages still allocated are leaked, and logged.
+  // Thread context: any thread, once no other thread uses the allocator.
+  ~PageAllocator();
   PageAllocator(const PageAllocator&) = delete;
   PageAllocator& operator=(const PageAllocator&) = delete;
 
-  // The process-wide allocator for a node (kNoNode: the node of the calling
-  // CPU). Created on first use, never destroyed.
-  static PageAllocator& for_node(int nid);
+  // The allocator, or an error that names what is wrong and how to fix it:
+  // kInvalidArgument naming the option ("options.max_bytes: a shared region
+  // needs a size"), kUnsupported when huge pages are short ("... reserve
+  // them as root: echo 2 > /sys/kernel/mm/hugepages/hugepages-2048kB/
+  // nr_hugepages ..., or set options.hugetlb_fallback_thp"), kOutOfMemory
+  // when a region cannot be locked (naming RLIMIT_MEMLOCK) or the arena is
+  // full. Thread context: any thread.
+  [[nodiscard]] static Result<std::unique_ptr<PageAllocator>> create(PageAllocatorOptions options);
+
+  // The process-wide allocator for a node and backing (kNoNode: the node of
+  // the calling CPU). Created on first use, never destroyed. Not for shared
+  // regions, which are created with create(). Thread context: any thread.
+  static PageAllocator& for_node(int nid, Backing backing = Backing::k4K);
 
   // One block of 2^order pages with refcount 1, or nullptr when exhausted or
   // order > kMaxOrder.
@@ -209,10 +275,29 @@ class PageAllocator {
   void free(Page* page);
 
   int nid() const { return options_.nid; }
+  // The backing in effect: the one asked for, or kThp after a fallback.
+  // Thread context: any thread.
+  [[nodiscard]] Backing backing() const;
+  // Why the allocator refuses everything, or nullptr when it works. Fixed at
+  // construction. Thread context: any thread.
+  [[nodiscard]] const Error* setup_error() const;
+  // The region of a shared allocator, nullptr otherwise. Fixed at
+  // construction. Thread context: any thread.
+  [[nodiscard]] const SharedRegion* region() const;
   PageAllocatorStats stats() const;
+  // Bytes of this allocator's committed memory backed by huge pages right
+  // now, as /proc/self/smaps shows them for its chunks: AnonHugePages for
+  // THP, the hugetlb pages (all it committed) for hugetlb. Exact where the
+  // kernel names VMAs (Linux 5.17+, CONFIG_ANON_VMA_NAME), an estimate for
+  // THP elsewhere. Reads smaps: slow, for reports. Thread context: any thread.
+  [[nodiscard]] std::size_t huge_backed_bytes() const;
 
  private:
   struct Impl;
+  // Adopts an Impl built (and maybe refused) by create() or the public
+  // constructor; only the latter logs a refusal.
+  PageAllocator(PageAllocatorOptions options, Impl* impl);
+
   PageAllocatorOptions options_;
   Impl* impl_;
 };

@@ -1,5 +1,7 @@
-// The page allocator (layer mem): one process-wide arena of 4 MiB chunks and a
-// binary buddy allocator per PageAllocator carving them into 2^order pages.
+// The page allocator (layer mem): a binary buddy allocator per PageAllocator
+// carving 4 MiB chunks of the arena (mem/arena.h) into 2^order pages, the
+// chunks' memory made of what the allocator's backing says (mem/backing.h,
+// mem/shared_region.h).
 //
 // Layout of the state a page's descriptor can be in (all writes under the
 // owning allocator's mutex; page_of() reads them without a lock):
@@ -9,7 +11,10 @@
 //   released chunk / chunk not owned by any allocator: all pages kUnused.
 // So page_of() returns nullptr for any address of a free block, and a stale
 // kTail can never point at a head that does not contain it.
-#include <sys/mman.h>
+//
+// The backing costs nothing on the fast paths (alloc, alloc_bulk, free): its
+// work is done when a unit of growth is committed, and when the allocator is
+// destroyed.
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,29 +23,34 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <vector>
 
+#include "mem/arena.h"
+#include "mem/backing.h"
+#include "mem/shared_region.h"
+#include "mem/smaps.h"
 #include "ppool/page.h"
 
 namespace ppool {
 
-namespace detail {
-Arena g_arena;
-}  // namespace detail
-
 namespace {
 
+using detail::chunk_address;
 using detail::g_arena;
+using detail::kNoChunk;
+using detail::kPagesPerChunk;
 
 constexpr std::uint32_t kNone = UINT32_MAX;  // "no page" in free-list links
 constexpr std::uint32_t kNoSlot = UINT32_MAX;
 constexpr std::size_t kArenaPages = kArenaBytes >> kPageShift;
-constexpr std::uint32_t kPagesPerChunk = 1u << kMaxOrder;
 constexpr int kMaxNodes = 64;
-constexpr int kMpolPreferred = 1;  // <numaif.h> MPOL_PREFERRED, without libnuma
+constexpr std::size_t kBackings = 4;
 
 static_assert(kArenaPages < kNone, "page frame numbers fit in 32 bits with a sentinel");
 static_assert(kChunkBytes == kPageSize << kMaxOrder, "a chunk is one top-order block");
+static_assert(static_cast<std::size_t>(Backing::kHugetlb1G) + 1 == kBackings,
+              "one process-wide allocator slot per backing");
 
 Page& desc(std::uint32_t pfn) {
   return g_arena.descs[pfn];
@@ -48,126 +58,23 @@ Page& desc(std::uint32_t pfn) {
 std::uint32_t pfn_of(const Page* page) {
   return static_cast<std::uint32_t>(page - g_arena.descs);
 }
-void* chunk_address(std::uint32_t chunk) {
-  return reinterpret_cast<void*>(g_arena.base + std::size_t{chunk} * kChunkBytes);
-}
-
-// Gives a chunk's physical pages back to the OS; the range stays mapped RW
-// and reads zero when touched again. Costs a syscall and a TLB shootdown.
-void discard(std::uint32_t chunk) {
-  ::madvise(chunk_address(chunk), kChunkBytes, MADV_DONTNEED);
-}
-
-// Best effort: prefer the node's memory for the chunk. Fails harmlessly on a
-// machine without that node (or without NUMA support in the kernel).
-void bind_to_node(std::uint32_t chunk, int nid) {
-  if (nid < 0 || nid >= kMaxNodes) return;
-  unsigned long mask[2] = {1ul << nid, 0};
-  ::syscall(SYS_mbind, chunk_address(chunk), kChunkBytes, kMpolPreferred, mask, sizeof(mask) * 8,
-            0u);
-}
 
 // Faults a chunk's pages and descriptors in now, once, on the slow path that
 // grows the allocator, so that the pages' first use (a packet arriving in a
 // pool page) takes no page fault. Best effort: MADV_POPULATE_WRITE needs
-// Linux 5.14.
-void populate(std::uint32_t chunk) {
-#ifndef MADV_POPULATE_WRITE
-  constexpr int MADV_POPULATE_WRITE = 23;
-#endif
-  ::madvise(chunk_address(chunk), kChunkBytes, MADV_POPULATE_WRITE);
+// Linux 5.14; a hugetlb chunk's pages were reserved when it was mapped.
+void populate_chunk(std::uint32_t chunk) {
+  detail::populate(chunk_address(chunk), kChunkBytes);
   const auto descs = reinterpret_cast<std::uintptr_t>(g_arena.descs + chunk * kPagesPerChunk);
   const std::uintptr_t page_mask = kPageSize - 1;
   const std::uintptr_t first = descs & ~page_mask;
   const std::uintptr_t last = (descs + kPagesPerChunk * sizeof(Page) + page_mask) & ~page_mask;
-  ::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
+  detail::populate(reinterpret_cast<void*>(first), last - first);
 }
 
-// The arena: reserves the address space and the descriptor array once, then
-// hands out chunks from a bump index or from the chunks destroyed allocators
-// gave back. Chunk traffic is rare (4 MiB at a time), so a mutex is enough.
-class ChunkArena {
- public:
-  // Reserves on first call. Never destroyed: allocators with static storage
-  // duration may give chunks back after main returns.
-  static ChunkArena& get() {
-    static ChunkArena* arena = new ChunkArena;
-    return *arena;
-  }
-
-  // A chunk committed RW, or kNone when the arena is exhausted or missing.
-  std::uint32_t take() {
-    std::lock_guard lock(mu_);
-    if (!returned_.empty()) {
-      std::uint32_t chunk = returned_.back();
-      returned_.pop_back();
-      return chunk;
-    }
-    if (next_ == g_arena.bytes / kChunkBytes) return kNone;
-    // First commit of this range: one mprotect per 4 MiB, never per page.
-    if (::mprotect(chunk_address(next_), kChunkBytes, PROT_READ | PROT_WRITE) != 0) {
-      log(LogLevel::kError,
-          detail::format("mprotect of a 4 MiB chunk failed: %s", std::strerror(errno)));
-      return kNone;
-    }
-    return next_++;
-  }
-
-  // Chunks whose descriptors are all kUnused and whose memory was discarded.
-  void give(const std::vector<std::uint32_t>& chunks) {
-    std::lock_guard lock(mu_);
-    returned_.insert(returned_.end(), chunks.begin(), chunks.end());
-  }
-
- private:
-  ChunkArena() { reserve(); }
-
-  // PROT_NONE + MAP_NORESERVE costs address space only; the descriptor array
-  // is touched (64 bytes per page) only for chunks in use, and untouched
-  // descriptors read zero = kUnused.
-  static void reserve() {
-    // The largest span the process may reserve, halving from kArenaBytes down
-    // to 1 GiB: under valgrind or a tight RLIMIT_AS 64 GiB is refused.
-    for (std::size_t bytes = kArenaBytes; bytes >= (std::size_t{1} << 30); bytes /= 2)
-      if (reserve(bytes)) return;
-    log(LogLevel::kError,
-        detail::format("cannot reserve a page arena of even 1 GiB: %s", std::strerror(errno)));
-  }
-
-  static bool reserve(std::size_t bytes) {
-    const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-    const std::size_t span = bytes + kChunkBytes;
-    void* data = ::mmap(nullptr, span, PROT_NONE, flags, -1, 0);
-    if (data == MAP_FAILED) return false;
-    const std::size_t desc_bytes = (bytes >> kPageShift) * sizeof(Page);
-    void* descs = ::mmap(nullptr, desc_bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
-    if (descs == MAP_FAILED) {
-      ::munmap(data, span);
-      return false;
-    }
-    // Chunk alignment keeps buddies inside one chunk; trim the slack.
-    const auto start = reinterpret_cast<std::uintptr_t>(data);
-    const std::uintptr_t base = (start + kChunkBytes - 1) & ~(std::uintptr_t{kChunkBytes} - 1);
-    if (base != start) ::munmap(data, base - start);
-    if (const std::size_t tail = start + span - (base + bytes); tail != 0) {
-      ::munmap(reinterpret_cast<void*>(base + bytes), tail);
-    }
-    g_arena.base = base;
-    g_arena.descs = static_cast<Page*>(descs);
-    g_arena.bytes = bytes;  // last: page_of() tests only this
-    return true;
-  }
-
-  std::mutex mu_;
-  std::uint32_t next_ = 0;               // first chunk never handed out
-  std::vector<std::uint32_t> returned_;  // chunks of destroyed allocators
-};
-
-// Reserve before main, so g_arena is read-only by the time threads exist.
-[[maybe_unused]] const bool g_arena_reserved = (ChunkArena::get(), true);
-
 std::atomic<detail::PoolPagePut> g_pool_page_put{nullptr};
-std::atomic<PageAllocator*> g_node_allocators[kMaxNodes];
+std::atomic<PageAllocator*> g_node_allocators[kMaxNodes][kBackings];
+std::atomic<unsigned> g_next_id{0};  // names allocators' VMAs and memfds
 
 int current_node() {
   unsigned cpu = 0, node = 0;
@@ -188,21 +95,150 @@ std::string describe_bad(const Page* page, const char* hint) {
   return detail::format("%p, which is not a page descriptor", static_cast<const void*>(page));
 }
 
+// "ppool-<backing>-<id>": what users see in /proc/PID/maps, and what keeps
+// one allocator's VMAs from merging with another's.
+std::string vma_name(Backing backing, unsigned id) {
+  return detail::format("ppool-%s-%u", backing_name(backing), id);
+}
+
+Error invalid(std::string message) {
+  return Error{Errc::kInvalidArgument, std::move(message)};
+}
+
+// Checks of a private allocator's options (not shared).
+std::optional<Error> validate_private(const PageAllocatorOptions& o) {
+  const detail::BackingPolicy& policy = detail::policy_of(o.backing);
+  if (o.lock) {
+    return invalid(
+        "options.lock: only a shared region is committed and locked whole; "
+        "set options.shared too");
+  }
+  if (policy.hugetlb() && o.max_bytes < policy.unit_bytes()) {
+    return invalid(detail::format(
+        "options.max_bytes: %zu bytes is less than one unit of growth of %s (%zu MiB): the "
+        "allocator could never grow",
+        o.max_bytes, backing_name(o.backing), policy.unit_bytes() >> 20));
+  }
+  return std::nullopt;
+}
+
+// Checks of a shared region's options.
+std::optional<Error> validate_shared(const PageAllocatorOptions& o) {
+  if (o.backing == Backing::kThp) {
+    return invalid(
+        "options.shared: a shared region cannot be backed by thp: THP for shared memory "
+        "is a system setting (/sys/kernel/mm/transparent_hugepage/shmem_enabled), not "
+        "the allocator's; use options.backing k4K or a hugetlb backing");
+  }
+  if (o.hugetlb_fallback_thp) {
+    return invalid(
+        "options.hugetlb_fallback_thp: a shared region cannot fall back to THP (its "
+        "memfd is hugetlbfs or not for its whole life)");
+  }
+  if (o.max_bytes == kArenaBytes || o.max_bytes == 0) {
+    return invalid(
+        "options.max_bytes: a shared region needs a size; max_bytes is it (the "
+        "default, the whole arena, is none)");
+  }
+  return std::nullopt;
+}
+
+// Options that contradict each other or the backing; each error names the
+// field and what to do instead. Syscall-free: the machine is asked later.
+std::optional<Error> validate(const PageAllocatorOptions& o) {
+  if (!detail::valid_backing(o.backing)) {
+    return invalid(
+        detail::format("options.backing: %u is not a Backing", static_cast<unsigned>(o.backing)));
+  }
+  if (o.hugetlb_fallback_thp && !detail::policy_of(o.backing).hugetlb()) {
+    return invalid(
+        detail::format("options.hugetlb_fallback_thp: applies to the hugetlb backings only "
+                       "(options.backing is %s)",
+                       backing_name(o.backing)));
+  }
+  return o.shared ? validate_shared(o) : validate_private(o);
+}
+
+// A unit of growth taken from the arena: `count` chunks from `first`,
+// committed as `kind` (the allocator's backing when it was committed).
+struct Unit {
+  std::uint32_t first;
+  std::uint32_t count;
+  Backing kind;
+};
+
 }  // namespace
 
 // The buddy state of one allocator. Every member function but the
-// constructor runs with mu held.
+// constructor runs with mu held (or in the destructor, alone).
 struct PageAllocator::Impl {
   std::mutex mu;
   std::array<std::uint32_t, kMaxOrder + 1> free_head;
-  std::vector<std::uint32_t> chunks;    // every chunk this allocator owns
+  std::vector<Unit> units;              // taken from the arena (not a region's run)
   std::vector<std::uint32_t> released;  // owned, discarded, not on a free list
   std::size_t committed_bytes = 0;
   std::size_t free_bytes = 0;
   std::size_t released_bytes = 0;
   std::uint64_t alloc_failures = 0;
 
-  Impl() { free_head.fill(kNone); }
+  const unsigned id = g_next_id.fetch_add(1, std::memory_order_relaxed);
+  // The backing in effect: the one asked for, or THP after a hugetlb
+  // shortage with the fallback allowed (changed once, under mu).
+  const detail::BackingPolicy* policy = &detail::policy_of(Backing::k4K);
+  std::atomic<Backing> backing{Backing::k4K};  // policy->kind, for readers without mu
+  // Hugetlb and shared memory is never discarded: whole free chunks stay on
+  // the free lists whatever retain_bytes says (a hugetlb allocator's THP
+  // fallback chunks too: one rule per allocator, decided at construction).
+  bool retain_all = false;
+  std::optional<detail::RegionMapping> region;
+  std::uint32_t region_grown = 0;    // chunks of the region's run on the buddy lists
+  std::optional<Error> setup_error;  // set by the constructor only
+
+  explicit Impl(const PageAllocatorOptions& options) {
+    free_head.fill(kNone);
+    setup_error = setup(options);
+    backing.store(policy->kind, std::memory_order_relaxed);
+  }
+
+  std::optional<Error> setup(const PageAllocatorOptions& options) {
+    if (auto error = validate(options)) return error;
+    policy = &detail::policy_of(options.backing);
+    retain_all = options.shared || policy->hugetlb();
+    if (options.shared) return open_region(options);
+    if (policy->hugetlb()) return check_reserve(options);
+    return std::nullopt;
+  }
+
+  std::optional<Error> open_region(const PageAllocatorOptions& options) {
+    auto mapping = detail::create_shared_region(*policy, options.max_bytes, options.lock,
+                                                vma_name(policy->kind, id).c_str());
+    if (!mapping) return mapping.error();
+    region = std::move(mapping).value();
+    return std::nullopt;
+  }
+
+  // The first growth's huge pages must be there now: a pool's first refill
+  // is no place to find out. Reads four sysfs counters.
+  std::optional<Error> check_reserve(const PageAllocatorOptions& options) {
+    const std::size_t needed = policy->unit_bytes() / policy->page_bytes;
+    if (detail::hugetlb_pages_available(*policy) >= static_cast<long>(needed)) return std::nullopt;
+    const bool fallback = options.hugetlb_fallback_thp;
+    std::string why = detail::hugetlb_shortage(*policy, needed, "the first growth", !fallback);
+    if (!fallback) return Error{Errc::kUnsupported, std::move(why)};
+    fall_back(why);
+    return std::nullopt;
+  }
+
+  // Commits THP from now on. Called only while the policy is hugetlb, so it
+  // logs once per allocator.
+  void fall_back(const std::string& why) {
+    policy = &detail::policy_of(Backing::kThp);
+    backing.store(Backing::kThp, std::memory_order_relaxed);
+    log(LogLevel::kWarning,
+        detail::format("page allocator %u: %s; committing its chunks as THP instead from now on "
+                       "(options.hugetlb_fallback_thp)",
+                       id, why.c_str()));
+  }
 
   void push(std::uint32_t pfn, unsigned order) {
     Page& page = desc(pfn);
@@ -226,26 +262,106 @@ struct PageAllocator::Impl {
     page.free_prev = page.free_next = kNone;
   }
 
-  // A released chunk first (already committed, no syscall), else a new one
-  // from the arena within max_bytes.
+  // A released chunk first (already committed, no syscall), else the next
+  // chunk of the region, else a new unit from the arena within max_bytes.
   bool grow(const PageAllocatorOptions& options) {
-    std::uint32_t chunk;
     if (!released.empty()) {
-      chunk = released.back();
+      const std::uint32_t chunk = released.back();
       released.pop_back();
       released_bytes -= kChunkBytes;
-    } else {
-      if (committed_bytes + kChunkBytes > options.max_bytes) return false;
-      chunk = ChunkArena::get().take();
-      if (chunk == kNone) return false;
-      bind_to_node(chunk, options.nid);
-      chunks.push_back(chunk);
-      committed_bytes += kChunkBytes;
+      add_chunks(chunk, 1);
+      return true;
     }
-    populate(chunk);
-    push(chunk * kPagesPerChunk, kMaxOrder);
-    free_bytes += kChunkBytes;
+    if (PPOOL_UNLIKELY(setup_error.has_value())) return false;
+    return region ? grow_in_region() : grow_from_arena(options);
+  }
+
+  // Faults the chunks in and puts them on the top-order free list, the last
+  // first, so that a unit is handed out from its low end up.
+  void add_chunks(std::uint32_t first, std::uint32_t count) {
+    for (std::uint32_t chunk = first + count; chunk-- > first;) {
+      populate_chunk(chunk);
+      push(chunk * kPagesPerChunk, kMaxOrder);
+    }
+    free_bytes += std::size_t{count} * kChunkBytes;
+  }
+
+  // A region grows through its run in order and never beyond it.
+  bool grow_in_region() {
+    if (region_grown == region->chunks) return false;
+    committed_bytes += kChunkBytes;
+    add_chunks(region->first_chunk + region_grown++, 1);
     return true;
+  }
+
+  bool grow_from_arena(const PageAllocatorOptions& options) {
+    int err = 0;
+    std::optional<Unit> unit = commit_unit(options, err);
+    if (!unit && err != 0 && !hugetlb_refused(options, err)) unit = commit_unit(options, err);
+    if (!unit) return false;
+    units.push_back(*unit);
+    committed_bytes += std::size_t{unit->count} * kChunkBytes;
+    add_chunks(unit->first, unit->count);
+    return true;
+  }
+
+  // A hugetlb commit refused with errno err: falls back to THP when allowed
+  // (false: try again), else says why, rate-limited (true: give up).
+  bool hugetlb_refused(const PageAllocatorOptions& options, int err) {
+    static LogRateLimit limit("page allocator growth");
+    const bool fallback = options.hugetlb_fallback_thp;
+    std::string why =
+        err == ENOMEM ? detail::hugetlb_shortage(*policy, policy->unit_bytes() / policy->page_bytes,
+                                                 "a growth", !fallback)
+                      : detail::format("%s: mapping %zu MiB of huge pages failed: %s",
+                                       backing_name(policy->kind), policy->unit_bytes() >> 20,
+                                       std::strerror(err));
+    if (fallback) {
+      fall_back(why);
+      return false;
+    }
+    if (limit.allow(LogLevel::kError)) {
+      log(LogLevel::kError, detail::format("page allocator %u: %s", id, why.c_str()));
+    }
+    return true;
+  }
+
+  // Takes a unit of growth from the arena and makes it the policy's memory:
+  // named, bound to the node, not yet faulted in. nullopt at the limit, with
+  // the arena exhausted, or (err set) when the kernel refused the commit.
+  std::optional<Unit> commit_unit(const PageAllocatorOptions& options, int& err) {
+    err = 0;
+    const std::uint32_t count = policy->unit_chunks();
+    const std::size_t bytes = std::size_t{count} * kChunkBytes;
+    if (committed_bytes + bytes > options.max_bytes) return std::nullopt;
+    const std::uint32_t first = detail::ChunkArena::get().take_run(count, count);
+    if (first == kNoChunk) return std::nullopt;
+    void* addr = chunk_address(first);
+    err = detail::commit_range(*policy, addr, bytes);
+    if (err != 0) {
+      return_to_arena(Unit{first, count, policy->kind});
+      return std::nullopt;
+    }
+    // Refused for hugetlb, whose VMAs never merge anyway; refused before
+    // Linux 5.17 or without CONFIG_ANON_VMA_NAME, which leaves THP figures
+    // of huge_backed_bytes() approximate.
+    detail::name_range(addr, bytes, vma_name(policy->kind, id).c_str());
+    detail::bind_to_node(addr, bytes, options.nid);
+    return Unit{first, count, policy->kind};
+  }
+
+  // Gives a unit's chunks back as the plain anonymous memory the arena hands
+  // out: a hugetlb mapping (even a failed one) is replaced, an anonymous
+  // one loses its name. A unit the kernel will not remap is leaked.
+  static void return_to_arena(const Unit& unit) {
+    void* addr = chunk_address(unit.first);
+    const std::size_t bytes = std::size_t{unit.count} * kChunkBytes;
+    if (detail::policy_of(unit.kind).hugetlb()) {
+      if (!detail::map_anonymous(addr, bytes)) return;
+    } else {
+      detail::name_range(addr, bytes, nullptr);
+    }
+    detail::ChunkArena::get().give_run(unit.first, unit.count);
   }
 
   // The pfn of a free block of exactly `order`, split from the smallest
@@ -315,7 +431,7 @@ struct PageAllocator::Impl {
       pfn = std::min(pfn, buddy);
       ++order;
     }
-    if (order == kMaxOrder && free_bytes > options.retain_bytes) {
+    if (order == kMaxOrder && !retain_all && free_bytes > options.retain_bytes) {
       free_bytes -= kChunkBytes;
       return pfn / kPagesPerChunk;  // every descriptor of it is kUnused
     }
@@ -328,27 +444,80 @@ struct PageAllocator::Impl {
     return (head.kind == detail::kFree && head.order == kMaxOrder) ||
            std::find(released.begin(), released.end(), chunk) != released.end();
   }
+
+  bool all_free(std::uint32_t first, std::uint32_t count) const {
+    for (std::uint32_t chunk = first; chunk < first + count; ++chunk) {
+      if (!chunk_is_free(chunk)) return false;
+    }
+    return true;
+  }
+
+  // Marks a free chunk's descriptors unowned (a released chunk's are
+  // already) and, when asked, discards its memory.
+  static void forget_chunk(std::uint32_t chunk, bool discard) {
+    Page& head = desc(chunk * kPagesPerChunk);
+    if (head.kind != detail::kFree) return;
+    head.kind = detail::kUnused;
+    if (discard) detail::discard(chunk_address(chunk), kChunkBytes);
+  }
+
+  // At destruction: gives a unit back when all of it is free; returns the
+  // chunks leaked because a page of the unit is still allocated (its memory
+  // must stay valid; a huge page cannot be split to keep only part of it).
+  std::size_t close_unit(const Unit& unit) {
+    if (!all_free(unit.first, unit.count)) return unit.count;
+    // Remapping a hugetlb unit frees its pages; anonymous ones are discarded.
+    const bool discard = !detail::policy_of(unit.kind).hugetlb();
+    for (std::uint32_t c = unit.first; c < unit.first + unit.count; ++c) forget_chunk(c, discard);
+    return_to_arena(unit);
+    return 0;
+  }
+
+  // At destruction: the region's run goes back unless a page of it is still
+  // allocated; the memfd is closed either way (the mapping keeps its pages).
+  std::size_t close_region() {
+    const bool in_use = !all_free(region->first_chunk, region_grown);
+    if (!in_use) {
+      for (std::uint32_t i = 0; i < region_grown; ++i) forget_chunk(region->first_chunk + i, false);
+    }
+    detail::destroy_shared_region(*region, in_use);
+    return in_use ? region->chunks : 0;
+  }
+
+  // The address ranges of what this allocator committed.
+  std::vector<detail::AddressRange> committed_ranges() const {
+    std::vector<detail::AddressRange> ranges;
+    auto add = [&](std::uint32_t first, std::uint32_t count) {
+      const auto begin = reinterpret_cast<std::uintptr_t>(chunk_address(first));
+      ranges.push_back({begin, begin + std::size_t{count} * kChunkBytes});
+    };
+    if (region) add(region->first_chunk, region_grown);
+    for (const Unit& unit : units) add(unit.first, unit.count);
+    return ranges;
+  }
 };
 
-PageAllocator::PageAllocator(PageAllocatorOptions options) : options_(options), impl_(new Impl) {}
+PageAllocator::PageAllocator(PageAllocatorOptions options)
+    : PageAllocator(options, new Impl(options)) {
+  if (const Error* error = setup_error()) {
+    log(LogLevel::kError, detail::format("page allocator %u refuses every allocation: %s",
+                                         impl_->id, error->message.c_str()));
+  }
+}
+
+PageAllocator::PageAllocator(PageAllocatorOptions options, Impl* impl)
+    : options_(options), impl_(impl) {}
+
+Result<std::unique_ptr<PageAllocator>> PageAllocator::create(PageAllocatorOptions options) {
+  std::unique_ptr<PageAllocator> allocator(new PageAllocator(options, new Impl(options)));
+  if (const Error* error = allocator->setup_error()) return Error(*error);
+  return Result<std::unique_ptr<PageAllocator>>(std::move(allocator));
+}
 
 PageAllocator::~PageAllocator() {
   // Destruction means no other thread uses this allocator: no lock needed.
-  std::vector<std::uint32_t> returned;
-  std::size_t leaked = 0;
-  for (std::uint32_t chunk : impl_->chunks) {
-    if (!impl_->chunk_is_free(chunk)) {
-      ++leaked;  // a page is still out there: its memory must stay valid
-      continue;
-    }
-    Page& head = desc(chunk * kPagesPerChunk);
-    if (head.kind == detail::kFree) {
-      head.kind = detail::kUnused;
-      discard(chunk);  // released chunks were discarded already
-    }
-    returned.push_back(chunk);
-  }
-  ChunkArena::get().give(returned);
+  std::size_t leaked = impl_->region ? impl_->close_region() : 0;
+  for (const Unit& unit : impl_->units) leaked += impl_->close_unit(unit);
   if (leaked != 0) {
     log(LogLevel::kError,
         detail::format("page allocator %p destroyed with pages still allocated; "
@@ -358,14 +527,19 @@ PageAllocator::~PageAllocator() {
   delete impl_;
 }
 
-PageAllocator& PageAllocator::for_node(int nid) {
+PageAllocator& PageAllocator::for_node(int nid, Backing backing) {
   if (nid == kNoNode) nid = current_node();
   if (nid < 0 || nid >= kMaxNodes) nid = 0;
-  std::atomic<PageAllocator*>& slot = g_node_allocators[nid];
+  if (PPOOL_UNLIKELY(!detail::valid_backing(backing))) {
+    detail::report_misuse(
+        detail::format("for_node: %u is not a Backing; using k4K", static_cast<unsigned>(backing)));
+    backing = Backing::k4K;
+  }
+  std::atomic<PageAllocator*>& slot = g_node_allocators[nid][static_cast<std::size_t>(backing)];
   PageAllocator* existing = slot.load(std::memory_order_acquire);
   if (PPOOL_LIKELY(existing != nullptr)) return *existing;
   // First use: racing creators build one each, the loser deletes its own.
-  auto* created = new PageAllocator(PageAllocatorOptions{.nid = nid});
+  auto* created = new PageAllocator(PageAllocatorOptions{.nid = nid, .backing = backing});
   if (slot.compare_exchange_strong(existing, created, std::memory_order_acq_rel,
                                    std::memory_order_acquire)) {
     return *created;
@@ -414,10 +588,35 @@ void PageAllocator::free(Page* page) {
   if (chunk == kNone) return;
   // Discarding 4 MiB takes tens of microseconds; do it outside the lock.
   // The chunk is on no list meanwhile, so nobody can hand it out.
-  discard(chunk);
+  detail::discard(chunk_address(chunk), kChunkBytes);
   std::lock_guard lock(impl_->mu);
   impl_->released.push_back(chunk);
   impl_->released_bytes += kChunkBytes;
+}
+
+Backing PageAllocator::backing() const {
+  return impl_->backing.load(std::memory_order_relaxed);
+}
+
+const Error* PageAllocator::setup_error() const {
+  return impl_->setup_error ? &*impl_->setup_error : nullptr;
+}
+
+const SharedRegion* PageAllocator::region() const {
+  return impl_->region ? &impl_->region->region : nullptr;
+}
+
+// Exact when naming the chunks' VMAs worked (Linux 5.17+ with
+// CONFIG_ANON_VMA_NAME): each then holds this allocator's chunks only.
+// Otherwise a VMA may span chunks of other allocators or free arena chunks,
+// and its huge pages, clamped to its overlap with ours, are an estimate.
+std::size_t PageAllocator::huge_backed_bytes() const {
+  std::vector<detail::AddressRange> ranges;
+  {
+    std::lock_guard lock(impl_->mu);
+    ranges = impl_->committed_ranges();
+  }
+  return detail::huge_bytes_in(std::move(ranges));
 }
 
 PageAllocatorStats PageAllocator::stats() const {
