@@ -45,8 +45,13 @@ inline constexpr std::uintptr_t kTagStateMask = 3;
 enum PagePoolFlags : std::uint32_t {
   kDmaMap = 1u << 0,      // the pool maps pages when they enter, unmaps when they leave
   kDmaSyncDev = 1u << 1,  // the pool syncs [offset, +max_len) for the device on recycle
+  // Pages are zeroed when they enter the pool from the page allocator (the
+  // bulk slow path) and, from a shared region, when they leave it for the
+  // allocator: never on alloc or recycle. A page another party can see never
+  // carries a previous user's bytes.
+  kZeroPages = 1u << 2,
 };
-inline constexpr std::uint32_t kPagePoolFlagsAll = kDmaMap | kDmaSyncDev;
+inline constexpr std::uint32_t kPagePoolFlagsAll = kDmaMap | kDmaSyncDev | kZeroPages;
 
 inline constexpr unsigned kAllocCacheSize = 128;   // PP_ALLOC_CACHE_SIZE
 inline constexpr unsigned kAllocCacheRefill = 64;  // PP_ALLOC_CACHE_REFILL
@@ -64,8 +69,19 @@ struct PagePoolParams {
   std::uint32_t flags = 0;    // PagePoolFlags
   std::string name = "pool";  // for reports and introspection, at most 31 characters
   unsigned queue = 0;         // the queue index, for introspection
-  // The page allocator to draw from; nullptr: PageAllocator::for_node(nid).
+  // The page allocator to draw from; nullptr: PageAllocator::for_node(nid,
+  // backing). A shared region's allocator comes from PageAllocator::create().
   PageAllocator* allocator = nullptr;
+  Backing backing = Backing::k4K;  // of the process-wide allocator (allocator == nullptr)
+  // At most this many pages in flight (0: no limit): past it an allocation
+  // that needs the page allocator gets nullptr and counts alloc_limited, so a
+  // stuck consumer cannot eat the machine (io_uring zcrx answers ENOBUFS).
+  std::uint32_t max_inflight = 0;
+  // Pages out with users (in flight, not home in the cache or the ring):
+  // watermark_fd() becomes readable when they rise to inflight_high and again
+  // when they fall to inflight_low (0, 0: no watermarks; else low < high).
+  std::uint32_t inflight_high = 0;
+  std::uint32_t inflight_low = 0;
 };
 
 // The kernel's page_pool stats, under exactly its names.
@@ -77,6 +93,17 @@ struct PagePoolStats {
     std::uint64_t cached, cache_full, ring, ring_full, released_refcnt;
   } recycle;
   // {"alloc_fast": N, ..., "recycle_released_refcnt": N}
+  std::string to_json() const;
+};
+
+// What ppool counts beyond the kernel's eleven (whose names stay exactly the
+// kernel's): the in-flight limit and the memory in flight.
+struct PagePoolExtraStats {
+  std::uint64_t alloc_limited;  // allocations refused at max_inflight
+  std::uint64_t inflight_mem;   // bytes in flight now (inflight pages x page size)
+  std::uint32_t inflight_peak;  // the most pages in flight at once
+  std::uint64_t pages_zeroed;   // pages cleared (kZeroPages), on entry and on release
+  // {"alloc_limited": N, "inflight_mem": N, "inflight_peak": N, "pages_zeroed": N}
   std::string to_json() const;
 };
 
@@ -171,8 +198,30 @@ class PagePool {
   // hold - release): in the cache, in the ring, or out with users. Thread
   // context: any thread.
   [[nodiscard]] std::uint32_t inflight() const;
-  // Allocations that returned nullptr. Thread context: as stats().
+  // alloc_limited, inflight_mem, inflight_peak, pages_zeroed. Thread
+  // context: as stats().
+  [[nodiscard]] PagePoolExtraStats extra_stats() const;
+  // Allocations that returned nullptr (alloc_limited ones included). Thread
+  // context: as stats().
   [[nodiscard]] std::uint64_t alloc_failures() const { return alloc_failures_; }
+
+  // ---- backpressure (params.inflight_high / inflight_low) ----
+
+  // An eventfd (non-blocking) that becomes readable when the pages out with
+  // users rise to inflight_high and again when they fall to inflight_low:
+  // poll it, read it (which clears it), then ask above_high_watermark().
+  // -1 without watermarks. The rise is noticed at the owner's next slow
+  // path (a refill: within a cache's worth of pages); the fall at the put
+  // that makes it, on any thread. While above the high mark the owner's puts
+  // take the out-of-line path, which watches the low mark; another thread's
+  // put judges the owner's cache as the owner last left a slow path (pages
+  // it allocated since count as home), exact when the owner stopped
+  // allocating at the rise, as a driver does. The inline fast paths never
+  // look. Thread context: any thread.
+  [[nodiscard]] int watermark_fd() const { return wm_fd_; }
+  [[nodiscard]] bool above_high_watermark() const {
+    return wm_above_.load(std::memory_order_acquire);
+  }
   // Maps the DMA device refused. A refusal ends that bulk refill (the
   // pages mapped before it serve; the rest go back to the allocator), and
   // when it was the bulk's first page the allocation fails (alloc_failures).
@@ -209,12 +258,21 @@ class PagePool {
   bool refill_cache();
   bool refill_from_ring();
   bool alloc_from_allocator();
+  std::uint32_t allocator_room();
+  std::uint32_t pages_out(std::uint32_t at_home) const;
+  void watch_high_mark();
+  void watch_low_mark_owner();
+  void watch_low_mark_remote(std::uint32_t returning);
+  bool cross_watermark(bool above);
+  void zero_pages(Page* const* pages, std::size_t n);
   std::size_t map_pages(Page** pages, std::size_t n);
   void unmap_page(Page* page);
   void sync_for_device_owner(Page* page, std::uint32_t dma_sync_size);
   void sync_for_device_remote(Page* page, std::uint32_t dma_sync_size);
   void recycle_in_cache(Page* page);
   PPOOL_NOINLINE void put_page_other(Page* page, std::uint32_t dma_sync_size);
+  void put_page_owner(Page* page, std::uint32_t dma_sync_size);
+  void recycle_in_ring(Page* page);
   bool accept_put(Page* page);
   void put_page_slow(Page* page);
   std::size_t recycle_run_in_cache(Page* const* pages, std::size_t n);
@@ -249,6 +307,9 @@ class PagePool {
   static constexpr std::uint32_t kSyncFull = ~std::uint32_t{0};
   std::uint32_t max_len_;
   bool sync_on_put_;  // kDmaSyncDev and the device needs syncs
+  // Above the high watermark: remote puts check the low mark before they
+  // produce (written at the crossings only).
+  std::atomic<bool> wm_above_{false};
   DmaDirection dma_dir_;
   std::uint32_t dma_offset_;  // params.offset: where syncs start
   DmaDevice* dev_;
@@ -268,6 +329,12 @@ class PagePool {
   int nid_;
   PageAllocator* allocator_;
   std::uint64_t alloc_failures_ = 0;
+  std::uint64_t alloc_limited_ = 0;
+  std::uint64_t pages_zeroed_ = 0;  // on entry (the owner's); releases count apart
+  std::uint32_t inflight_peak_ = 0;
+  // The owner's puts take the out-of-line path, which watches the low mark
+  // (set with direct_owner_ cleared while above the high mark).
+  bool wm_owner_watch_ = false;
   // The page being cut into fragments and the next free offset in it (the
   // fragments handed out of it are counted in the page: pp_frag_handed).
   Page* frag_page_ = nullptr;
@@ -281,6 +348,10 @@ class PagePool {
   std::atomic<std::uint64_t> ring_full_{0};
   std::atomic<std::uint64_t> released_refcnt_{0};
   std::atomic<bool> destroying_{false};
+  // The owner's cache count at its last look, for a remote put's estimate
+  // of the pages out (the cache itself is the owner's alone).
+  std::atomic<std::uint32_t> wm_cache_seen_{0};
+  std::atomic<std::uint64_t> released_zeroed_{0};
 
   // ---- cold ----
   alignas(kCacheLine) std::uint32_t id_;
@@ -290,6 +361,8 @@ class PagePool {
   // unmap pages still in flight. Touched on map/unmap only.
   std::unique_ptr<detail::DmaRecord> dma_record_;
   std::int64_t detach_time_ns_ = 0;
+  int wm_fd_ = -1;                // the watermark eventfd, or -1
+  bool zero_on_release_ = false;  // kZeroPages on a shared region's allocator
 };
 
 // Puts many pages, possibly of different pools (the kernel's

@@ -3,19 +3,22 @@
 // one bulk, mapped once), and the bulk allocation.
 #include <algorithm>
 
+#include "mem/zero.h"
 #include "pool/pool_internal.h"
 
 namespace ppool {
 
 Page* PagePool::alloc_pages_slow() {
   if (PPOOL_UNLIKELY(!alloc_allowed())) return nullptr;
-  if (PPOOL_UNLIKELY(!refill_cache())) {
+  Page* page = nullptr;
+  if (PPOOL_LIKELY(refill_cache())) {
+    // Counted by the refill (alloc_refill or alloc_slow), not as alloc_fast.
+    page = cache_.pages[--cache_.count];
+    page->pp_tag = tag_in_use();
+  } else {
     ++alloc_failures_;
-    return nullptr;
   }
-  // Counted by the refill (alloc_refill or alloc_slow), not as alloc_fast.
-  Page* page = cache_.pages[--cache_.count];
-  page->pp_tag = tag_in_use();
+  if (wm_fd_ >= 0) watch_high_mark();
   return page;
 }
 
@@ -52,6 +55,7 @@ std::size_t PagePool::alloc_pages_bulk(Page** out, std::size_t n) {
     (void)refilled;
 #endif
   }
+  if (wm_fd_ >= 0) watch_high_mark();
   return got;
 }
 
@@ -106,16 +110,23 @@ bool PagePool::refill_from_ring() {
   return true;
 }
 
-// A bulk of order-0 pages (or one compound page), mapped once: the cost the
-// cache exists to amortise.
+// A bulk of order-0 pages (or one compound page), zeroed (kZeroPages) and
+// mapped once: the cost the cache exists to amortise. max_inflight caps the
+// bulk; at the limit the allocation is refused and counted.
 bool PagePool::alloc_from_allocator() {
+  const std::uint32_t room = allocator_room();
+  if (PPOOL_UNLIKELY(!room)) {
+    ++alloc_limited_;
+    return false;
+  }
   Page* batch[kAllocCacheRefill];
   std::size_t n = 0;
   if (params_.order == 0) {
-    n = allocator_->alloc_bulk(batch, kAllocCacheRefill);
+    n = allocator_->alloc_bulk(batch, room);
   } else if ((batch[0] = allocator_->alloc(params_.order))) {
     n = 1;
   }
+  if (params_.flags & kZeroPages) zero_pages(batch, n);
   n = map_pages(batch, n);
   for (std::size_t i = 0; i < n; ++i) {
     batch[i]->pp_tag = tag_recycled();
@@ -124,11 +135,26 @@ bool PagePool::alloc_from_allocator() {
   hold_.store(hold_.load(std::memory_order_relaxed) + static_cast<std::uint32_t>(n),
               std::memory_order_release);
   if (!n) return false;
+  inflight_peak_ = std::max(inflight_peak_, inflight());
   if (params_.order)
     PPOOL_STAT_INC(owner_stats_.slow_high_order);
   else
     PPOOL_STAT_INC(owner_stats_.slow);
   return true;
+}
+
+// Clears fresh pages before anyone (the device included: the map's sync
+// follows) sees them, in runs of adjacent pages: a bulk from the buddy
+// allocator is mostly one run.
+void PagePool::zero_pages(Page* const* pages, std::size_t n) {
+  const std::size_t bytes = kPageSize << params_.order;
+  for (std::size_t i = 0; i < n;) {
+    char* start = static_cast<char*>(page_address(pages[i]));
+    std::size_t run = bytes;
+    for (++i; i < n && page_address(pages[i]) == start + run; ++i) run += bytes;
+    detail::zero_pages(start, run);
+  }
+  pages_zeroed_ += n;
 }
 
 }  // namespace ppool

@@ -1,9 +1,15 @@
 // The page pool's life cycle: creation, the owner, DMA mapping and syncs,
-// destroy, and the in-flight accounting. Allocation is alloc.cc.
+// destroy, and the stats. Allocation is alloc.cc; the in-flight accounting,
+// its limit and watermarks inflight.cc.
 #include "ppool/page_pool.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
 #include <mutex>
 
 #include "pool/dma_record.h"
@@ -36,8 +42,17 @@ Result<PagePool*> PagePool::create(const PagePoolParams& params) {
   static std::once_flag hook_installed;
   std::call_once(hook_installed, [] { detail::set_pool_page_put(&PagePool::generic_put); });
   PageAllocator& allocator =
-      params.allocator ? *params.allocator : PageAllocator::for_node(params.nid);
-  return new PagePool(params, allocator);
+      params.allocator ? *params.allocator : PageAllocator::for_node(params.nid, params.backing);
+  if (const Error* error = allocator.setup_error())
+    return Error{error->code, "page_pool_create: allocator: " + error->message};
+  auto* pool = new PagePool(params, allocator);
+  if (params.inflight_high && pool->wm_fd_ < 0) {
+    Error error{Errc::kOutOfMemory, detail::format("page_pool_create: inflight_high: eventfd: %s",
+                                                   std::strerror(errno))};
+    delete pool;
+    return error;
+  }
+  return pool;
 }
 
 PagePool::PagePool(const PagePoolParams& params, PageAllocator& allocator)
@@ -57,6 +72,8 @@ PagePool::PagePool(const PagePoolParams& params, PageAllocator& allocator)
   dev_caller_ = name_;
   if (params.flags & kDmaMap)
     dma_record_ = std::make_unique<detail::DmaRecord>(*params.dev, params.dma_dir, name_);
+  zero_on_release_ = (params.flags & kZeroPages) && allocator.region();
+  if (params.inflight_high) wm_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   set_owner(detail::current_thread_id());
 }
 
@@ -84,6 +101,7 @@ void PagePool::check_layout() {
 #pragma GCC diagnostic pop
 
 PagePool::~PagePool() {
+  if (wm_fd_ >= 0) ::close(wm_fd_);
   detail::pool_storage_retire(this, id_, name_);
 }
 
@@ -105,12 +123,14 @@ void PagePool::bind_owner() {
 
 void PagePool::set_owner(std::uint64_t thread_id) {
   owner_.store(thread_id, std::memory_order_relaxed);
-  direct_owner_.store(sync_on_put_ ? kNoOwner : thread_id, std::memory_order_relaxed);
+  // Puts that sync, or that watch the low watermark, take the out-of-line path.
+  direct_owner_.store(sync_on_put_ || wm_owner_watch_ ? kNoOwner : thread_id,
+                      std::memory_order_relaxed);
 }
 
 void PagePool::nid_changed(int nid) {
   nid_ = nid;
-  if (!params_.allocator) allocator_ = &PageAllocator::for_node(nid);
+  if (!params_.allocator) allocator_ = &PageAllocator::for_node(nid, params_.backing);
 }
 
 std::uint32_t PagePool::destroy(PagePool* pool) {
@@ -193,12 +213,6 @@ void PagePool::dma_sync_for_cpu(Page* page, std::uint32_t offset, std::uint32_t 
 }
 
 // ---- accounting ----
-
-std::uint32_t PagePool::inflight() const {
-  std::int32_t n = static_cast<std::int32_t>(hold_.load(std::memory_order_acquire) -
-                                             release_.load(std::memory_order_acquire));
-  return n < 0 ? 0 : static_cast<std::uint32_t>(n);
-}
 
 std::uint64_t PagePool::map_failures() const {
   return dma_record_ ? dma_record_->map_failures() : 0;

@@ -39,6 +39,16 @@ std::optional<Error> validate_params(const PagePoolParams& p) {
   if (std::uint64_t{p.offset} + p.max_len > (kPageSize << p.order))
     return invalid(format("offset + max_len: %u + %u exceed the %zu-byte page", p.offset, p.max_len,
                           kPageSize << p.order));
+  if (p.allocator && p.backing != Backing::k4K)
+    return invalid(format("backing: %s is chosen by the allocator passed in (its backing is %s)",
+                          backing_name(p.backing), backing_name(p.allocator->backing())));
+  if (!p.inflight_high && p.inflight_low) return invalid("inflight_low: set without inflight_high");
+  if (p.inflight_high && p.inflight_low >= p.inflight_high)
+    return invalid(
+        format("inflight_low: %u must be below inflight_high %u", p.inflight_low, p.inflight_high));
+  if (p.max_inflight && p.inflight_high > p.max_inflight)
+    return invalid(format("inflight_high: %u exceeds max_inflight %u and would never be reached",
+                          p.inflight_high, p.max_inflight));
   return std::nullopt;
 }
 

@@ -3,6 +3,7 @@
 // and the generic put_page() of pool pages.
 #include <algorithm>
 
+#include "mem/zero.h"
 #include "pool/pool_internal.h"
 #include "pool/release_worker.h"
 
@@ -14,13 +15,28 @@ using detail::pool_of_tag;
 // (on the owner: napi-local), the ring, or the release path.
 void PagePool::put_page_other(Page* page, std::uint32_t dma_sync_size) {
   if (PPOOL_UNLIKELY(!recyclable(page)) && !accept_put(page)) return;
-  if (is_owner()) {
-    if (sync_on_put_) sync_for_device_owner(page, dma_sync_size);
-    if (PPOOL_LIKELY(cache_.count < kAllocCacheSize)) return recycle_in_cache(page);
+  if (is_owner()) return put_page_owner(page, dma_sync_size);
+  if (sync_on_put_) sync_for_device_remote(page, dma_sync_size);
+  if (PPOOL_UNLIKELY(wm_above_.load(std::memory_order_relaxed))) watch_low_mark_remote(1);
+  recycle_in_ring(page);
+}
+
+// The owner's put that is not the inline one: it syncs, its cache is full,
+// or it watches the low watermark.
+void PagePool::put_page_owner(Page* page, std::uint32_t dma_sync_size) {
+  if (sync_on_put_) sync_for_device_owner(page, dma_sync_size);
+  if (PPOOL_LIKELY(cache_.count < kAllocCacheSize)) {
+    recycle_in_cache(page);
+  } else {
     PPOOL_STAT_INC(owner_stats_.cache_full);
-  } else if (sync_on_put_) {
-    sync_for_device_remote(page, dma_sync_size);
+    recycle_in_ring(page);
   }
+  if (PPOOL_UNLIKELY(wm_owner_watch_)) watch_low_mark_owner();
+}
+
+// Into the ring, else (full) released. After the produce the page may be
+// consumed, and after destroy the pool freed: nothing of it is touched.
+void PagePool::recycle_in_ring(Page* page) {
   page->pp_tag = tag_recycled();
   if (PPOOL_LIKELY(ring_.produce(page))) return;
   ring_full_.fetch_add(1, std::memory_order_relaxed);
@@ -86,6 +102,8 @@ std::size_t PagePool::recycle_run_in_cache(Page* const* pages, std::size_t n) {
 // not fit is released afterwards, outside the reservation. After destroy the
 // release worker is the ring's consumer and drains it at each retry.
 void PagePool::recycle_bulk_in_ring(Page** pages, std::size_t n) {
+  if (PPOOL_UNLIKELY(wm_above_.load(std::memory_order_relaxed)) && !is_owner())
+    watch_low_mark_remote(static_cast<std::uint32_t>(n));
   std::size_t put = ring_.produce_bulk(pages, n);
   if (put == n) return;
   ring_full_.fetch_add(n - put, std::memory_order_relaxed);
@@ -111,8 +129,15 @@ void PagePool::release_accounted(Page* page) {
 }
 
 // The kernel's page_pool_return_page: released, then the pool's reference
-// dropped, which frees the page unless others still hold it.
+// dropped, which frees the page unless others still hold it. A page leaving
+// a zeroing pool of a shared region for the allocator is cleared first (not
+// one that others still hold: their bytes are theirs): the region's other
+// mapper never sees the bytes of the pool's last user in a free page.
 void PagePool::return_page(Page* page) {
+  if (zero_on_release_ && page->refcount.load(std::memory_order_acquire) == 1) {
+    detail::zero_pages(page_address(page), page_bytes(page));
+    released_zeroed_.fetch_add(1, std::memory_order_relaxed);
+  }
   release_accounted(page);
   ppool::put_page(page);
 }
@@ -199,6 +224,7 @@ void put_page_bulk(Page** pages, std::size_t count) {
       add(page);
     }
     if (n) pool->recycle_bulk_in_ring(batch, n);
+    if (direct && pool->wm_owner_watch_) pool->watch_low_mark_owner();
     count = deferred;
   }
 }

@@ -92,6 +92,9 @@ class MpscRing {
 
   // Entries ever reserved by producers: a free running count of produce.
   std::uint64_t produced() const { return head_.load(std::memory_order_relaxed); }
+  // Entries ever consumed. produced() - consumed() is the ring's occupancy,
+  // a moment's estimate from any thread. Thread context: any thread.
+  std::uint64_t consumed() const { return tail_.load(std::memory_order_acquire); }
 
   // True when no entry is waiting. Thread context: the consumer.
   bool empty() const {
