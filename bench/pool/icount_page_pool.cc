@@ -54,6 +54,19 @@ __attribute__((noinline)) void icount_bulk_alloc_path(ppool::PagePool* pool, lon
   }
 }
 
+// The slow path, a page at a time: each page leaves the pool for the page
+// allocator, so every alloc finds the cache empty once in 64 and refills it
+// from the allocator (one bulk, mapped at once; cleared with kZeroPages).
+// icount.sh counts the whole loop, per page.
+__attribute__((noinline)) void icount_slow_path(ppool::PagePool* pool, long iters) {
+  for (long i = 0; i < iters; ++i) {
+    ppool::Page* page = pool->alloc_pages();
+    asm volatile("" : : "r"(page) : "memory");
+    pool->release_page(page);
+    ppool::put_page(page);
+  }
+}
+
 // The fast path's loop on a pool whose device needs syncs (kDmaSyncDev).
 __attribute__((noinline)) void icount_sync_path(ppool::PagePool* pool, long iters) {
   icount_fast_path(pool, iters);
@@ -70,27 +83,35 @@ ppool::PagePool* make_pool(ppool::DmaDevice& dev, std::uint32_t flags) {
 
 }  // namespace
 
+// PATH_zero: the same path on a kZeroPages pool.
 int main(int argc, char** argv) {
-  const std::string_view path = argc == 3 ? argv[1] : "";
+  std::string_view path = argc == 3 ? argv[1] : "";
+  const bool zero = path.ends_with("_zero");
+  if (zero) path.remove_suffix(5);
   if (path != "fast" && path != "ring" && path != "bulk" && path != "bulk_alloc" &&
-      path != "sync") {
-    std::fprintf(stderr, "usage: %s fast|ring|bulk|bulk_alloc|sync ITERATIONS\n", argv[0]);
+      path != "sync" && path != "slow") {
+    std::fprintf(stderr, "usage: %s fast|ring|bulk|bulk_alloc|sync|slow[_zero] ITERATIONS\n",
+                 argv[0]);
     return 2;
   }
   const long iters = std::atol(argv[2]);
+  std::uint32_t flags = ppool::kDmaMap;
+  if (zero) flags |= ppool::kZeroPages;
   ppool::bench::CountingSyncDevice sync_dev;
-  ppool::PagePool* pool = path == "sync" ? make_pool(sync_dev, ppool::kDmaMap | ppool::kDmaSyncDev)
-                                         : make_pool(g_identity, ppool::kDmaMap);
+  ppool::PagePool* pool = path == "sync" ? make_pool(sync_dev, flags | ppool::kDmaSyncDev)
+                                         : make_pool(g_identity, flags);
   // Warm the cache and the ring so the counted loop sees steady state.
   icount_fast_path(pool, 1000);
   icount_ring_path(pool, 1000);
   icount_bulk_path(pool, 10);
   icount_bulk_alloc_path(pool, 10);
+  if (path == "slow") icount_slow_path(pool, 1000);  // the other paths start as they always did
   if (path == "fast") icount_fast_path(pool, iters);
   if (path == "ring") icount_ring_path(pool, iters);
   if (path == "bulk") icount_bulk_path(pool, iters);
   if (path == "bulk_alloc") icount_bulk_alloc_path(pool, iters);
   if (path == "sync") icount_sync_path(pool, iters);
+  if (path == "slow") icount_slow_path(pool, iters);
   ppool::PagePool::destroy(pool);
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "workloads.h"
 
@@ -27,6 +28,11 @@ class Impl {
   // Tears down what open() built; false (with a message) when not every
   // buffer came back.
   virtual bool close() = 0;
+  // What a memory backing's allocator had in huge pages for w (the last
+  // round's), -1 where that was not read.
+  virtual long long huge_backed_bytes(Workload) const { return -1; }
+  // Lines for after the table (a workload skipped and why).
+  virtual std::vector<std::string> notes() const { return {}; }
 };
 
 template <class Adapter>
@@ -40,6 +46,14 @@ class ImplOf final : public Impl {
   bool open(Workload w) override { return adapter_.open(w); }
   double run(Workload w, std::uint64_t ops) override { return run_workload(adapter_, w, ops); }
   bool close() override { return adapter_.close(); }
+  long long huge_backed_bytes(Workload w) const override {
+    if constexpr (requires { adapter_.huge_backed_bytes(w); }) return adapter_.huge_backed_bytes(w);
+    return -1;
+  }
+  std::vector<std::string> notes() const override {
+    if constexpr (requires { adapter_.notes(); }) return adapter_.notes();
+    return {};
+  }
 
  private:
   std::string name_;
@@ -48,8 +62,13 @@ class ImplOf final : public Impl {
 
 // The factories print what they found (a "# " line on stdout: verified,
 // or skipped and why) and return nullptr for a peer that is not available.
+// ppool's settings for the workloads of the memory backings.
+struct PpoolOptions {
+  double touch_gib = 4;  // touch_*: GiB of pool pages chased across
+};
+
 std::unique_ptr<Impl> make_baseline();
-std::unique_ptr<Impl> make_ppool();
+std::unique_ptr<Impl> make_ppool(const PpoolOptions& options);
 std::unique_ptr<Impl> make_dpdk_mempool();
 // glibc, jemalloc, mimalloc or tcmalloc, loaded from its own library.
 std::unique_ptr<Impl> make_malloc(std::string_view name);

@@ -45,7 +45,8 @@ class DpdkAdapter {
   }
 
   bool runs(Workload w) const {
-    return !is_baseline(w) && w != Workload::kSlowPath && w != Workload::kFastPathSync;
+    return !is_baseline(w) && !is_ppool_only(w) && w != Workload::kSlowPath &&
+           w != Workload::kFastPathSync;
   }
   bool open(Workload w) {
     mp_ = w == Workload::kRingPath ? ring_ : cached_;

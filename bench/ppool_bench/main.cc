@@ -3,7 +3,7 @@
 // process on one machine (issue 4; the targets are DESIGN.md section 6).
 //
 //   ppool-bench [--quick] [--repeat N] [--json FILE] [--plot FILE.png|FILE.svg]
-//               [--only IMPL,...] [--workloads WORKLOAD,...]
+//               [--only IMPL,...] [--workloads WORKLOAD,...] [--touch-gib N]
 //
 // Each measurement is calibrated to run about 0.2 s (--quick: 0.02 s), in ns
 // per op: elapsed / ops, where an op is one buffer allocated and returned.
@@ -15,6 +15,15 @@
 // DPDK: on these noisy VMs a slow patch of the machine then lands on every
 // impl alike rather than on one (../common/rounds.h). The op count is
 // calibrated in the first round and kept, so every round times the same work.
+//
+// ppool alone also runs the workloads of its memory backings (4 KiB pages,
+// THP, hugetlb 2 MiB): the slow path on each (slow_path_*), pages from an
+// allocator that commits fresh chunks (fresh_*), and a dependent chase over
+// one random line per page of --touch-gib GiB of pool pages (touch_*; default
+// 4, --quick 0.25), each reported against its 4 KiB row. The rows of one
+// such family run side by side in each round, their order rotating; the
+// hugetlb rows reserve their pages as root and give them back, or are
+// skipped with a message.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -40,15 +49,18 @@ struct Options {
   std::string json, plot;
   std::vector<std::string> only;    // impls; empty: all
   std::vector<Workload> workloads;  // empty: all
+  double touch_gib = 0;             // 0: 4, or 0.25 with --quick
 };
 
 std::string usage() {
   std::string text =
       "usage: ppool-bench [--quick] [--repeat 1..1000] [--json FILE] [--plot FILE.png|FILE.svg]\n"
-      "                   [--only IMPL,...] [--workloads WORKLOAD,...]\n"
+      "                   [--only IMPL,...] [--workloads WORKLOAD,...] [--touch-gib N]\n"
       "  --repeat N: N interleaved rounds (impl order rotating), each one run per\n"
       "              (workload, impl); reports the median, the spread and the ratio\n"
       "              to dpdk_mempool (default 1: the median of 3 runs back to back)\n"
+      "  --touch-gib N: GiB of pool pages the touch_* workloads chase across, on\n"
+      "              each backing (0.01..32; default 4, with --quick 0.25)\n"
       "  impls:";
   for (const char* impl : kImpls) text += std::string(" ") + impl;
   text += "\n  workloads:";
@@ -81,6 +93,7 @@ std::optional<int> parse(int argc, char** argv, Options& opt) {
     if (args.flag("--quick")) {
       opt.quick = true;
     } else if (args.number("--repeat", 1, 1000, opt.repeat)) {
+    } else if (args.decimal("--touch-gib", 0.01, 32, opt.touch_gib)) {
     } else if (args.text("--json", opt.json) || args.text("--plot", opt.plot)) {
     } else if (args.text("--only", list)) {
       if (list.empty()) continue;  // the missing value was reported
@@ -118,9 +131,11 @@ bool selected(const Options& opt, Workload w) {
 // The impls asked for and found, in kImpls order (DPDK's EAL starts here).
 std::vector<std::unique_ptr<Impl>> find_impls(const Options& opt) {
   std::vector<std::unique_ptr<Impl>> impls;
+  PpoolOptions ppool;
+  ppool.touch_gib = opt.touch_gib > 0 ? opt.touch_gib : opt.quick ? 0.25 : 4;
   for (const std::string name : kImpls) {
     if (!selected(opt, name)) continue;
-    std::unique_ptr<Impl> impl = name == "ppool"          ? make_ppool()
+    std::unique_ptr<Impl> impl = name == "ppool"          ? make_ppool(ppool)
                                  : name == "dpdk_mempool" ? make_dpdk_mempool()
                                  : name == "mmap"         ? make_mmap()
                                  : name == "baseline"     ? make_baseline()
@@ -169,7 +184,7 @@ double measure(Cell& cell, const Options& opt) {
 }
 
 // Every selected workload that an impl runs, workload by workload (the
-// table's order): cells of one workload are contiguous.
+// table's order): cells of one workload, and of one family, are contiguous.
 std::vector<Cell> cells_of(const std::vector<std::unique_ptr<Impl>>& impls, const Options& opt) {
   std::vector<Cell> cells;
   for (int i = 0; i < kWorkloadCount; ++i) {
@@ -187,7 +202,9 @@ bool run_rounds(std::vector<Cell>& cells, const Options& opt) {
   Progress progress(static_cast<int>(cells.size()) * opt.repeat);
   for (int round = 0; round < opt.repeat; ++round)
     for (std::size_t begin = 0, end; begin < cells.size(); begin = end) {
-      for (end = begin; end < cells.size() && cells[end].workload == cells[begin].workload;) ++end;
+      // A family: one workload's impls, or a backing's rows with their 4 KiB row.
+      const int group = family(cells[begin].workload);
+      for (end = begin; end < cells.size() && family(cells[end].workload) == group;) ++end;
       for (std::size_t i = 0; i < end - begin; ++i) {
         Cell& cell = cells[begin + ppool::bench::rotated(i, round, end - begin)];
         progress.step(cell.workload, cell.impl->name());
@@ -226,8 +243,11 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   for (const Cell& cell : cells)
     if (!cell.ns_per_op.empty())
-      rows.push_back({cell.workload, cell.impl->name(), ppool::bench::spread_of(cell.ns_per_op)});
+      rows.push_back({cell.workload, cell.impl->name(), ppool::bench::spread_of(cell.ns_per_op),
+                      cell.impl->huge_backed_bytes(cell.workload)});
   print_table(rows, how(opt).c_str());
+  for (const auto& impl : impls)
+    for (const std::string& note : impl->notes()) std::printf("# %s\n", note.c_str());
   std::fflush(stdout);
   bool written = true;
   if (!opt.json.empty()) written &= write_json(rows, opt.json);

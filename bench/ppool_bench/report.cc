@@ -6,7 +6,9 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 namespace ppool_bench {
 namespace {
@@ -28,6 +30,49 @@ double median_ns(const std::vector<Row>& rows, Workload w, const char* impl) {
   for (const Row& row : rows)
     if (row.workload == w && row.impl == impl) return row.ns.median;
   return 0;
+}
+
+// A backing row's median against its 4 KiB row's (ppool's), 0 when either
+// did not run or the row is not a backing's.
+double ratio_vs_4k(const std::vector<Row>& rows, const Row& row) {
+  const std::optional<Workload> base = baseline_4k(row.workload);
+  if (!base || row.impl != "ppool") return 0;
+  const double base_ns = median_ns(rows, *base, "ppool");
+  return base_ns > 0 ? row.ns.median / base_ns : 0;
+}
+
+// "4104 MiB".
+std::string huge_text(long long bytes) {
+  char text[48];
+  std::snprintf(text, sizeof text, "%.0f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
+// The memory backings' rows against their 4 KiB rows.
+void print_backings(const std::vector<Row>& rows) {
+  bool header = false;
+  for (const Row& row : rows) {
+    const std::optional<Workload> base = baseline_4k(row.workload);
+    if (!base || row.impl != "ppool") continue;
+    if (!header) {
+      std::printf(
+          "# memory backings (ppool): ns/op against the 4 KiB row (below 1.00x: faster; "
+          "speedup = 4 KiB / this), huge_backed_bytes after the pages were taken\n");
+      std::printf("%-18s %10s %10s %9s %9s  %s\n", "workload", "ns/op", "vs 4 KiB", "ratio",
+                  "speedup", "huge_backed_bytes");
+      header = true;
+    }
+    const double ratio = ratio_vs_4k(rows, row);
+    std::string huge = "-";
+    if (row.huge_backed_bytes >= 0) {
+      huge = std::to_string(row.huge_backed_bytes) + " (" + huge_text(row.huge_backed_bytes) + ")";
+      if (row.huge_backed_bytes == 0 && std::string_view(to_string(row.workload)).ends_with("_thp"))
+        huge += ": THP did not materialise, the row measures 4 KiB pages";
+    }
+    std::printf("%-18s %10.2f %10s %9s %9s  %s\n", to_string(row.workload), row.ns.median,
+                to_string(*base), ratio > 0 ? ppool::bench::ratio_text(ratio, 1).c_str() : "-",
+                ratio > 0 ? ppool::bench::ratio_text(1, ratio).c_str() : "-", huge.c_str());
+  }
 }
 
 // The impls in the order they first appear: the chart's columns.
@@ -137,6 +182,7 @@ void print_table(const std::vector<Row>& rows, const char* how) {
           ppool::bench::ratio_text(ns, median_ns(rows, row.workload, "dpdk_mempool")).c_str());
     std::printf("\n");
   }
+  print_backings(rows);
 }
 
 bool write_json(const std::vector<Row>& rows, const std::string& path) {
@@ -151,12 +197,22 @@ bool write_json(const std::vector<Row>& rows, const std::string& path) {
     const double dpdk = median_ns(rows, row.workload, "dpdk_mempool");
     char ratio[32] = "null";
     if (dpdk > 0) std::snprintf(ratio, sizeof ratio, "%.6g", row.ns.median / dpdk);
+    // A memory backing's row: against its 4 KiB row, and its huge pages.
+    std::string backing;
+    if (baseline_4k(row.workload) && row.impl == "ppool") {
+      const double vs_4k = ratio_vs_4k(rows, row);
+      char text[96];
+      std::snprintf(text, sizeof text, ", \"ratio_vs_4k\": %.6g", vs_4k);
+      backing = vs_4k > 0 ? text : ", \"ratio_vs_4k\": null";
+      backing += ", \"huge_backed_bytes\": ";
+      backing += row.huge_backed_bytes >= 0 ? std::to_string(row.huge_backed_bytes) : "null";
+    }
     std::fprintf(out,
                  "  {\"workload\": \"%s\", \"impl\": \"%s\", \"ns_per_op\": %.6g, "
                  "\"ops_per_sec\": %.6g, \"median_ns\": %.6g, \"min_ns\": %.6g, "
-                 "\"max_ns\": %.6g, \"rounds\": %d, \"ratio_vs_dpdk\": %s}%s\n",
+                 "\"max_ns\": %.6g, \"rounds\": %d, \"ratio_vs_dpdk\": %s%s}%s\n",
                  to_string(row.workload), row.impl.c_str(), row.ns.median, 1e9 / row.ns.median,
-                 row.ns.median, row.ns.min, row.ns.max, row.ns.rounds, ratio,
+                 row.ns.median, row.ns.min, row.ns.max, row.ns.rounds, ratio, backing.c_str(),
                  i + 1 < rows.size() ? "," : "");
   }
   std::fprintf(out, "]\n");

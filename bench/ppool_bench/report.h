@@ -16,6 +16,9 @@ struct Row {
   Workload workload;
   std::string impl;
   ppool::bench::Spread ns;
+  // A memory backing's row: what its allocator had in huge pages (-1: not
+  // read, not a backing's row).
+  long long huge_backed_bytes = -1;
 };
 
 // "[i/total] workload impl ..." on stderr: rewritten in place on a
@@ -38,11 +41,15 @@ void warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // ratio = impl ns/op / ppool ns/op for the same workload. With more than
 // one round, also each row's spread and its ratio to dpdk_mempool (on
 // ppool's row: ppool / DPDK, the figure DESIGN.md section 6 sets targets
-// for); with one, the table of before --repeat.
+// for); with one, the table of before --repeat. Then the memory backings'
+// rows against their 4 KiB row, with what was in huge pages.
 void print_table(const std::vector<Row>& rows, const char* how);
 // An array of rows: workload, impl, ns_per_op and ops_per_sec (of the
 // median), median_ns, min_ns, max_ns, rounds, and ratio_vs_dpdk (median /
-// dpdk_mempool's median for the workload; null where DPDK did not run it).
+// dpdk_mempool's median for the workload; null where DPDK did not run it);
+// a memory backing's row (baseline_4k() names its 4 KiB row) also has
+// ratio_vs_4k (median / the 4 KiB row's median; null where that did not
+// run) and huge_backed_bytes (null where it was not read).
 bool write_json(const std::vector<Row>& rows, const std::string& path);
 // Whether plot() can draw path: a .png or .svg name and gnuplot in PATH;
 // says why not on stderr.

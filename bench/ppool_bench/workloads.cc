@@ -15,8 +15,11 @@ namespace ppool_bench {
 namespace {
 
 constexpr const char* kNames[kWorkloadCount] = {
-    "empty_loop", "atomic_inc", "spin_lock", "fast_path",  "fast_path_sync", "ring_path",
-    "slow_path",  "bulk16",     "bulk64",    "cross_core", "ws256",          "ws4096",
+    "empty_loop", "atomic_inc",    "spin_lock",      "fast_path",     "fast_path_sync",
+    "ring_path",  "slow_path",     "slow_path_zero", "slow_path_thp", "slow_path_hugetlb",
+    "fresh_4k",   "fresh_zero",    "fresh_thp",      "fresh_hugetlb", "bulk16",
+    "bulk64",     "cross_core",    "ws256",          "ws4096",        "touch_4k",
+    "touch_thp",  "touch_hugetlb",
 };
 
 // The cpus the process may use, read before main: DPDK's EAL later narrows
@@ -90,6 +93,35 @@ std::optional<Workload> parse_workload(std::string_view name) {
 
 bool is_baseline(Workload w) {
   return w == Workload::kEmptyLoop || w == Workload::kAtomicInc || w == Workload::kSpinLock;
+}
+
+bool is_ppool_only(Workload w) {
+  return baseline_4k(w) && w != Workload::kSlowPath;
+}
+
+std::optional<Workload> baseline_4k(Workload w) {
+  switch (w) {
+    case Workload::kSlowPath:
+    case Workload::kSlowPathZero:
+    case Workload::kSlowPathThp:
+    case Workload::kSlowPathHugetlb:
+      return Workload::kSlowPath;
+    case Workload::kFresh4k:
+    case Workload::kFreshZero:
+    case Workload::kFreshThp:
+    case Workload::kFreshHugetlb:
+      return Workload::kFresh4k;
+    case Workload::kTouch4k:
+    case Workload::kTouchThp:
+    case Workload::kTouchHugetlb:
+      return Workload::kTouch4k;
+    default:
+      return std::nullopt;
+  }
+}
+
+int family(Workload w) {
+  return static_cast<int>(baseline_4k(w).value_or(w));
 }
 
 void pin(int cpu) {

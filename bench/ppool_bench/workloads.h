@@ -13,6 +13,10 @@
 //   void put_bulk(Buf* bufs, unsigned n)   any thread
 //   void remote_begin(), remote_end()      a consumer thread starts / stops
 //   void* data(Buf buf)                    the buffer's first byte
+// and, for the ppool-only workloads on other memory backings (the adapter
+// builds their allocator and pages in open(), untimed):
+//   double fresh(std::uint64_t ops)        fresh_*: pages from a new allocator
+//   double touch(std::uint64_t ops)        touch_*: dependent loads across the pages
 #pragma once
 
 #include <atomic>
@@ -43,17 +47,42 @@ enum class Workload {
   kFastPathSync,
   kRingPath,
   kSlowPath,
+  // slow_path on a kZeroPages pool, and on a THP / hugetlb 2 MiB allocator:
+  // the page allocator's steady state (its chunks committed once, before).
+  kSlowPathZero,
+  kSlowPathThp,
+  kSlowPathHugetlb,
+  // Pages taken from an allocator that has nothing committed yet: each
+  // refill of the pool commits (and populates) fresh chunks.
+  kFresh4k,
+  kFreshZero,
+  kFreshThp,
+  kFreshHugetlb,
   kBulk16,
   kBulk64,
   kCrossCore,
   kWs256,
   kWs4096,
+  // A dependent chase over one random line per page of --touch-gib GiB of
+  // pool pages: what the TLB costs on each backing.
+  kTouch4k,
+  kTouchThp,
+  kTouchHugetlb,
 };
-inline constexpr int kWorkloadCount = static_cast<int>(Workload::kWs4096) + 1;
+inline constexpr int kWorkloadCount = static_cast<int>(Workload::kTouchHugetlb) + 1;
 
 const char* to_string(Workload w);
 std::optional<Workload> parse_workload(std::string_view name);
 bool is_baseline(Workload w);
+// The workloads of ppool's memory backings: no peer runs them.
+bool is_ppool_only(Workload w);
+// The 4 KiB row a ppool-only row is compared with (slow_path, fresh_4k or
+// touch_4k); nullopt for the other workloads.
+std::optional<Workload> baseline_4k(Workload w);
+// Workloads measured side by side within each round, in an order that
+// rotates from round to round (a backing's rows against the 4 KiB row):
+// equal for the workloads of one family, contiguous in the enum.
+int family(Workload w);
 
 // Pins the calling thread to cpu % ncpus (both threads on cpu 0 when the
 // machine has one).
@@ -192,7 +221,21 @@ double run_workload(A& a, Workload w, std::uint64_t ops) {
     case Workload::kRingPath:
       return ring_path(a, ops);
     case Workload::kSlowPath:
+    case Workload::kSlowPathZero:  // the same loop on another pool or allocator
+    case Workload::kSlowPathThp:
+    case Workload::kSlowPathHugetlb:
       return slow_path(a, ops);
+    case Workload::kFresh4k:
+    case Workload::kFreshZero:
+    case Workload::kFreshThp:
+    case Workload::kFreshHugetlb:
+      if constexpr (requires { a.fresh(ops); }) return a.fresh(ops);
+      return -1;
+    case Workload::kTouch4k:
+    case Workload::kTouchThp:
+    case Workload::kTouchHugetlb:
+      if constexpr (requires { a.touch(ops); }) return a.touch(ops);
+      return -1;
     case Workload::kBulk16:
       return bulk<16>(a, ops);
     case Workload::kBulk64:
