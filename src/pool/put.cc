@@ -11,19 +11,18 @@ namespace ppool {
 
 using detail::pool_of_tag;
 
-// Every put but the inline fast case: sync for the device, then the cache
-// (on the owner: napi-local), the ring, or the release path.
-void PagePool::put_page_other(Page* page, std::uint32_t dma_sync_size) {
-  if (PPOOL_UNLIKELY(!recyclable(page)) && !accept_put(page)) return;
-  if (is_owner()) return put_page_owner(page, dma_sync_size);
-  if (sync_on_put_) sync_for_device_remote(page, dma_sync_size);
-  if (PPOOL_UNLIKELY(wm_above_.load(std::memory_order_relaxed))) watch_low_mark_remote(1);
-  recycle_in_ring(page);
+// Into the ring, else (full) released. After the produce the page may be
+// consumed, and after destroy the pool freed: nothing of it is touched.
+PPOOL_ALWAYS_INLINE void PagePool::recycle_in_ring(Page* page) {
+  page->pp_tag = tag_recycled();
+  if (PPOOL_LIKELY(ring_.produce(page))) return;
+  ring_full_.fetch_add(1, std::memory_order_relaxed);
+  return_page(page);
 }
 
 // The owner's put that is not the inline one: it syncs, its cache is full,
 // or it watches the low watermark.
-void PagePool::put_page_owner(Page* page, std::uint32_t dma_sync_size) {
+PPOOL_ALWAYS_INLINE void PagePool::put_page_owner(Page* page, std::uint32_t dma_sync_size) {
   if (sync_on_put_) sync_for_device_owner(page, dma_sync_size);
   if (PPOOL_LIKELY(cache_.count < kAllocCacheSize)) {
     recycle_in_cache(page);
@@ -34,13 +33,14 @@ void PagePool::put_page_owner(Page* page, std::uint32_t dma_sync_size) {
   if (PPOOL_UNLIKELY(wm_owner_watch_)) watch_low_mark_owner();
 }
 
-// Into the ring, else (full) released. After the produce the page may be
-// consumed, and after destroy the pool freed: nothing of it is touched.
-void PagePool::recycle_in_ring(Page* page) {
-  page->pp_tag = tag_recycled();
-  if (PPOOL_LIKELY(ring_.produce(page))) return;
-  ring_full_.fetch_add(1, std::memory_order_relaxed);
-  return_page(page);
+// Every put but the inline fast case: sync for the device, then the cache
+// (on the owner: napi-local), the ring, or the release path.
+void PagePool::put_page_other(Page* page, std::uint32_t dma_sync_size) {
+  if (PPOOL_UNLIKELY(!recyclable(page)) && !accept_put(page)) return;
+  if (is_owner()) return put_page_owner(page, dma_sync_size);
+  if (sync_on_put_) sync_for_device_remote(page, dma_sync_size);
+  if (PPOOL_UNLIKELY(wm_above_.load(std::memory_order_relaxed))) watch_low_mark_remote(1);
+  recycle_in_ring(page);
 }
 
 // The careful path of a put whose page failed the one-compare check, in the
