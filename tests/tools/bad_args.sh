@@ -69,6 +69,19 @@ if have tools/ppool-h2d; then
   expect "$p" 2 "--batch (8) may not exceed --depth (4)" --depth 4 --batch 8
 fi
 
+if have tools/ppool-share; then
+  p=$build/tools/ppool-share
+  common "$p"
+  expect "$p" 2 "nothing to do: pass --selftest"
+  expect "$p" 2 "--seconds: '1e3' is not a number in 0.01..60" --selftest --seconds 1e3
+  expect "$p" 2 "--seconds: 100 is not in 0.01..60" --selftest --seconds 100
+  expect "$p" 2 "--sizes: '64,abc' is not a comma-separated list of sizes in 64..65536" \
+    --selftest --sizes 64,abc
+  expect "$p" 2 "--sizes: '32' is not a comma-separated list" --selftest --sizes 32
+  expect "$p" 2 "--ring: 1000 is not a power of two" --selftest --ring 1000
+  expect "$p" 2 "--sizes needs a value" --selftest --sizes
+fi
+
 if have examples/napi_poll; then
   p=$build/examples/napi_poll
   common "$p"
