@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: installs what the build needs, builds ppool, and runs the
 # io_uring forwarder's selftest twice, on pool pages and on malloc'd buffers,
-# then prints the comparison. Each run's last line is its JSON summary.
+# then prints the comparison; then hands pool pages to another process
+# without copying (ppool-share's selftest, against a Unix socket and a pipe).
+# Each run's last line is its JSON summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
@@ -22,3 +24,6 @@ for key in ("pps", "packets_forwarded", "packets_lost", "page_faults_steady_stat
 print(f"pps ratio pool/malloc: {pool['pps'] / max(malloc['pps'], 1):.2f}; "
       f"pages in flight after teardown: {sum(p['inflight'] for p in pool['pools'])}")
 PY
+echo
+echo "== ppool-share --selftest (pool pages to another process, against a socket and a pipe)"
+./build/tools/ppool-share --selftest --seconds "${PPOOL_SHARE_SECONDS:-1}"

@@ -91,7 +91,7 @@ install_and_consume() {
 step "format (.clang-format)"
 git ls-files '*.h' '*.cc' | xargs clang-format --dry-run --Werror
 
-step "README's Using it is examples/using_it.cc"
+step "README's Using it is examples/using_it.cc, its memory example a piece of examples/shared_pool.cc"
 python3 - <<'PY'
 import re
 readme = open("README.md").read()
@@ -99,7 +99,12 @@ m = re.search(r"^## Using it\n.*?^```cpp\n(.*?)^```$", readme, re.S | re.M)
 assert m, "README.md: no ```cpp block under '## Using it'"
 assert m.group(1) == open("examples/using_it.cc").read(), \
     "README.md's Using it differs from examples/using_it.cc: copy the file into the README"
-print("README's Using it: ok")
+m = re.search(r"From `examples/shared_pool.cc`.*?^```cpp\n(.*?)^```$", readme, re.S | re.M)
+assert m, "README.md: no ```cpp block from examples/shared_pool.cc"
+indented = "".join("  " + line if line.strip() else line for line in m.group(1).splitlines(True))
+assert indented in open("examples/shared_pool.cc").read(), \
+    "README.md's memory example is not a piece of examples/shared_pool.cc: copy it again"
+print("README's Using it and memory example: ok")
 PY
 
 step "main build (RelWithDebInfo, g++) and tests"
@@ -135,6 +140,17 @@ print("xdp_redirect: ok,", {k: v for k, v in r.items() if k != "pools"})
 PY
 done
 
+step "example: shared_pool (zero-copy to a child process, watermarks, zeroing)"
+"$B/examples/shared_pool" | tail -n 1 | tee "$B/shared_pool.json"
+python3 - "$B/shared_pool.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["inflight_after_destroy"] == 0 and r["consumer_exit"] == 0, r
+assert r["watermark_rises"] > 0 and r["extra"]["pages_zeroed"] > 0, r
+assert r["extra"]["inflight_peak"] <= 2048, r  # max_inflight
+print("shared_pool: ok")
+PY
+
 step "ppool-fwd: short selftests (pool, fragments, malloc)"
 for args in "" "--frags" "--alloc malloc"; do
   "$B/tools/ppool-fwd" --selftest --seconds 2 $args 2>/dev/null | tail -n 1 >"$B/fwd.json"
@@ -149,6 +165,9 @@ if r["alloc_mode"] == "pool":
 print("ppool-fwd:", {k: v for k, v in r.items() if k != "pools"})
 PY
 done
+
+step "ppool-share: zero-copy to another process against a Unix socket and a pipe"
+bash tests/share/selftest_json.sh "$B/tools/ppool-share" 0.2 | tail -n 3
 
 step "ppool-h2d: measures on a GPU, says why not elsewhere"
 if [ -x "$B/tools/ppool-h2d" ]; then
@@ -165,6 +184,8 @@ fi
 step "benchmark smoke run"
 "$B/bench/bench_page_pool" --benchmark_min_time=0.01 >/dev/null
 echo "bench_page_pool: ok"
+"$B/bench/bench_zero" --benchmark_min_time=0.01 >/dev/null
+echo "bench_zero: ok"
 "$B/bench/bench_redirect" --frames 20000 --repeat 1
 "$B/bench/ppool-bench" --quick --json "$B/ppool-bench.json" 2>/dev/null | tail -n 3
 python3 - "$B/ppool-bench.json" <<'PY'
@@ -176,6 +197,15 @@ seen = {(r["workload"], r["impl"]) for r in rows}
 for r in rows:
     assert r["impl"] in impls and r["ns_per_op"] > 0 and r["ops_per_sec"] > 0, r
 assert workloads <= {w for w, i in seen if i == "ppool"}, seen
+# The backings' rows: ppool's alone; the hugetlb ones may be skipped (not root).
+backing = {"slow_path_zero", "slow_path_thp", "fresh_4k", "fresh_zero", "fresh_thp",
+           "touch_4k", "touch_thp"}
+hugetlb = {"slow_path_hugetlb", "fresh_hugetlb", "touch_hugetlb"}
+assert backing <= {w for w, i in seen if i == "ppool"}, seen
+assert all(i == "ppool" for w, i in seen if w in backing | hugetlb), seen
+for r in rows:
+    if r["workload"] in backing:
+        assert "ratio_vs_4k" in r and "huge_backed_bytes" in r, r
 print("ppool-bench: ok,", len(rows), "measurements,", sorted({i for _, i in seen}))
 PY
 

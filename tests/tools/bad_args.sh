@@ -99,6 +99,12 @@ if have examples/xdp_redirect; then
   expect "$p" 2 "--frames needs a value" --frames
 fi
 
+if have examples/shared_pool; then
+  p=$build/examples/shared_pool
+  common "$p"
+  expect "$p" 2 "--messages: 0 is not in 1..100000000" --messages 0
+fi
+
 if have bench/ppool-bench; then
   p=$build/bench/ppool-bench
   common "$p"
