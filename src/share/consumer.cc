@@ -21,10 +21,6 @@ namespace {
 constexpr std::uint32_t kBatch = 64;
 constinit LogRateLimit g_bad_message("share: the producer handed a message outside the region");
 
-Error refused(std::string message) {
-  return Error{Errc::kInvalidArgument, "share: " + std::move(message)};
-}
-
 }  // namespace
 
 struct ShareConsumer::Impl {
@@ -53,9 +49,11 @@ Result<std::unique_ptr<ShareConsumer>> ShareConsumer::connect(int socket_fd, int
   do {
     ready = poll(&p, 1, timeout_ms);
   } while (ready < 0 && errno == EINTR);
-  if (ready < 0) return refused(detail::errno_text("waiting for the producer's header"));
+  if (ready < 0)
+    return detail::share_error(detail::errno_text("waiting for the producer's header"));
   if (ready == 0)
-    return refused(detail::format("no header from the producer within %d ms", timeout_ms));
+    return detail::share_error(
+        detail::format("no header from the producer within %d ms", timeout_ms));
 
   detail::ShareHello hello{};
   alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
@@ -89,38 +87,43 @@ Result<std::unique_ptr<ShareConsumer>> ShareConsumer::connect(int socket_fd, int
 
   if (got < 0) {
     errno = recv_errno;
-    return refused(detail::errno_text("receiving the producer's header"));
+    return detail::share_error(detail::errno_text("receiving the producer's header"));
   }
-  if (got == 0) return refused("the producer hung up before its header");
+  if (got == 0) return detail::share_error("the producer hung up before its header");
   if (got != static_cast<ssize_t>(sizeof hello))
-    return refused(detail::format("a short header (%zd of %zu bytes)", got, sizeof hello));
-  if (hello.magic != detail::kShareMagic) return refused("the peer is not a ppool share producer");
+    return detail::share_error(
+        detail::format("a short header (%zd of %zu bytes)", got, sizeof hello));
+  if (hello.magic != detail::kShareMagic)
+    return detail::share_error("the peer is not a ppool share producer");
   if (hello.version != kShareVersion)
-    return refused(detail::format("the producer speaks protocol version %u, this consumer %u",
-                                  hello.version, kShareVersion));
+    return detail::share_error(detail::format(
+        "the producer speaks protocol version %u, this consumer %u", hello.version, kShareVersion));
   if ((msg.msg_flags & MSG_CTRUNC) || nfds != 2)
-    return refused(detail::format("expected 2 descriptors with the header, got %zu%s", nfds,
-                                  (msg.msg_flags & MSG_CTRUNC) ? " (truncated)" : ""));
+    return detail::share_error(detail::format("expected 2 descriptors with the header, got %zu%s",
+                                              nfds,
+                                              (msg.msg_flags & MSG_CTRUNC) ? " (truncated)" : ""));
   const std::uint64_t page_bytes = hello.region_page_bytes;
   if (!detail::valid_ring_entries(hello.ring_entries) ||
       hello.ring_bytes != detail::ShareRingLayout(hello.ring_entries).bytes ||
       page_bytes < kPageSize || (page_bytes & (page_bytes - 1)) || !hello.region_bytes ||
       hello.region_bytes % page_bytes || hello.region_bytes > (std::uint64_t{1} << 46))
-    return refused("the header's sizes are impossible");
+    return detail::share_error("the header's sizes are impossible");
   struct stat region_st {
   }, ring_st{};
   if (fstat(fds[0], &region_st) != 0 || fstat(fds[1], &ring_st) != 0 ||
       static_cast<std::uint64_t>(region_st.st_size) < hello.region_bytes ||
       static_cast<std::uint64_t>(ring_st.st_size) < hello.ring_bytes)
-    return refused("the region or the ring descriptor is smaller than the header says");
+    return detail::share_error("the region or the ring descriptor is smaller than the header says");
 
   auto impl = std::make_unique<Impl>();
   impl->socket_fd = socket_fd;
   impl->region = mmap(nullptr, hello.region_bytes, PROT_READ, MAP_SHARED, fds[0], 0);
-  if (impl->region == MAP_FAILED) return refused(detail::errno_text("mapping the region"));
+  if (impl->region == MAP_FAILED)
+    return detail::share_error(detail::errno_text("mapping the region"));
   impl->region_bytes = hello.region_bytes;
   impl->rings = mmap(nullptr, hello.ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fds[1], 0);
-  if (impl->rings == MAP_FAILED) return refused(detail::errno_text("mapping the rings"));
+  if (impl->rings == MAP_FAILED)
+    return detail::share_error(detail::errno_text("mapping the rings"));
   impl->ring_bytes = hello.ring_bytes;
   const detail::ShareRingLayout layout(hello.ring_entries);
   char* base = static_cast<char*>(impl->rings);

@@ -29,10 +29,6 @@ namespace {
 constexpr std::size_t kBatch = 64;
 constinit LogRateLimit g_bad_return("share: the consumer returned a page it does not hold");
 
-Error invalid(std::string message) {
-  return Error{Errc::kInvalidArgument, "share: " + std::move(message)};
-}
-
 // A read-only descriptor of the region's memfd (a new open file description
 // through /proc, so the consumer can neither write nor resize the region),
 // or -1.
@@ -119,26 +115,26 @@ ShareProducer::~ShareProducer() {
 
 Result<std::unique_ptr<ShareProducer>> ShareProducer::attach(PagePool* pool, int socket_fd,
                                                              const ShareParams& params) {
-  if (!pool) return invalid("pool is null");
+  if (!pool) return detail::share_error("pool is null");
   PageAllocator* allocator = pool->params().allocator;
   const SharedRegion* region = allocator ? allocator->region() : nullptr;
   if (!region || region->fd < 0 || !region->bytes)
-    return invalid(
+    return detail::share_error(
         detail::format("pool '%s' does not draw from a shared region (give it an allocator made by "
                        "PageAllocator::create() with .shared = true)",
                        pool->name()));
   if (!detail::valid_ring_entries(params.ring_entries))
-    return invalid(detail::format("ring_entries %u is not a power of two in %u..%u",
-                                  params.ring_entries, detail::kShareRingMin,
-                                  detail::kShareRingMax));
+    return detail::share_error(detail::format("ring_entries %u is not a power of two in %u..%u",
+                                              params.ring_entries, detail::kShareRingMin,
+                                              detail::kShareRingMax));
   int domain = 0, type = 0;
   socklen_t len = sizeof domain;
   if (getsockopt(socket_fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX)
-    return invalid(detail::format("socket_fd %d is not an AF_UNIX socket", socket_fd));
+    return detail::share_error(detail::format("socket_fd %d is not an AF_UNIX socket", socket_fd));
   len = sizeof type;
   if (getsockopt(socket_fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
       (type != SOCK_STREAM && type != SOCK_SEQPACKET))
-    return invalid(
+    return detail::share_error(
         detail::format("socket_fd %d is neither SOCK_STREAM nor SOCK_SEQPACKET", socket_fd));
 
   auto impl = std::make_unique<Impl>();
@@ -150,16 +146,16 @@ Result<std::unique_ptr<ShareProducer>> ShareProducer::attach(PagePool* pool, int
   // The rings: sealed at their size, so the consumer cannot shrink the file
   // under our mapping (SIGBUS) or grow it.
   const int ring_fd = memfd_create("ppool-share-rings", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (ring_fd < 0) return invalid(detail::errno_text("memfd_create for the rings"));
+  if (ring_fd < 0) return detail::share_error(detail::errno_text("memfd_create for the rings"));
   if (ftruncate(ring_fd, static_cast<off_t>(layout.bytes)) != 0 ||
       fcntl(ring_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-    Error error = invalid(detail::errno_text("sizing and sealing the ring memfd"));
+    Error error = detail::share_error(detail::errno_text("sizing and sealing the ring memfd"));
     close(ring_fd);
     return error;
   }
   impl->rings = mmap(nullptr, layout.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, ring_fd, 0);
   if (impl->rings == MAP_FAILED) {
-    Error error = invalid(detail::errno_text("mapping the ring memfd"));
+    Error error = detail::share_error(detail::errno_text("mapping the ring memfd"));
     close(ring_fd);
     return error;
   }
@@ -211,7 +207,8 @@ Result<std::unique_ptr<ShareProducer>> ShareProducer::attach(PagePool* pool, int
   close(ring_fd);  // the mapping keeps the rings; the consumer has its own descriptor
   if (sent != static_cast<ssize_t>(sizeof hello)) {
     errno = sent < 0 ? send_errno : EPIPE;
-    return invalid(detail::errno_text("sending the region and the rings to the consumer"));
+    return detail::share_error(
+        detail::errno_text("sending the region and the rings to the consumer"));
   }
   return std::unique_ptr<ShareProducer>(new ShareProducer(std::move(impl)));
 }

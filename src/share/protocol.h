@@ -14,6 +14,11 @@ namespace ppool::detail {
 
 inline constexpr std::uint32_t kShareMagic = 0x48535050;  // "PPSH"
 
+// Both sides' refusals: kInvalidArgument, the message prefixed "share: ".
+inline Error share_error(std::string message) {
+  return Error{Errc::kInvalidArgument, "share: " + std::move(message)};
+}
+
 // Sent once, with two descriptors (SCM_RIGHTS): the region (read-only), then
 // the ring memfd.
 struct ShareHello {
