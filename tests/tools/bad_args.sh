@@ -73,6 +73,7 @@ if have tools/ppool-share; then
   p=$build/tools/ppool-share
   common "$p"
   expect "$p" 2 "nothing to do: pass --selftest"
+  expect "$p" 2 "--touch needs --selftest" --touch
   expect "$p" 2 "--seconds: '1e3' is not a number in 0.01..60" --selftest --seconds 1e3
   expect "$p" 2 "--seconds: 100 is not in 0.01..60" --selftest --seconds 100
   expect "$p" 2 "--sizes: '64,abc' is not a comma-separated list of sizes in 64..65536" \

@@ -1,6 +1,7 @@
 // The baselines: the same messages over a SOCK_STREAM Unix socket and over a
 // pipe, one write() per message (the producer stamps header and trailer into
-// one buffer and writes it), the consumer reading in big chunks.
+// one buffer and writes it; in the touched pass it first writes every payload
+// byte of that buffer too), the consumer reading in big chunks.
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -30,7 +31,7 @@ bool write_all(int fd, const std::byte* data, std::size_t n) {
 
 }  // namespace
 
-Measurement measure_stream(Transport transport, std::uint32_t bytes, double seconds) {
+Measurement measure_stream(Transport transport, std::uint32_t bytes, double seconds, bool touch) {
   Measurement m;
   int control[2], data[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, control) != 0) {
@@ -52,6 +53,7 @@ Measurement measure_stream(Transport transport, std::uint32_t bytes, double seco
   o.data_fd = data[0];
   o.transport = transport;
   o.bytes = bytes;
+  o.touch = touch;
   const pid_t pid = spawn_consumer(o, &m.error);
   close(control[1]);
   close(data[0]);
@@ -66,10 +68,12 @@ Measurement measure_stream(Transport transport, std::uint32_t bytes, double seco
   const auto deadline = start + std::chrono::duration<double>(seconds);
   bool wrote = true;
   while (Clock::now() < deadline) {
+    if (touch) fill_payload(buf.data(), bytes, m.sent);
     stamp(buf.data(), bytes, m.sent);
     if (!(wrote = write_all(data[1], buf.data(), bytes))) break;
     ++m.sent;
   }
+  if (touch) fill_payload(buf.data(), bytes, kEndSeq);
   stamp(buf.data(), bytes, kEndSeq);
   wrote = wrote && write_all(data[1], buf.data(), bytes);
   const bool reported = wrote && read_report(control[0], &m.report, 10000);
@@ -83,9 +87,8 @@ Measurement measure_stream(Transport transport, std::uint32_t bytes, double seco
     m.error = "no report from the consumer";
   else if (status != 0)
     m.error = "the consumer exited with " + std::to_string(status);
-  else if (m.report.bad || m.report.messages != m.sent)
-    m.error = "the consumer saw " + std::to_string(m.report.bad) + " bad messages and " +
-              std::to_string(m.report.messages) + " of " + std::to_string(m.sent);
+  else
+    m.error = report_error(m.report, m.sent);
   m.ok = m.error.empty();
   return m;
 }

@@ -5,8 +5,9 @@
 //               pages back in bulk.
 // socket, pipe: read()s in big chunks into one buffer and checks each
 //               message there.
-// All three check the same header and trailer (wire.h), then send a Report
-// on the control socket after the end marker.
+// All three check the same header and trailer (wire.h) and, with --touch
+// (the touched pass), read and check every payload byte as well; then they
+// send a Report on the control socket after the end marker.
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -67,6 +68,7 @@ int consume_share(const ConsumerOptions& o) {
       std::uint64_t seq = 0;
       if (m.len != o.bytes || !check(m.data, m.len, &seq) || (seq != expected && seq != kEndSeq))
         ++report.bad;
+      if (o.touch && m.len == o.bytes && !check_payload(m.data, m.len, seq)) ++report.payload_bad;
       if (o.page_bytes)
         report.stale_bytes += stale_marks(c.region_base() + m.page, o.page_bytes, m.data, m.len);
       if (seq == kEndSeq) {
@@ -118,6 +120,7 @@ int consume_stream(const ConsumerOptions& o) {
       std::uint64_t seq = 0;
       if (!check(buf.data() + at, o.bytes, &seq) || (seq != expected && seq != kEndSeq))
         ++report.bad;
+      if (o.touch && !check_payload(buf.data() + at, o.bytes, seq)) ++report.payload_bad;
       if (seq == kEndSeq) {
         done = true;
       } else {

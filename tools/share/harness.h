@@ -33,9 +33,16 @@ struct Measurement {
   double gbytes_per_s(std::uint32_t bytes) const { return pps() * bytes / 1e9; }
 };
 
-// One transport at one message size for `seconds`.
-Measurement measure_share(std::uint32_t bytes, double seconds, std::uint32_t ring_entries);
-Measurement measure_stream(Transport transport, std::uint32_t bytes, double seconds);
+// One transport at one message size for `seconds`; touch: the touched pass
+// (wire.h), every payload byte written by the producer and checked by the
+// consumer.
+Measurement measure_share(std::uint32_t bytes, double seconds, std::uint32_t ring_entries,
+                          bool touch);
+Measurement measure_stream(Transport transport, std::uint32_t bytes, double seconds, bool touch);
+
+// Why a finished run's consumer report is wrong ("" when it is right): bad
+// messages, bad payloads, or not every message sent.
+std::string report_error(const Report& report, std::uint64_t sent);
 
 // The stale-bytes check: a first pool fills every page of a shared region
 // with kMark and gives them back to the allocator; a second pool (with or

@@ -1,15 +1,20 @@
 // ppool-share: zero-copy hand-off of pool pages to another process
 // (ppool/share.h), measured against a Unix socket and a pipe.
 //
-//   ppool-share --selftest [--seconds S] [--sizes 64,1500,65536] [--ring N]
+//   ppool-share --selftest [--touch] [--seconds S] [--sizes 64,1500,65536]
+//               [--ring N]
 //
 // The selftest forks a consumer process per run (fork + exec of this program
 // with a hidden --consumer-fd command line, so it inherits nothing but its
 // descriptors), streams through a shared pool, sends the same messages over a
-// socket and a pipe, kills a consumer while it holds pages and checks they
-// all come home, and checks that fresh pages carry no stale bytes. Its last
-// line on stdout is one JSON object; it exits 1 when a check fails, 2 on a
-// bad command line.
+// socket and a pipe, in two passes (wire.h): untouched (only each message's
+// header and trailer written and checked: the transports' own cost) and
+// touched (every payload byte written by the producer and read and checked by
+// the consumer, as an application would: what share saves once the data is
+// used); --touch runs the touched pass only. Then it kills a consumer while
+// it holds pages and checks they all come home, and checks that fresh pages
+// carry no stale bytes. Its last line on stdout is one JSON object; it exits
+// 1 when a check fails, 2 on a bad command line.
 #include <csignal>
 #include <string>
 #include <string_view>
@@ -21,13 +26,19 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: ppool-share --selftest [--seconds S] [--sizes LIST] [--ring N]\n"
+    "usage: ppool-share --selftest [--touch] [--seconds S] [--sizes LIST] [--ring N]\n"
     "\n"
     "Hands pool pages to another process without copying (a shared region, its\n"
     "memfd passed over a Unix socket, offsets on shared-memory rings) and compares\n"
-    "with the same messages over a Unix socket and a pipe.\n"
+    "with the same messages over a Unix socket and a pipe, in two passes:\n"
+    "untouched (only each message's header and trailer are written and checked:\n"
+    "the transports' own cost; JSON \"sizes\") and touched (the producer writes\n"
+    "every payload byte, the consumer reads and checks every one; JSON\n"
+    "\"sizes_touched\").\n"
     "\n"
     "  --selftest     run the comparison and the checks; the last line is JSON\n"
+    "  --touch        the touched pass only (\"sizes\" is then empty); needs\n"
+    "                 --selftest\n"
     "  --seconds S    per measurement, 0.01..60 (default 1)\n"
     "  --sizes LIST   message sizes in bytes, comma-separated, each 64..65536\n"
     "                 (default 64,1500,65536)\n"
@@ -54,12 +65,14 @@ bool parse_sizes(std::string_view text, std::vector<std::uint32_t>& sizes) {
 int main(int argc, char** argv) {
   share_tool::SelftestOptions o;
   share_tool::ConsumerOptions c;
-  bool selftest = false;
+  bool selftest = false, touch = false;
   std::string sizes, transport;
   ppool::tools::Args args(argc, argv, "ppool-share", kUsage);
   while (args.next()) {
     if (args.flag("--selftest"))
       selftest = true;
+    else if (args.flag("--touch"))
+      touch = true;
     else if (args.decimal("--seconds", 0.01, 60, o.seconds)) {
     } else if (args.text("--sizes", sizes)) {
     } else if (args.number("--ring", 2, 65536, o.ring_entries)) {
@@ -86,12 +99,15 @@ int main(int argc, char** argv) {
     c.transport = transport == "socket" ? share_tool::Transport::kSocket
                   : transport == "pipe" ? share_tool::Transport::kPipe
                                         : share_tool::Transport::kShare;
+    c.touch = touch;
     if (!c.bytes) return args.error("--consumer-fd needs --bytes");
     if (c.transport != share_tool::Transport::kShare && c.data_fd < 0)
       return args.error("--transport " + transport + " needs --data-fd");
     return share_tool::consumer_main(c);
   }
+  if (!selftest && touch) return args.error("--touch needs --selftest");
   if (!selftest) return args.error("nothing to do: pass --selftest (see --help)");
+  o.untouched = !touch;
   std::signal(SIGPIPE, SIG_IGN);  // a consumer gone mid-write is an error, not a death
   return share_tool::selftest(o);
 }

@@ -38,6 +38,7 @@ pid_t spawn_consumer(const ConsumerOptions& o, std::string* error) {
   if (o.data_fd >= 0) args.insert(args.end(), {"--data-fd", std::to_string(o.data_fd)});
   if (o.hold) args.insert(args.end(), {"--hold", std::to_string(o.hold)});
   if (o.page_bytes) args.insert(args.end(), {"--page-bytes", std::to_string(o.page_bytes)});
+  if (o.touch) args.push_back("--touch");
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -64,6 +65,13 @@ int reap_consumer(pid_t pid) {
     if (errno != EINTR) return -1;
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WEXITSTATUS(status);
+}
+
+std::string report_error(const Report& r, std::uint64_t sent) {
+  if (!r.bad && !r.payload_bad && r.messages == sent) return "";
+  return "the consumer saw " + std::to_string(r.bad) + " bad messages, " +
+         std::to_string(r.payload_bad) + " with a wrong payload, and " +
+         std::to_string(r.messages) + " of " + std::to_string(sent);
 }
 
 bool read_report(int fd, Report* report, int timeout_ms, const std::function<void()>& idle) {

@@ -3,8 +3,10 @@
 // stale-bytes check and the killed-consumer check.
 //
 // One thread does everything here (it is the pool's owner): it allocates in
-// bulk, stamps header and trailer into each page, hands the pages over in
-// bulk and reaps the returns, which then go straight into the pool's cache.
+// bulk, stamps header and trailer into each page (in the touched pass it
+// first writes every payload byte of the page's message, wire.h), hands the
+// pages over in bulk and reaps the returns, which then go straight into the
+// pool's cache.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -44,6 +46,7 @@ struct Session {
   // Reap while sending (off for the stale check: every page it hands must
   // come fresh from the allocator, not recycled with this run's own bytes).
   bool reap_while_sending = true;
+  bool touch = false;  // write every payload byte (the touched pass)
 
   ~Session() { finish(); }
 
@@ -138,7 +141,10 @@ struct Session {
         continue;
       }
       for (std::size_t i = 0; i < got; ++i) {
-        stamp(ppool::page_address(pages[i]), bytes, end ? kEndSeq : (*seq)++);
+        void* msg = ppool::page_address(pages[i]);
+        const std::uint64_t this_seq = end ? kEndSeq : (*seq)++;
+        if (touch) fill_payload(msg, bytes, this_seq);
+        stamp(msg, bytes, this_seq);
         bufs[i] = {pages[i], 0, bytes};
       }
       if (!hand_all(bufs, got)) return false;
@@ -164,7 +170,8 @@ struct Session {
 
 }  // namespace
 
-Measurement measure_share(std::uint32_t bytes, double seconds, std::uint32_t ring_entries) {
+Measurement measure_share(std::uint32_t bytes, double seconds, std::uint32_t ring_entries,
+                          bool touch) {
   Measurement m;
   Session s;
   const unsigned order = order_for(bytes);
@@ -176,6 +183,8 @@ Measurement measure_share(std::uint32_t bytes, double seconds, std::uint32_t rin
   ConsumerOptions o;
   o.transport = Transport::kShare;
   o.bytes = bytes;
+  o.touch = touch;
+  s.touch = touch;
   if (!s.make_allocator(region) || !s.make_pool(order, ppool::kZeroPages, "share") ||
       !s.attach(o, ring_entries)) {
     m.error = s.error;
@@ -195,9 +204,8 @@ Measurement measure_share(std::uint32_t bytes, double seconds, std::uint32_t rin
     m.error = s.error;
   else if (status != 0)
     m.error = "the consumer exited with " + std::to_string(status);
-  else if (m.report.bad || m.report.messages != m.sent)
-    m.error = "the consumer saw " + std::to_string(m.report.bad) + " bad messages and " +
-              std::to_string(m.report.messages) + " of " + std::to_string(m.sent);
+  else if (const std::string bad = report_error(m.report, m.sent); !bad.empty())
+    m.error = bad;
   else if (left)
     m.error = std::to_string(left) + " pages still in flight after the run";
   m.ok = m.error.empty();
