@@ -23,6 +23,9 @@ enum class MemType : std::uint32_t {
   kPageShared = 0,  // pieces of pages, freed with put_page (page_frag)
   kPageOrder0 = 1,  // one order-0 page per frame, freed with put_page
   kPagePool = 2,    // pages of a PagePool, recycled into it
+  // Frames of an AF_XDP UMEM (ppool/xsk.h): pages of the queue's PagePool
+  // on the UMEM's allocator, recycled into it (MEM_TYPE_XSK_BUFF_POOL).
+  kXskBuffPool = 3,
 };
 const char* to_string(MemType type);
 
@@ -58,8 +61,8 @@ class RxQueueInfo {
   RxQueueInfo(const RxQueueInfo&) = delete;
   RxQueueInfo& operator=(const RxQueueInfo&) = delete;
 
-  // Registers the queue's memory model: kPagePool needs the pool (which
-  // gets an id in the registry); the page types take none. Errors: a model
+  // Registers the queue's memory model: kPagePool and kXskBuffPool need
+  // the pool (which gets an id in the registry); the page types take none. Errors: a model
   // already registered, a missing or unexpected pool, the id space full.
   Result<MemInfo> reg_mem_model(MemType type, PagePool* pool);
   // Drops the registration. Frames still in flight stay safe: they find

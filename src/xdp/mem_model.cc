@@ -49,6 +49,11 @@ class MemRegistry {
   std::uint32_t next_ = kMemIdMin;
 };
 
+// Types whose frames are pages of a PagePool, recycled into it.
+bool is_pool_type(MemType type) {
+  return type == MemType::kPagePool || type == MemType::kXskBuffPool;
+}
+
 // The kernel's __xdp_return: a page-pool frame goes to the pool that owns
 // its page, found through the page, not the registry.
 void return_data(void* data, MemInfo mem, bool napi_direct) {
@@ -60,12 +65,12 @@ void return_data(void* data, MemInfo mem, bool napi_direct) {
                        data, to_string(mem.type), mem.id));
     return;
   }
-  if (mem.type != MemType::kPagePool) return put_page(page);
+  if (!is_pool_type(mem.type)) return put_page(page);
   PagePool* pool = page_pool_of(page);
   if (PPOOL_UNLIKELY(!pool)) {
-    detail::report_misuse(detail::format(
-        "return of frame data %p (mem type page_pool, id %u): page %p belongs to no pool", data,
-        mem.id, page_address(page)));
+    detail::report_misuse(
+        detail::format("return of frame data %p (mem type %s, id %u): page %p belongs to no pool",
+                       data, to_string(mem.type), mem.id, page_address(page)));
     return;
   }
   pool->put_full_page(page, napi_direct);
@@ -81,6 +86,8 @@ const char* to_string(MemType type) {
       return "page_order0";
     case MemType::kPagePool:
       return "page_pool";
+    case MemType::kXskBuffPool:
+      return "xsk_buff_pool";
   }
   return "invalid";
 }
@@ -111,8 +118,11 @@ Result<MemInfo> RxQueueInfo::reg_mem_model(MemType type, PagePool* pool) {
   };
   if (registered_) return invalid("a memory model is already registered");
   switch (type) {
-    case MemType::kPagePool: {
-      if (!pool) return invalid("type page_pool needs its pool");
+    case MemType::kPagePool:
+    case MemType::kXskBuffPool: {
+      if (!pool)
+        return invalid(type == MemType::kPagePool ? "type page_pool needs its pool"
+                                                  : "type xsk_buff_pool needs its pool");
       auto id = MemRegistry::instance().add(pool);
       if (!id) return id.error();
       mem_ = {type, id.value()};
@@ -132,7 +142,7 @@ Result<MemInfo> RxQueueInfo::reg_mem_model(MemType type, PagePool* pool) {
 
 void RxQueueInfo::unreg_mem_model() {
   if (!registered_) return;
-  if (mem_.type == MemType::kPagePool) MemRegistry::instance().remove(mem_.id);
+  if (is_pool_type(mem_.type)) MemRegistry::instance().remove(mem_.id);
   registered_ = false;
   mem_ = {};
 }
@@ -150,7 +160,7 @@ void return_frame_rx_napi(Frame* frame) {
 }
 
 void FrameBulk::add(Frame* frame) {
-  if (frame->mem.type != MemType::kPagePool) return return_frame(frame);
+  if (!is_pool_type(frame->mem.type)) return return_frame(frame);
   Page* page = page_of(frame->data);
   if (PPOOL_UNLIKELY(!page)) return return_frame(frame);  // reported there
   if (count_ == kSize) flush();

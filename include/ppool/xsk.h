@@ -1,0 +1,332 @@
+// ppool/xsk.h - AF_XDP on ppool (layer dma + pool; built when libxdp and
+// libbpf are found, library ppool::xsk).
+//
+// An AF_XDP UMEM is a memory region registered with the kernel once and kept
+// mapped; the rings carry offsets into it. libxdp ships no allocator for it:
+// ppool is that allocator. XskUmem is a shared-region PageAllocator (one
+// memfd, 4 KiB frames, 2 MiB hugetlb pages when free) registered as the UMEM,
+// and an XskUmemDevice whose "DMA address" for a page is its offset in the
+// region, which is what the fill, RX, TX and completion rings carry. Each
+// queue (XskQueue: one AF_XDP socket on one netdev queue) owns a PagePool on
+// that allocator and device; every socket of a UMEM shares it
+// (XDP_SHARED_UMEM), so a frame received on one socket is transmitted on
+// another with no copy and no move: its UMEM address stays the same.
+//
+// Ledger: the UMEM keeps one entry per frame saying where the frame is as
+// far as the kernel boundary goes: home (in a pool or the allocator), with
+// the application, in a socket's fill ring (or its RX ring, not yet
+// received), or in a socket's TX ring (or its completion ring, not yet
+// completed). The kernel-held states are exact at every moment; closing a
+// socket reclaims the frames the kernel held for it, so after the sockets
+// close every frame is home or with the application, and the pools reach 0
+// in flight once the application has given its frames back.
+//
+// API history (keep this list when the API changes):
+//   2026-11-23: first version.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "ppool/base.h"
+#include "ppool/dma.h"
+#include "ppool/page.h"
+#include "ppool/page_pool.h"
+#include "ppool/xdp.h"
+
+struct xsk_umem;
+struct xsk_socket;
+
+namespace ppool {
+
+inline constexpr std::uint32_t kXskFrameSize = 4096;  // one page per frame
+// The headroom the kernel leaves before a received packet (XDP_PACKET_HEADROOM):
+// an RX descriptor's address is the frame's + this + the UMEM's frame_headroom.
+inline constexpr std::uint32_t kXskPacketHeadroom = 256;
+
+class XskUmem;
+class XskQueue;
+
+// The UMEM's DMA device: mapping a page gives its offset in the UMEM (the
+// address the rings carry); a page outside the UMEM is refused with a
+// message (logged, rate-limited) and counted. Coherent: no syncs.
+// Thread context of every call: any thread.
+class XskUmemDevice final : public CoherentDmaDevice {
+ public:
+  explicit XskUmemDevice(const SharedRegion& region) : region_(region) {}
+  std::string_view name() const override { return "xsk_umem"; }
+  DmaAddr map(void* addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
+  void unmap(DmaAddr addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
+  // Maps refused because the page was not in the UMEM.
+  [[nodiscard]] std::uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
+  // The last refusal's message ("" before any). Thread context: any thread
+  // (copies under a lock; for tests and reports).
+  [[nodiscard]] std::string last_refusal() const;
+
+ private:
+  const SharedRegion& region_;
+  std::atomic<std::uint64_t> refused_{0};
+  mutable std::mutex lock_;  // last_
+  std::string last_;
+};
+
+struct XskUmemParams {
+  // Frames of kXskFrameSize bytes. The region is rounded up to whole 4 MiB
+  // chunks; frames() says how many the UMEM really has.
+  std::uint32_t frames = 4096;
+  std::uint32_t frame_size = kXskFrameSize;  // only 4096 is supported
+  // Bytes the kernel leaves at the start of each frame before its
+  // XDP_PACKET_HEADROOM (the UMEM's frame_headroom).
+  std::uint32_t frame_headroom = 0;
+  // 2 MiB hugetlb pages when enough are free; else 4 KiB pages, logged.
+  bool hugetlb = true;
+  // Commit and mlock the whole region up front (a UMEM is pinned whole).
+  bool lock = true;
+  // The first socket's fill and completion rings (the UMEM's own); a
+  // socket of another netdev or queue gets its own of the same sizes.
+  std::uint32_t fill_size = 2048;
+  std::uint32_t comp_size = 2048;
+};
+
+// Where the UMEM's frames are (a snapshot; each field exact at the moment it
+// was read).
+struct XskFrameCounts {
+  std::uint32_t frames = 0;     // in the UMEM
+  std::uint32_t home = 0;       // free in the allocator or home in a pool
+  std::uint32_t app = 0;        // with the application (received or allocated)
+  std::uint32_t fill = 0;       // posted to a fill ring, not yet received (fill + RX rings)
+  std::uint32_t tx = 0;         // posted to a TX ring, not yet completed (TX + completion)
+  std::uint64_t committed = 0;  // frames committed by the allocator (bytes / 4096)
+};
+
+// The UMEM. Thread context: create, destruction: any thread, once no queue
+// of it is open; the accessors: any thread.
+class XskUmem {
+ public:
+  // Creates the shared region (hugetlb 2M when asked and free, else 4 KiB,
+  // logged) and registers it (xsk_umem__create with the region's base and
+  // size). Errors name the cause: bad params (the field), RLIMIT_MEMLOCK,
+  // AF_XDP unsupported by the kernel (kUnsupported), no permission.
+  static Result<std::unique_ptr<XskUmem>> create(const XskUmemParams& params);
+  // Deletes the registration, reclaims the frames the kernel still held for
+  // the first socket (whose socket is the registration's), and frees the
+  // region. Queues still open are a misuse (reported, and the region is
+  // leaked rather than freed under the kernel); so are frames the
+  // application never gave back (reported, region leaked).
+  ~XskUmem();
+  XskUmem(const XskUmem&) = delete;
+  XskUmem& operator=(const XskUmem&) = delete;
+
+  [[nodiscard]] PageAllocator& allocator() { return *allocator_; }
+  [[nodiscard]] const SharedRegion& region() const { return *region_; }
+  [[nodiscard]] XskUmemDevice& device() { return *device_; }
+  [[nodiscard]] const XskUmemParams& params() const { return params_; }
+  [[nodiscard]] std::uint32_t frames() const { return frames_; }
+  // True when the region is 2 MiB hugetlb pages.
+  [[nodiscard]] bool hugetlb() const { return hugetlb_; }
+  // libxdp's handle and the registration's file descriptor.
+  [[nodiscard]] xsk_umem* raw() const { return umem_; }
+  [[nodiscard]] int fd() const;
+
+  // A page's UMEM address (its offset in the region). Any thread.
+  [[nodiscard]] std::uint64_t addr_of(const Page* page) const { return region_->offset_of(page); }
+  // The page of the frame holding UMEM address addr (any offset inside the
+  // frame), or nullptr when addr is outside or names no allocated page.
+  [[nodiscard]] Page* page_at(std::uint64_t addr) const {
+    return region_->page_at(addr & ~std::uint64_t{kXskFrameSize - 1});
+  }
+  [[nodiscard]] bool contains(const Page* page) const {
+    return region_->contains(page_address(page));
+  }
+
+  // Where the frames are. Scans the ledger: O(frames), for reports and
+  // tests. Any thread.
+  [[nodiscard]] XskFrameCounts counts() const;
+  // {"umem_frames": N, "umem_frames_committed": N, "umem_frames_home": N,
+  //  "umem_frames_app": N, "umem_frames_fill": N, "umem_frames_tx": N,
+  //  "umem_hugetlb": true|false}
+  [[nodiscard]] std::string to_json() const;
+  // Sockets open on the UMEM now.
+  [[nodiscard]] unsigned open_queues() const { return open_queues_.load(); }
+
+  // ---- the ledger (for XskQueue; public so tools may read states) ----
+  enum FrameState : std::uint8_t { kHome = 0, kApp = 1, kFill = 2, kTx = 3 };
+  [[nodiscard]] FrameState state_of(const Page* page) const;
+
+ private:
+  friend class XskQueue;
+  XskUmem() = default;
+  struct Ledger;
+  // Moves n pages' entries to state (with the socket slot holding them when
+  // kernel-held). Any thread holding the pages.
+  void set_state(Page* const* pages, std::size_t n, FrameState state, unsigned slot);
+  // Pages held by the kernel for socket slot (any slot: ~0u) back to
+  // their pools; returns how many.
+  std::size_t reclaim(unsigned slot);
+  Result<unsigned> attach_queue(XskQueue* queue);
+  void detach_queue(unsigned slot, bool registration_socket);
+
+  XskUmemParams params_;
+  std::unique_ptr<PageAllocator> allocator_;
+  const SharedRegion* region_ = nullptr;
+  std::unique_ptr<XskUmemDevice> device_;
+  std::unique_ptr<Ledger> ledger_;
+  xsk_umem* umem_ = nullptr;
+  std::uint32_t frames_ = 0;
+  bool hugetlb_ = false;
+  std::atomic<unsigned> open_queues_{0};
+  // The socket that owns the registration (libxdp's first socket reuses the
+  // UMEM's fd): it stays bound until the UMEM is deleted.
+  bool registration_socket_taken_ = false;
+  bool registration_socket_closed_ = false;
+  unsigned registration_slot_ = ~0u;
+};
+
+enum class XskBindMode : std::uint8_t {
+  kAuto,      // zero-copy when the driver can, else copy
+  kCopy,      // XDP_COPY
+  kZeroCopy,  // XDP_ZEROCOPY (fails where the driver cannot)
+};
+
+struct XskQueueParams {
+  std::string ifname;
+  std::uint32_t queue_id = 0;
+  std::uint32_t rx_size = 2048;
+  std::uint32_t tx_size = 2048;
+  XskBindMode mode = XskBindMode::kAuto;
+  bool need_wakeup = true;  // XDP_USE_NEED_WAKEUP: kick only when the kernel asks
+  // Let libxdp load and attach its default XDP program (with its
+  // dispatcher). Off by default: the caller attaches its own program and
+  // puts fd() into its XSKMAP at queue_id (libxdp's program needs BTF).
+  bool load_program = false;
+  // The queue's pool: its name (introspection), ring size, and the most
+  // pages in flight (0: no limit).
+  std::string pool_name = "xsk";
+  unsigned pool_size = 1024;
+  std::uint32_t max_inflight = 0;
+};
+
+// A received (or about-to-be-sent) frame: the page, where the packet starts
+// in it, and its length. data() is its first byte; addr() its UMEM address.
+struct XskDesc {
+  Page* page = nullptr;
+  std::uint32_t offset = 0;
+  std::uint32_t len = 0;
+  [[nodiscard]] void* data() const { return static_cast<char*>(page_address(page)) + offset; }
+};
+
+struct XskQueueStats {
+  std::uint64_t fill_posted = 0;  // frames posted to the fill ring
+  std::uint64_t rx = 0;           // descriptors received
+  std::uint64_t tx = 0;           // descriptors posted to the TX ring
+  std::uint64_t tx_kicks = 0;     // sendto() calls to wake the kernel's TX
+  std::uint64_t completed = 0;    // frames taken off the completion ring
+  std::uint64_t tx_refused = 0;   // descriptors refused (page not of this UMEM, bad length)
+  std::uint64_t alloc_short = 0;  // refills the pool could not fully supply
+};
+
+// One AF_XDP socket on (ifname, queue_id) and its pool. Contexts: "owner"
+// is the creating thread, or the last caller of bind_owner(); the rings are
+// single-producer/single-consumer, so every ring operation is owner only.
+class XskQueue {
+ public:
+  // Opens the socket: the first queue of a UMEM uses the UMEM's fill and
+  // completion rings (xsk_socket__create); later ones get their own
+  // (xsk_socket__create_shared, XDP_SHARED_UMEM). Creates the pool
+  // (allocator and device of the UMEM, kDmaMap), bound to the calling
+  // thread, and registers the queue's memory model (MemType::kXskBuffPool).
+  // Errors name the cause: no such interface, permission (CAP_NET_ADMIN),
+  // zero-copy unsupported, the same (ifname, queue) opened twice on a UMEM.
+  // Thread context: any thread; it becomes the owner.
+  static Result<std::unique_ptr<XskQueue>> create(XskUmem& umem, const XskQueueParams& params);
+  // close(). Thread context: owner.
+  ~XskQueue();
+  XskQueue(const XskQueue&) = delete;
+  XskQueue& operator=(const XskQueue&) = delete;
+
+  // Posts up to n fresh frames from the pool to the fill ring (as many as
+  // the ring has room for and the pool can give, one alloc_pages_bulk per
+  // 64); returns how many. Thread context: owner.
+  std::size_t refill(std::size_t n);
+  // Takes up to max descriptors off the RX ring into out[]; the frames are
+  // the application's from now on (transmit, recycle, or return their
+  // Frame). Thread context: owner.
+  std::size_t receive(XskDesc* out, std::size_t max);
+  // Posts descs[0, n) to the TX ring (the frames may come from any queue of
+  // the same UMEM: no copy) and kicks the kernel when it needs it. Returns
+  // how many were taken, a prefix of descs: the ring was full for the rest,
+  // which stay the caller's. A page not of this UMEM, or a length past the
+  // frame's end, is refused (reported, counted, and stays the caller's);
+  // the descriptors after it are not taken. Thread context: owner.
+  std::size_t transmit(const XskDesc* descs, std::size_t n);
+  // Wakes the kernel's TX (sendto) whether or not it asked. Thread context:
+  // owner.
+  void kick();
+  // Takes up to max frames off the completion ring and sends them home
+  // (put_page_bulk: into the cache when this thread owns their pool, through
+  // the ring otherwise); returns how many. Thread context: owner.
+  std::size_t complete(std::size_t max);
+  // Gives received frames back without sending them (a drop): home through
+  // put_page_bulk. Thread context: any thread holding the frames.
+  void recycle(const XskDesc* descs, std::size_t n);
+
+  // The XDP memory model: the queue's MemInfo (MemType::kXskBuffPool, its
+  // id), a Frame built in the frame's headroom for a received descriptor
+  // (nullptr when the headroom cannot hold one), and the descriptor of a
+  // Frame. return_frame() on such a Frame sends the page home to its pool;
+  // note_returned() keeps the ledger exact for frames returned that way
+  // (else they count as the application's until their pool reuses them).
+  [[nodiscard]] MemInfo mem() const { return rxq_.mem(); }
+  [[nodiscard]] Frame* to_frame(const XskDesc& desc) const;
+  [[nodiscard]] static XskDesc desc_of(const Frame* frame);
+  void note_returned(const Frame* const* frames, std::size_t n);
+
+  // Hands the queue (its rings and its pool) to the calling thread. The
+  // previous owner must have stopped using it. Thread context: new owner.
+  void bind_owner();
+  // Closes the socket, reclaims every frame the kernel held for it (fill,
+  // RX, TX, completion; for the UMEM's registration socket, at the UMEM's
+  // deletion instead), and destroys the pool. Returns the pool's pages
+  // still in flight after that (with the application, or held by another
+  // socket's TX): the pool is freed when they come back. Idempotent.
+  // Thread context: owner.
+  std::uint32_t close();
+
+  [[nodiscard]] PagePool& pool() { return *pool_; }
+  [[nodiscard]] XskUmem& umem() { return umem_; }
+  [[nodiscard]] const XskQueueParams& params() const { return params_; }
+  [[nodiscard]] int fd() const;  // for an XSKMAP entry, poll()
+  [[nodiscard]] xsk_socket* raw() const { return xsk_; }
+  // True when the socket was bound in zero-copy mode.
+  [[nodiscard]] bool zero_copy() const { return zero_copy_; }
+  // Frames the kernel holds for this socket now (exact). Any thread.
+  [[nodiscard]] std::uint32_t in_fill() const { return in_fill_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::uint32_t in_tx() const { return in_tx_.load(std::memory_order_relaxed); }
+  // Thread context: owner, or any thread once the owner stopped.
+  [[nodiscard]] const XskQueueStats& stats() const { return stats_; }
+
+ private:
+  XskQueue(XskUmem& umem, const XskQueueParams& params);
+  struct Rings;
+
+  XskUmem& umem_;
+  XskQueueParams params_;
+  std::unique_ptr<Rings> rings_;
+  xsk_socket* xsk_ = nullptr;
+  PagePool* pool_ = nullptr;
+  RxQueueInfo rxq_;
+  unsigned slot_ = ~0u;
+  bool registration_socket_ = false;
+  bool zero_copy_ = false;
+  bool closed_ = false;
+  std::atomic<std::uint32_t> in_fill_{0};
+  std::atomic<std::uint32_t> in_tx_{0};
+  XskQueueStats stats_;
+};
+
+}  // namespace ppool

@@ -1,0 +1,368 @@
+// XskQueue: one AF_XDP socket and its pool; the four rings' traffic.
+#include <linux/if_xdp.h>
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "xsk/ledger.h"
+
+namespace ppool {
+namespace {
+
+constexpr std::size_t kBatch = 64;  // a pool's bulk, and the put batch
+
+Error socket_error(const XskQueueParams& params, int err) {
+  const char* name = params.ifname.c_str();
+  switch (err) {
+    case ENODEV:
+    case ENXIO:
+      return {Errc::kInvalidArgument,
+              detail::format("xsk queue %s:%u: no such interface or queue (%s)", name,
+                             params.queue_id, std::strerror(err))};
+    case EPERM:
+    case EACCES:
+      return {Errc::kUnsupported,
+              detail::format("xsk queue %s:%u: not permitted (%s): AF_XDP needs CAP_NET_RAW "
+                             "and CAP_NET_ADMIN",
+                             name, params.queue_id, std::strerror(err))};
+    case EOPNOTSUPP:
+    case EPROTONOSUPPORT:
+    case EAFNOSUPPORT:
+      return {Errc::kUnsupported, detail::format("xsk queue %s:%u: %s (%s)", name, params.queue_id,
+                                                 params.mode == XskBindMode::kZeroCopy
+                                                     ? "zero-copy is not supported by this driver"
+                                                     : "AF_XDP is not supported here",
+                                                 std::strerror(err))};
+    case EBUSY:
+      return {Errc::kInvalidArgument,
+              detail::format("xsk queue %s:%u: another socket is bound to this queue (%s)", name,
+                             params.queue_id, std::strerror(err))};
+    default:
+      return {Errc::kUnsupported, detail::format("xsk queue %s:%u: socket creation failed: %s",
+                                                 name, params.queue_id, std::strerror(err))};
+  }
+}
+
+}  // namespace
+
+struct XskQueue::Rings {
+  xsk_ring_prod* fill = nullptr;  // the UMEM's (first socket) or own_fill
+  xsk_ring_cons* comp = nullptr;
+  xsk_ring_prod own_fill{};
+  xsk_ring_cons own_comp{};
+  xsk_ring_cons rx{};
+  xsk_ring_prod tx{};
+};
+
+XskQueue::XskQueue(XskUmem& umem, const XskQueueParams& params)
+    : umem_(umem),
+      params_(params),
+      rings_(std::make_unique<Rings>()),
+      rxq_(params.ifname, params.queue_id) {}
+
+Result<std::unique_ptr<XskQueue>> XskQueue::create(XskUmem& umem, const XskQueueParams& params) {
+  auto invalid = [&](const char* what) {
+    return Error{
+        Errc::kInvalidArgument,
+        detail::format("xsk queue %s:%u: %s", params.ifname.c_str(), params.queue_id, what)};
+  };
+  auto pow2 = [](std::uint32_t v) { return v && !(v & (v - 1)); };
+  if (params.ifname.empty() || params.ifname.size() >= IFNAMSIZ)
+    return invalid("XskQueueParams.ifname: empty or too long");
+  if (!pow2(params.rx_size)) return invalid("XskQueueParams.rx_size: not a power of two");
+  if (!pow2(params.tx_size)) return invalid("XskQueueParams.tx_size: not a power of two");
+  if (!umem.raw()) return invalid("the UMEM is not registered");
+
+  std::unique_ptr<XskQueue> q(new XskQueue(umem, params));
+  auto slot = umem.attach_queue(q.get());
+  if (!slot) {
+    q->closed_ = true;  // it never had a slot: nothing to close
+    return slot.error();
+  }
+  q->slot_ = slot.value();
+  // From here every failure detaches the slot (close() does, as for an
+  // open queue; nothing was posted yet).
+  auto fail = [&](Error error) -> Result<std::unique_ptr<XskQueue>> {
+    umem.detach_queue(q->slot_, false);
+    q->closed_ = true;
+    return error;
+  };
+
+  xsk_socket_config config{};
+  config.rx_size = params.rx_size;
+  config.tx_size = params.tx_size;
+  config.libxdp_flags = params.load_program ? 0 : XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD;
+  config.xdp_flags = 0;
+  std::uint16_t bind = params.need_wakeup ? XDP_USE_NEED_WAKEUP : 0;
+  if (params.mode == XskBindMode::kCopy) bind |= XDP_COPY;
+  if (params.mode == XskBindMode::kZeroCopy) bind |= XDP_ZEROCOPY;
+  config.bind_flags = bind;
+
+  // libxdp's first socket on a UMEM is the registration's own fd and uses
+  // the UMEM's fill and completion rings; later ones get a socket and rings
+  // of their own (XDP_SHARED_UMEM).
+  const bool first = !umem.registration_socket_taken_;
+  int err;
+  if (first) {
+    q->rings_->fill = &umem.ledger_->fill;
+    q->rings_->comp = &umem.ledger_->comp;
+    err = xsk_socket__create(&q->xsk_, params.ifname.c_str(), params.queue_id, umem.raw(),
+                             &q->rings_->rx, &q->rings_->tx, &config);
+  } else {
+    q->rings_->fill = &q->rings_->own_fill;
+    q->rings_->comp = &q->rings_->own_comp;
+    err = xsk_socket__create_shared(&q->xsk_, params.ifname.c_str(), params.queue_id, umem.raw(),
+                                    &q->rings_->rx, &q->rings_->tx, q->rings_->fill,
+                                    q->rings_->comp, &config);
+  }
+  if (err) {
+    q->xsk_ = nullptr;
+    return fail(socket_error(params, -err));
+  }
+  if (first) {
+    umem.registration_socket_taken_ = true;
+    q->registration_socket_ = true;
+  }
+  xdp_options options{};
+  socklen_t len = sizeof options;
+  if (getsockopt(xsk_socket__fd(q->xsk_), SOL_XDP, XDP_OPTIONS, &options, &len) == 0)
+    q->zero_copy_ = options.flags & XDP_OPTIONS_ZEROCOPY;
+
+  PagePoolParams pp;
+  pp.pool_size = params.pool_size;
+  pp.dev = &umem.device();
+  pp.dma_dir = DmaDirection::kBidirectional;
+  pp.flags = kDmaMap;
+  pp.name = params.pool_name;
+  pp.queue = params.queue_id;
+  pp.allocator = &umem.allocator();
+  pp.max_inflight = params.max_inflight;
+  auto pool = PagePool::create(pp);
+  if (!pool) {
+    xsk_socket__delete(q->xsk_);
+    q->xsk_ = nullptr;
+    return fail(pool.error());
+  }
+  q->pool_ = pool.value();
+  auto mem = q->rxq_.reg_mem_model(MemType::kXskBuffPool, q->pool_);
+  if (!mem) {
+    xsk_socket__delete(q->xsk_);
+    q->xsk_ = nullptr;
+    PagePool::destroy(q->pool_);
+    q->pool_ = nullptr;
+    return fail(mem.error());
+  }
+  return q;
+}
+
+XskQueue::~XskQueue() {
+  close();
+}
+
+int XskQueue::fd() const {
+  return xsk_ ? xsk_socket__fd(xsk_) : -1;
+}
+
+std::size_t XskQueue::refill(std::size_t n) {
+  xsk_ring_prod* fill = rings_->fill;
+  std::size_t posted = 0;
+  while (posted < n) {
+    const std::uint32_t want = static_cast<std::uint32_t>(std::min(n - posted, kBatch));
+    const std::uint32_t room = xsk_prod_nb_free(fill, want);
+    if (room == 0) break;
+    Page* pages[kBatch];
+    const std::size_t got = pool_->alloc_pages_bulk(pages, std::min(want, room));
+    if (got == 0) {
+      ++stats_.alloc_short;
+      break;
+    }
+    std::uint32_t idx = 0;
+    // Cannot fail: xsk_prod_nb_free said there is room, and only we produce.
+    (void)xsk_ring_prod__reserve(fill, static_cast<std::uint32_t>(got), &idx);
+    for (std::size_t i = 0; i < got; ++i)
+      *xsk_ring_prod__fill_addr(fill, idx + static_cast<std::uint32_t>(i)) =
+          pool_->get_dma_addr(pages[i]);
+    // The ledger first: once submitted the kernel may fill the frame and we
+    // may receive it.
+    umem_.set_state(pages, got, XskUmem::kFill, slot_);
+    in_fill_.fetch_add(static_cast<std::uint32_t>(got), std::memory_order_relaxed);
+    xsk_ring_prod__submit(fill, static_cast<std::uint32_t>(got));
+    posted += got;
+    if (got < std::min(want, room)) {
+      ++stats_.alloc_short;
+      break;
+    }
+  }
+  stats_.fill_posted += posted;
+  // A zero-copy driver that ran out of fill entries waits to be woken.
+  if (posted && params_.need_wakeup && xsk_ring_prod__needs_wakeup(fill))
+    (void)recvfrom(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, nullptr);
+  return posted;
+}
+
+std::size_t XskQueue::receive(XskDesc* out, std::size_t max) {
+  std::uint32_t idx = 0;
+  const std::uint32_t n = xsk_ring_cons__peek(
+      &rings_->rx, static_cast<std::uint32_t>(std::min<std::size_t>(max, UINT32_MAX)), &idx);
+  if (n == 0) return 0;
+  std::size_t got = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const xdp_desc* d = xsk_ring_cons__rx_desc(&rings_->rx, idx + i);
+    Page* page = umem_.page_at(d->addr);
+    if (PPOOL_UNLIKELY(!page)) {
+      detail::report_misuse(detail::format(
+          "xsk queue %s:%u: RX descriptor at UMEM address 0x%llx names no allocated frame",
+          params_.ifname.c_str(), params_.queue_id, static_cast<unsigned long long>(d->addr)));
+      continue;
+    }
+    out[got++] = {page, static_cast<std::uint32_t>(d->addr & (kXskFrameSize - 1)), d->len};
+  }
+  xsk_ring_cons__release(&rings_->rx, n);
+  for (std::size_t i = 0; i < got; ++i) umem_.set_state(&out[i].page, 1, XskUmem::kApp, slot_);
+  in_fill_.fetch_sub(n, std::memory_order_relaxed);
+  stats_.rx += got;
+  return got;
+}
+
+void XskQueue::kick() {
+  ++stats_.tx_kicks;
+  if (sendto(fd(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0) {
+    // EAGAIN/EBUSY: the kernel is busy with the ring and will go on;
+    // ENOBUFS: the device's queue is full; ENETDOWN: the link went down.
+    // All leave the descriptors in the ring for the next kick.
+  }
+}
+
+std::size_t XskQueue::transmit(const XskDesc* descs, std::size_t n) {
+  std::size_t ok = 0;
+  for (; ok < n; ++ok) {
+    const XskDesc& d = descs[ok];
+    if (PPOOL_UNLIKELY(!d.page || !umem_.contains(d.page) ||
+                       std::uint64_t{d.offset} + d.len > kXskFrameSize)) {
+      ++stats_.tx_refused;
+      detail::report_misuse(detail::format(
+          "xsk queue %s:%u: transmit of page %p (offset %u, len %u) refused: %s",
+          params_.ifname.c_str(), params_.queue_id, d.page ? page_address(d.page) : nullptr,
+          d.offset, d.len,
+          !d.page ? "no page"
+          : !umem_.contains(d.page)
+              ? "the page is not in this UMEM (only frames of the UMEM can be sent without a copy)"
+              : "the packet runs past the frame's end"));
+      break;
+    }
+  }
+  std::uint32_t take = xsk_prod_nb_free(&rings_->tx, static_cast<std::uint32_t>(ok));
+  take = std::min<std::uint32_t>(take, static_cast<std::uint32_t>(ok));
+  if (take) {
+    std::uint32_t idx = 0;
+    (void)xsk_ring_prod__reserve(&rings_->tx, take, &idx);
+    for (std::uint32_t i = 0; i < take; ++i) {
+      xdp_desc* d = xsk_ring_prod__tx_desc(&rings_->tx, idx + i);
+      d->addr = umem_.addr_of(descs[i].page) + descs[i].offset;
+      d->len = descs[i].len;
+      d->options = 0;
+      umem_.set_state(&descs[i].page, 1, XskUmem::kTx, slot_);
+    }
+    in_tx_.fetch_add(take, std::memory_order_relaxed);
+    xsk_ring_prod__submit(&rings_->tx, take);
+    stats_.tx += take;
+  }
+  // Copy mode sends only from sendto(); zero-copy asks with the flag.
+  if (take && (!params_.need_wakeup || xsk_ring_prod__needs_wakeup(&rings_->tx))) kick();
+  return take;
+}
+
+std::size_t XskQueue::complete(std::size_t max) {
+  std::size_t done = 0;
+  while (done < max) {
+    std::uint32_t idx = 0;
+    const std::uint32_t n = xsk_ring_cons__peek(
+        rings_->comp, static_cast<std::uint32_t>(std::min(max - done, kBatch)), &idx);
+    if (n == 0) break;
+    Page* pages[kBatch];
+    std::size_t got = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+      const std::uint64_t addr = *xsk_ring_cons__comp_addr(rings_->comp, idx + i);
+      Page* page = umem_.page_at(addr);
+      if (PPOOL_UNLIKELY(!page)) {
+        detail::report_misuse(detail::format(
+            "xsk queue %s:%u: completion of UMEM address 0x%llx names no allocated frame",
+            params_.ifname.c_str(), params_.queue_id, static_cast<unsigned long long>(addr)));
+        continue;
+      }
+      pages[got++] = page;
+    }
+    xsk_ring_cons__release(rings_->comp, n);
+    umem_.set_state(pages, got, XskUmem::kHome, slot_);
+    in_tx_.fetch_sub(n, std::memory_order_relaxed);
+    put_page_bulk(pages, got);
+    done += n;
+  }
+  stats_.completed += done;
+  return done;
+}
+
+void XskQueue::recycle(const XskDesc* descs, std::size_t n) {
+  Page* pages[kBatch];
+  for (std::size_t i = 0; i < n;) {
+    const std::size_t k = std::min(n - i, kBatch);
+    for (std::size_t j = 0; j < k; ++j) pages[j] = descs[i + j].page;
+    umem_.set_state(pages, k, XskUmem::kHome, slot_);
+    put_page_bulk(pages, k);
+    i += k;
+  }
+}
+
+Frame* XskQueue::to_frame(const XskDesc& desc) const {
+  char* start = static_cast<char*>(page_address(desc.page));
+  return build_frame(start, start + desc.offset, desc.len, kXskFrameSize, rxq_.mem());
+}
+
+XskDesc XskQueue::desc_of(const Frame* frame) {
+  Page* page = page_of(frame->data);
+  if (!page) return {};
+  const auto offset = static_cast<std::uint32_t>(static_cast<const char*>(frame->data) -
+                                                 static_cast<const char*>(page_address(page)));
+  return {page, offset, frame->len};
+}
+
+void XskQueue::note_returned(const Frame* const* frames, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    Page* page = page_of(frames[i]->data);
+    if (page && umem_.contains(page)) umem_.set_state(&page, 1, XskUmem::kHome, slot_);
+  }
+}
+
+void XskQueue::bind_owner() {
+  pool_->bind_owner();
+}
+
+std::uint32_t XskQueue::close() {
+  if (closed_) return 0;
+  closed_ = true;
+  if (xsk_) {
+    xsk_socket__delete(xsk_);
+    xsk_ = nullptr;
+  }
+  // A socket of its own is closed now, and the kernel holds nothing of it:
+  // its fill, RX, TX and completion frames go home. The registration's
+  // socket stays bound until the UMEM is deleted, which reclaims its frames.
+  if (!registration_socket_) {
+    umem_.reclaim(slot_);
+    in_fill_.store(0, std::memory_order_relaxed);
+    in_tx_.store(0, std::memory_order_relaxed);
+  }
+  umem_.detach_queue(slot_, registration_socket_);
+  rxq_.unreg_mem_model();
+  std::uint32_t left = 0;
+  if (pool_) {
+    left = PagePool::destroy(pool_);
+    pool_ = nullptr;
+  }
+  return left;
+}
+
+}  // namespace ppool
