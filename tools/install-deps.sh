@@ -8,7 +8,7 @@ set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev valgrind pkg-config python3 git \
-  clang-format libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 gnuplot-nox liburing-dev libxdp-dev libbpf-dev iproute2 \
+  clang-format libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 gnuplot-nox liburing-dev libxdp-dev libbpf-dev iproute2 netsniff-ng \
   clang libclang-rt-14-dev; do
   have_pkg "$pkg" || need+=("$pkg")
 done

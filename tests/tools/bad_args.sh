@@ -59,6 +59,21 @@ if have tools/ppool-fwd; then
   expect "$p" 2 "--queues needs a value (1..16)" --selftest --queues
 fi
 
+if have tools/ppool-xsk; then
+  p=$build/tools/ppool-xsk
+  common "$p"
+  expect "$p" 2 "--queues: 0 is not in 1..16" --selftest --queues 0
+  expect "$p" 2 "--queues: 17 is not in 1..16" --selftest --queues 17
+  expect "$p" 2 "--seconds: 'x' is not a number in 1..86400" --selftest --seconds x
+  expect "$p" 2 "--seconds needs a value (1..86400)" --selftest --seconds
+  expect "$p" 2 "--alloc: 'malloc' is not one of pool|stack" --selftest --alloc malloc
+  expect "$p" 2 "--verdict: 'pass' is not one of mix|tx|drop|redirect|back" --selftest --verdict pass
+  expect "$p" 2 "--seconds needs --selftest" --in a --out b --seconds 3
+  expect "$p" 2 "--in and --selftest exclude each other" --selftest --in eth0
+  expect "$p" 2 "one of --selftest or --in IFACE --out IFACE is needed"
+  expect "$p" 2 "--next-hop: 'zz' is not a MAC address" --in a --out b --next-hop zz
+fi
+
 if have tools/ppool-h2d; then
   p=$build/tools/ppool-h2d
   common "$p"

@@ -1,0 +1,268 @@
+// ppool-xsk: an AF_XDP forwarder on ppool (see forwarder.h), with a selftest
+// that builds its own three-namespace world and drives it with netsniff-ng's
+// trafgen (see selftest.h).
+//
+// The selftest prints a progress line a second and, at the end, one JSON
+// object on stdout's last line. It stops the forwarder while trafgen still
+// sends, so that frames sit on every ring at teardown, and reports where
+// they were and whether they all came home.
+//
+// Signals: SIGINT and SIGTERM stop either mode the same way (queues stopped,
+// frames home, pools and UMEM freed, trafgen stopped, namespaces removed)
+// and the JSON is printed; a selftest so cut short exits 128 + the signal. A
+// second signal exits at once.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "forwarder.h"
+#include "selftest.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<int> g_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "g_signal is written by a signal handler");
+
+extern "C" void on_signal(int sig) {
+  int none = 0;
+  if (!g_signal.compare_exchange_strong(none, sig)) _exit(128 + sig);  // the second one
+}
+
+void install_signal_handlers() {
+  for (int sig : {SIGINT, SIGTERM}) {
+    struct sigaction old {};
+    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, nullptr);
+  }
+}
+
+bool stopping() {
+  return g_signal.load(std::memory_order_relaxed) != 0;
+}
+
+bool sleep_until(Clock::time_point t) {
+  while (!stopping()) {
+    auto now = Clock::now();
+    if (now >= t) return true;
+    std::this_thread::sleep_for(std::min<Clock::duration>(t - now, std::chrono::milliseconds(20)));
+  }
+  return false;
+}
+
+// CPU time of the whole process (every thread, user and kernel: the TX
+// copies happen in our sendto()), in seconds.
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return secs(usage.ru_utime) + secs(usage.ru_stime);
+}
+
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
+int fail(const std::string& why) {
+  std::fprintf(stderr, "ppool-xsk: %s\n", why.c_str());
+  return 1;
+}
+
+std::string interrupted_json() {
+  switch (g_signal.load()) {
+    case 0:
+      return "null";
+    case SIGINT:
+      return "\"SIGINT\"";
+    case SIGTERM:
+      return "\"SIGTERM\"";
+    default:
+      return "\"signal " + std::to_string(g_signal.load()) + "\"";
+  }
+}
+
+using ull = unsigned long long;
+
+// The common part of both modes' JSON, after stop().
+std::string pipeline_json(const xsk::Forwarder& fwd, const xsk::Totals& t) {
+  const xsk::Teardown& td = fwd.teardown();
+  const xsk::RingCounts& r = fwd.rings_at_teardown();
+  const std::uint64_t accounted = t.forwarded + t.dropped;
+  const std::uint64_t lost = t.received > accounted ? t.received - accounted : 0;
+  char buf[1024];
+  std::snprintf(buf, sizeof buf,
+                "\"frames_received\": %llu, \"frames_forwarded\": %llu, \"frames_lost\": %llu, "
+                "\"frames_dropped_by_verdict\": %llu, \"frames_not_udp\": %llu, "
+                "\"frames_redirected\": %llu, \"frames_sent_back\": %llu, "
+                "\"frames_no_tx_room\": %llu, \"alloc_mode\": \"%s\", \"queues\": %d, "
+                "\"xdp_mode\": \"%s\", \"inflight_after_teardown\": %llu, "
+                "\"rings_at_teardown\": {\"fill\": %llu, \"rx\": %llu, \"tx\": %llu, "
+                "\"completion\": %llu}, \"frames_reclaimed_at_teardown\": %llu, "
+                "\"umem_frames\": %llu, \"umem_frames_committed\": %llu",
+                ull(t.received), ull(t.forwarded), ull(lost), ull(t.dropped - t.not_ours),
+                ull(t.not_ours), ull(t.redirected), ull(t.back), ull(t.lost),
+                xsk::to_string(fwd.options().alloc), fwd.options().queues, fwd.xdp_mode(),
+                ull(td.inflight), ull(r.fill), ull(r.rx), ull(r.tx), ull(r.completion),
+                ull(td.reclaimed), ull(td.umem_frames), ull(td.umem_committed));
+  return buf;
+}
+
+bool clean(const xsk::Forwarder& fwd, const xsk::Totals& t) {
+  const bool lost = t.received > t.forwarded + t.dropped;
+  // The stack baseline cannot find the frames the kernel holds inside
+  // (taken off the fill ring, not yet on the RX ring): its count is
+  // reported, not required.
+  const bool home = fwd.options().alloc == xsk::AllocMode::kStack || fwd.teardown().inflight == 0;
+  return !lost && home;
+}
+
+int selftest(const xsk::Options& o) {
+  std::string why = xsk::Topology::missing();
+  if (!why.empty()) {
+    std::fprintf(stderr, "ppool-xsk: skipped: %s\n", why.c_str());
+    return 77;
+  }
+  std::string error;
+  auto world = xsk::Topology::create(static_cast<unsigned>(o.queues), &error);
+  if (!world) return fail(error);
+  if (!world->enter_forwarder(&error)) return fail(error);
+  xsk::Ports ports{"f0", "f1", {}, {}, true};
+  std::memcpy(ports.out_src, xsk::Topology::kFwdOutMac, 6);
+  std::memcpy(ports.out_dst, xsk::Topology::kSinkMac, 6);
+  auto fwd = xsk::Forwarder::create(o, ports, &error);
+  if (!fwd) return fail(error);
+  if (!fwd->start(&error)) return fail(error);
+  const xsk::LinkStats gen0 = world->generator_stats(), sink0 = world->sink_stats();
+  // The pools' warm-up (pool_backend.cc) is done: the recycle ratio counts
+  // the traffic's allocations from here (and, apart, with the warm-up's).
+  const xsk::AllocCounts traffic_allocs = fwd->alloc_counts();
+  if (!stopping() && !world->start_traffic(o, &error)) return fail(error);
+
+  // The steady state is what follows the first second (the pools warm up in
+  // it); a run shorter than two seconds is measured whole.
+  const auto start = Clock::now();
+  auto span_start = start;
+  std::uint64_t span_received = 0, last = 0;
+  long span_faults = minor_faults();
+  double span_cpu = cpu_seconds();
+  xsk::AllocCounts span_allocs = fwd->alloc_counts();
+  auto last_time = start;
+  for (unsigned second = 1; second <= o.seconds; ++second) {
+    if (!sleep_until(start + std::chrono::seconds(second))) break;
+    const auto now = Clock::now();
+    const std::uint64_t received = fwd->totals().received;
+    if (second == 1 && o.seconds >= 2) {
+      span_start = now;
+      span_received = received;
+      span_faults = minor_faults();
+      span_cpu = cpu_seconds();
+      span_allocs = fwd->alloc_counts();
+    }
+    const double pps = static_cast<double>(received - last) /
+                       std::chrono::duration<double>(now - last_time).count();
+    std::fprintf(stderr, "[%us] %s: %.0f pps, recycle %.4f%%, %llu frames out\n", second,
+                 xsk::to_string(o.alloc), pps,
+                 fwd->alloc_counts().recycle_ratio(traffic_allocs) * 100, ull(fwd->inflight()));
+    last = received;
+    last_time = now;
+    if (!world->traffic_running()) {
+      std::fprintf(stderr, "ppool-xsk: trafgen ended early\n");
+      break;
+    }
+  }
+  const long faults = minor_faults() - span_faults;
+  const double cpu = cpu_seconds() - span_cpu;
+  const std::uint64_t received_in_span = fwd->totals().received - span_received;
+  const double seconds = std::chrono::duration<double>(Clock::now() - span_start).count();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const double recycle = fwd->alloc_counts().recycle_ratio(traffic_allocs);
+  const double recycle_with_warmup = fwd->recycle_ratio();
+  const double recycle_steady = fwd->alloc_counts().recycle_ratio(span_allocs);
+  fwd->stop();  // trafgen still sending: frames on every ring
+  std::fprintf(stderr, "received per queue:%s\n", fwd->received_per_queue().c_str());
+  world->stop_traffic();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const xsk::LinkStats gen1 = world->generator_stats(), sink1 = world->sink_stats();
+  const xsk::Totals t = fwd->totals();
+  const std::string body = pipeline_json(*fwd, t);
+  const std::string pools = fwd->teardown().pools_json;
+  const bool ok = clean(*fwd, t);
+  fwd.reset();
+  world.reset();  // namespaces, veths, trafgen: gone before the summary
+
+  std::printf(
+      "{%s, \"pps\": %.1f, \"recycle_ratio\": %.6f, \"recycle_ratio_steady_state\": %.6f, "
+      "\"recycle_ratio_with_warmup\": %.6f, "
+      "\"page_faults_steady_state\": %ld, \"cpu_ns_per_frame\": %.1f, "
+      "\"trafgen_sent\": %llu, \"sink_received\": %llu, \"generator_received\": %llu, "
+      "\"seconds\": %.3f, \"interrupted\": %s, \"pools\": [%s]}\n",
+      body.c_str(), seconds > 0 ? static_cast<double>(received_in_span) / seconds : 0.0, recycle,
+      recycle_steady, recycle_with_warmup, faults,
+      received_in_span ? cpu * 1e9 / static_cast<double>(received_in_span) : 0.0,
+      ull(gen1.tx_packets - gen0.tx_packets), ull(sink1.rx_packets - sink0.rx_packets),
+      ull(gen1.rx_packets - gen0.rx_packets), elapsed, interrupted_json().c_str(), pools.c_str());
+  std::fflush(stdout);
+  if (!ok) return 1;
+  return stopping() ? 128 + g_signal.load() : 0;
+}
+
+bool read_mac(const std::string& dev, unsigned char mac[6]) {
+  std::ifstream in("/sys/class/net/" + dev + "/address");
+  std::string text;
+  unsigned v[6];
+  if (!(in >> text) ||
+      std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+    return false;
+  for (int i = 0; i < 6; ++i) mac[i] = static_cast<unsigned char>(v[i]);
+  return true;
+}
+
+// Without --selftest: from --in to --out until a signal.
+int forward(const xsk::Options& o) {
+  xsk::Ports ports{o.in_dev, o.out_dev, {}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, false};
+  if (!read_mac(o.out_dev, ports.out_src)) return fail("no interface " + o.out_dev);
+  if (!o.next_hop.empty()) {
+    unsigned v[6];
+    std::sscanf(o.next_hop.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]);
+    for (int i = 0; i < 6; ++i) ports.out_dst[i] = static_cast<unsigned char>(v[i]);
+  }
+  std::string error;
+  auto fwd = xsk::Forwarder::create(o, ports, &error);
+  if (!fwd) return fail(error);
+  if (!fwd->start(&error)) return fail(error);
+  for (auto next = Clock::now() + std::chrono::seconds(1); sleep_until(next);
+       next += std::chrono::seconds(1)) {
+    std::fprintf(stderr, "%llu received, %llu forwarded, recycle %.4f%%, %llu frames out\n",
+                 ull(fwd->totals().received), ull(fwd->totals().forwarded),
+                 fwd->recycle_ratio() * 100, ull(fwd->inflight()));
+  }
+  fwd->stop();
+  const xsk::Totals t = fwd->totals();
+  std::printf("{%s, \"interrupted\": %s, \"pools\": [%s]}\n", pipeline_json(*fwd, t).c_str(),
+              interrupted_json().c_str(), fwd->teardown().pools_json.c_str());
+  std::fflush(stdout);
+  return clean(*fwd, t) ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  install_signal_handlers();  // first: a signal during setup still cleans up
+  xsk::Options options;
+  if (auto status = xsk::parse_options(argc, argv, options)) return *status;
+  return options.selftest ? selftest(options) : forward(options);
+}

@@ -1,0 +1,121 @@
+#include "options.h"
+
+#include "../common/args.h"
+
+namespace xsk {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: ppool-xsk [--queues 1..16] [--alloc pool|stack] [--lock-umem]\n"
+    "                 [--verdict mix|tx|drop|redirect|back]\n"
+    "                 (--in IFACE --out IFACE [--next-hop MAC]\n"
+    "                  | --selftest [--seconds 1..86400] [--packet-size 64..1400]\n"
+    "                               [--gen-cpus 1..16])\n"
+    "An AF_XDP forwarder on ppool: each queue has a thread, an AF_XDP socket on the\n"
+    "receiving interface and one on the sending interface (sharing one UMEM), and a\n"
+    "page pool whose pages are the UMEM's frames. An XDP program redirects every frame\n"
+    "to its queue's socket.\n"
+    "  --alloc stack    the same pipeline on a free-frame stack (libxdp's examples'\n"
+    "                   style) instead of page pools, for comparison\n"
+    "  --verdict        mix (default): by the first UDP payload byte, as ppool-fwd: 1 in\n"
+    "                   16 dropped, 1 in 4 redirected to the next queue, 1 in 16 sent\n"
+    "                   back out of the receiving interface, the rest forwarded out of\n"
+    "                   --out; or one verdict for every frame\n"
+    "  --lock-umem      commit and lock the whole UMEM up front (default: committed as\n"
+    "                   the working set grows, and the JSON says how much)\n"
+    "  --in/--out       forward from IFACE to IFACE until SIGINT/SIGTERM (root; --next-hop\n"
+    "                   is the destination MAC written into forwarded frames)\n"
+    "  --selftest       three network namespaces and two veth pairs: netsniff-ng's\n"
+    "                   trafgen sends UDP into the forwarder, a sink counts what arrives;\n"
+    "                   runs --seconds (default 3) and removes everything it created;\n"
+    "                   --gen-cpus trafgen processes (default: one a queue, at most one a CPU)\n"
+    "Needs root (CAP_NET_ADMIN, CAP_BPF), bpffs at /sys/fs/bpf and, for --selftest,\n"
+    "iproute2 and trafgen (Debian package netsniff-ng).\n"
+    "The JSON summary is stdout's last line. SIGINT or SIGTERM stops either mode and\n"
+    "cleans up (namespaces included); a second signal exits at once.\n"
+    "Exit status: 0 clean; 1 a failure (setup, frames lost, frames not home); 2 a bad\n"
+    "command line; 77 a missing capability or tool (the selftest cannot run here);\n"
+    "128+N a selftest cut short by signal N (130, 143).\n";
+
+bool valid_mac(const std::string& text) {
+  if (text.size() != 17) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+    if (i % 3 == 2 ? c != ':' : !hex) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const char* to_string(AllocMode mode) {
+  return mode == AllocMode::kPool ? "pool" : "stack";
+}
+
+const char* to_string(VerdictMode mode) {
+  switch (mode) {
+    case VerdictMode::kTx:
+      return "tx";
+    case VerdictMode::kDrop:
+      return "drop";
+    case VerdictMode::kRedirect:
+      return "redirect";
+    case VerdictMode::kBack:
+      return "back";
+    default:
+      return "mix";
+  }
+}
+
+std::optional<int> parse_options(int argc, char** argv, Options& o) {
+  ppool::tools::Args args(argc, argv, "ppool-xsk", kUsage);
+  const char* selftest_only = nullptr;
+  const char* forward_only = nullptr;
+  std::string alloc, verdict;
+  while (args.next()) {
+    if (args.number("--queues", 1, 16, o.queues)) {
+    } else if (args.choice("--alloc", {"pool", "stack"}, alloc)) {
+      o.alloc = alloc == "stack" ? AllocMode::kStack : AllocMode::kPool;
+    } else if (args.choice("--verdict", {"mix", "tx", "drop", "redirect", "back"}, verdict)) {
+      o.verdict = verdict == "tx"         ? VerdictMode::kTx
+                  : verdict == "drop"     ? VerdictMode::kDrop
+                  : verdict == "redirect" ? VerdictMode::kRedirect
+                  : verdict == "back"     ? VerdictMode::kBack
+                                          : VerdictMode::kMix;
+    } else if (args.flag("--lock-umem")) {
+      o.lock_umem = true;
+    } else if (args.flag("--selftest")) {
+      o.selftest = true;
+    } else if (args.number("--seconds", 1, 86400, o.seconds)) {
+      selftest_only = "--seconds";
+    } else if (args.number("--packet-size", 64, 1400, o.packet_size)) {
+      selftest_only = "--packet-size";
+    } else if (args.number("--gen-cpus", 1, 16, o.gen_cpus)) {
+      selftest_only = "--gen-cpus";
+    } else if (args.text("--in", o.in_dev)) {
+      forward_only = "--in";
+    } else if (args.text("--out", o.out_dev)) {
+      forward_only = "--out";
+    } else if (args.text("--next-hop", o.next_hop)) {
+      forward_only = "--next-hop";
+      if (!o.next_hop.empty() && !valid_mac(o.next_hop))
+        args.error("--next-hop: '" + o.next_hop + "' is not a MAC address (aa:bb:cc:dd:ee:ff)");
+    } else {
+      args.unknown();
+    }
+  }
+  if (auto status = args.exit_status()) return status;
+  if (o.selftest && forward_only)
+    return args.error(std::string(forward_only) +
+                      " and --selftest exclude each other (the selftest makes its own interfaces)");
+  if (!o.selftest && selftest_only)
+    return args.error(std::string(selftest_only) + " needs --selftest");
+  if (!o.selftest && (o.in_dev.empty() || o.out_dev.empty()))
+    return args.error("one of --selftest or --in IFACE --out IFACE is needed");
+  for (const std::string* dev : {&o.in_dev, &o.out_dev})
+    if (dev->size() >= 16) return args.error("interface name '" + *dev + "' is too long");
+  return std::nullopt;
+}
+
+}  // namespace xsk

@@ -1,0 +1,290 @@
+// --alloc pool: the pipeline on ppool's AF_XDP support (ppool/xsk.h): one
+// XskUmem, and per queue an XskQueue on each interface (its own PagePool;
+// the sending one's never allocates: it only sends frames of the receiving
+// pools and sends them home on completion).
+#include <ppool/xsk.h>
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "forwarder.h"
+#include "ring_peek.h"
+
+namespace xsk {
+namespace {
+
+constexpr std::uint32_t kUmemFramesPerQueue = 8192;  // 32 MiB a queue, committed as needed
+constexpr std::uint32_t kTxOnlyRxSize = 64;          // the sending socket receives nothing
+// A receiving pool's ring takes what its owner cannot cache (128) of a
+// round's completions and drops. Its frames can all come home at once: the
+// fill and RX rings, its TX ring, the sending sockets' TX rings (its queue's
+// and the one it redirects to). A ring that held less would overflow into
+// the page allocator and make the next refills slow.
+constexpr unsigned kRxPoolSize = 16384;
+constexpr unsigned kTxPoolSize = 64;  // the sending sockets' pools never allocate
+// A queue's usual working set: its fill and RX rings full, and a ring's worth
+// on the TX rings (its own and the sending sockets').
+constexpr std::size_t kWarmPages = 3 * kRingSize;
+
+std::unique_ptr<ppool::XskQueue> open_queue(ppool::XskUmem& umem, const std::string& dev,
+                                            std::uint32_t queue, std::uint32_t rx_size,
+                                            unsigned pool_size, const std::string& pool_name,
+                                            std::string* error) {
+  ppool::XskQueueParams params;
+  params.ifname = dev;
+  params.queue_id = queue;
+  params.rx_size = rx_size;
+  params.tx_size = kRingSize;
+  params.mode = ppool::XskBindMode::kCopy;
+  params.load_program = false;  // ours (xdp_prog.h)
+  params.pool_name = pool_name;
+  params.pool_size = pool_size;
+  auto created = ppool::XskQueue::create(umem, params);
+  if (!created) {
+    *error = dev + " queue " + std::to_string(queue) + ": " + created.error().message;
+    return nullptr;
+  }
+  return std::move(created.value());
+}
+
+class PoolQueue final : public QueueIo {
+ public:
+  PoolQueue(ppool::XskUmem& umem, std::unique_ptr<ppool::XskQueue> in,
+            std::unique_ptr<ppool::XskQueue> out)
+      : umem_(umem),
+        base_(static_cast<char*>(umem.region().base)),
+        in_(std::move(in)),
+        out_(std::move(out)) {}
+
+  int rx_fd() const override { return in_->fd(); }
+  int tx_fd(Port port) const override { return (port == Port::kIn ? in_ : out_)->fd(); }
+  // Takes the queue and warms its pool to the working set's usual size
+  // (kWarmPages): those pages are committed and their
+  // descriptors touched before the traffic, not as page faults during it.
+  // What a queue needs beyond that still comes from the allocator.
+  bool bind_thread(std::string*) override {
+    in_->bind_owner();
+    out_->bind_owner();
+    ppool::PagePool& pool = in_->pool();
+    std::vector<ppool::Page*> pages(kWarmPages);
+    std::size_t got = 0;
+    while (got < pages.size()) {
+      const std::size_t n =
+          pool.alloc_pages_bulk(pages.data() + got, std::min<std::size_t>(64, pages.size() - got));
+      if (n == 0) break;
+      got += n;
+    }
+    for (std::size_t i = 0; i < got; ++i)
+      *static_cast<volatile char*>(ppool::page_address(pages[i])) = 0;
+    ppool::put_page_bulk(pages.data(), got);
+    return true;
+  }
+
+  void refill() override { in_->refill(kRingSize); }
+
+  unsigned receive(xdp_desc* out, unsigned max) override {
+    ppool::XskDesc descs[kBatch];
+    const auto n = static_cast<unsigned>(in_->receive(descs, std::min(max, kBatch)));
+    for (unsigned i = 0; i < n; ++i)
+      out[i] = xdp_desc{umem_.addr_of(descs[i].page) + descs[i].offset, descs[i].len, 0};
+    return n;
+  }
+
+  char* data(std::uint64_t addr) override { return base_ + addr; }
+
+  unsigned transmit(Port port, const xdp_desc* descs, unsigned n) override {
+    ppool::XskDesc x[kBatch];
+    n = std::min(n, kBatch);
+    to_xsk(descs, n, x);
+    return static_cast<unsigned>((port == Port::kIn ? in_ : out_)->transmit(x, n));
+  }
+
+  unsigned complete() override {
+    return static_cast<unsigned>(in_->complete(kRingSize) + out_->complete(kRingSize));
+  }
+
+  void drop(const xdp_desc* descs, unsigned n) override {
+    ppool::XskDesc x[kBatch];
+    while (n) {
+      const unsigned m = std::min(n, kBatch);
+      to_xsk(descs, m, x);
+      in_->recycle(x, m);
+      descs += m;
+      n -= m;
+    }
+  }
+
+  RingCounts rings() const override {
+    RingCounts r;
+    for (const auto* q : {in_.get(), out_.get()}) {
+      SocketRings s = peek_rings(q->raw(), q->params().rx_size, q->params().tx_size, kRingSize);
+      if (!s.known) {  // libxdp's layout not as expected: the pairs the queue knows
+        r.fill += q->in_fill();
+        r.tx += q->in_tx();
+        continue;
+      }
+      r.fill += s.fill;
+      r.rx += s.rx;
+      r.tx += s.tx;
+      r.completion += s.completion;
+    }
+    return r;
+  }
+
+  std::uint32_t tx_outstanding(Port port) const override {
+    const ppool::XskQueue& q = *(port == Port::kIn ? in_ : out_);
+    SocketRings s = peek_rings(q.raw(), q.params().rx_size, q.params().tx_size, kRingSize);
+    return s.known ? s.tx : 0;  // unknown: the queue's transmit() kicks by itself
+  }
+
+  void publish() override {
+    const ppool::PagePoolStats s = in_->pool().stats();
+    const std::uint64_t slow = s.alloc.slow + s.alloc.slow_high_order;
+    allocs_.store(s.alloc.fast + s.alloc.refill + slow, std::memory_order_relaxed);
+    slow_.store(slow, std::memory_order_relaxed);
+  }
+
+  std::uint64_t allocs() const { return allocs_.load(std::memory_order_relaxed); }
+  std::uint64_t slow() const { return slow_.load(std::memory_order_relaxed); }
+  std::uint32_t inflight() const { return in_->pool().inflight(); }
+  ppool::XskQueue& in() { return *in_; }
+  ppool::XskQueue& out() { return *out_; }
+
+ private:
+  void to_xsk(const xdp_desc* descs, unsigned n, ppool::XskDesc* x) const {
+    for (unsigned i = 0; i < n; ++i) {
+      x[i].page = umem_.page_at(descs[i].addr);
+      x[i].offset = static_cast<std::uint32_t>(descs[i].addr & (ppool::kXskFrameSize - 1));
+      x[i].len = descs[i].len;
+    }
+  }
+
+  ppool::XskUmem& umem_;
+  char* base_;
+  std::unique_ptr<ppool::XskQueue> in_, out_;
+  std::atomic<std::uint64_t> allocs_{0}, slow_{0};
+};
+
+// Closes q (owner: this thread from now on); returns the pages its pool
+// still has in flight and appends {"name": ..., "stats": {...}, "inflight": N}
+// to json (the stats read before close() destroys the pool).
+std::uint32_t close_queue(ppool::XskQueue& q, std::string& json) {
+  q.bind_owner();
+  std::string entry = std::string("{\"name\": \"") + q.pool().name() +
+                      "\", \"stats\": " + q.pool().stats().to_json() + ", \"inflight\": ";
+  const std::uint32_t inflight = q.close();
+  json += (json.empty() ? "" : ", ") + entry + std::to_string(inflight) + "}";
+  return inflight;
+}
+
+class PoolBackend final : public Backend {
+ public:
+  ~PoolBackend() override {
+    if (!torn_down_) teardown();
+  }
+
+  bool create(const Options& options, const Ports& ports, std::string* error) override {
+    const auto queues = static_cast<std::uint32_t>(options.queues);
+    ppool::XskUmemParams params;
+    params.frames = queues * kUmemFramesPerQueue;
+    params.lock = options.lock_umem;  // else committed as the working set grows
+    params.fill_size = kRingSize;
+    params.comp_size = kRingSize;
+    auto umem = ppool::XskUmem::create(params);
+    if (!umem) {
+      *error = "UMEM: " + umem.error().message;
+      return false;
+    }
+    umem_ = std::move(umem.value());
+    // The first socket of a UMEM is its registration: the kernel frees what
+    // it held only when the UMEM goes. Where the sending interface has a
+    // spare queue (the selftest's), that socket is one that never holds a
+    // frame, so every working queue's close() gives back all of its frames.
+    // Elsewhere it goes there when sysfs shows such a queue, else the first
+    // working socket is the registration (teardown() then counts its frames
+    // home at the UMEM's deletion). A failed first socket leaves libxdp's
+    // UMEM unusable, so it is not tried blindly.
+    const std::string spare =
+        "/sys/class/net/" + ports.out_dev + "/queues/rx-" + std::to_string(queues);
+    if (ports.spare_queue || access(spare.c_str(), F_OK) == 0)
+      registration_ = open_queue(*umem_, ports.out_dev, queues, kTxOnlyRxSize, kTxPoolSize,
+                                 "xsk registration", error);
+    if (!registration_ && !error->empty()) return false;
+    for (std::uint32_t q = 0; q < queues; ++q) {
+      const std::string n = std::to_string(q);
+      auto in = open_queue(*umem_, ports.in_dev, q, kRingSize, kRxPoolSize,
+                           "xsk " + ports.in_dev + " rxq" + n, error);
+      if (!in) return false;
+      auto out = open_queue(*umem_, ports.out_dev, q, kTxOnlyRxSize, kTxPoolSize,
+                            "xsk " + ports.out_dev + " txq" + n, error);
+      if (!out) return false;
+      queues_.push_back(std::make_unique<PoolQueue>(*umem_, std::move(in), std::move(out)));
+    }
+    return true;
+  }
+
+  QueueIo& queue(int index) override { return *queues_[static_cast<std::size_t>(index)]; }
+
+  // Sending sockets first (their TX and completion rings hold frames of the
+  // receiving pools, which go home while those pools are alive), then the
+  // receiving ones, then the registration socket and the UMEM.
+  Teardown teardown() override {
+    Teardown t;
+    torn_down_ = true;
+    if (!umem_) return t;
+    const ppool::XskFrameCounts before = umem_->counts();
+    t.umem_frames = umem_->frames();
+    t.umem_committed = before.committed;
+    t.reclaimed = before.fill + before.tx;
+    std::string senders, pools;
+    for (auto& q : queues_) t.inflight += close_queue(q->out(), senders);
+    for (auto& q : queues_) t.inflight += close_queue(q->in(), pools);
+    pools += ", " + senders;
+    if (registration_) t.inflight += close_queue(*registration_, pools);
+    // What the kernel still holds is the registration socket's: the UMEM's
+    // deletion reclaims it, and reports (a misuse) any frame it cannot.
+    const ppool::XskFrameCounts after = umem_->counts();
+    const std::uint64_t held = after.fill + after.tx;
+    t.inflight = t.inflight - std::min<std::uint64_t>(t.inflight, held) + after.app;
+    t.pools_json = pools;
+    queues_.clear();
+    registration_.reset();
+    const std::uint64_t misuses = ppool::misuse_count();
+    umem_.reset();
+    if (ppool::misuse_count() != misuses) t.inflight += held;
+    return t;
+  }
+
+  AllocCounts alloc_counts() const override {
+    AllocCounts c;
+    for (auto& q : queues_) {
+      c.allocs += q->allocs();
+      c.slow += q->slow();
+    }
+    return c;
+  }
+  std::uint64_t inflight() const override {
+    std::uint64_t n = 0;
+    for (auto& q : queues_) n += q->inflight();
+    return n;
+  }
+  std::uint64_t umem_frames() const override { return umem_ ? umem_->frames() : 0; }
+  std::uint64_t umem_committed() const override { return umem_ ? umem_->counts().committed : 0; }
+
+ private:
+  std::unique_ptr<ppool::XskUmem> umem_;
+  std::unique_ptr<ppool::XskQueue> registration_;
+  std::vector<std::unique_ptr<PoolQueue>> queues_;
+  bool torn_down_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_pool_backend() {
+  return std::make_unique<PoolBackend>();
+}
+
+}  // namespace xsk

@@ -1,0 +1,262 @@
+#include "selftest.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/statfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+extern char** environ;
+
+namespace xsk {
+namespace {
+
+constexpr long kBpfFsMagic = 0xcafe4a11;
+
+// Runs an iproute2 command quietly; true on success.
+bool ip(const std::string& args) {
+  return std::system(("ip " + args + " >/dev/null 2>&1").c_str()) == 0;
+}
+
+bool in_path(const char* program) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/sbin:/usr/bin:/sbin:/bin";
+  dirs += ":/usr/sbin:/sbin";
+  for (std::size_t start = 0; start <= dirs.size();) {
+    std::size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string file = dirs.substr(start, end - start) + "/" + program;
+    if (end > start && access(file.c_str(), X_OK) == 0) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+// The number after "key": in text, from pos.
+std::uint64_t json_number(const std::string& text, std::size_t pos, const char* key) {
+  std::size_t at = text.find(std::string("\"") + key + "\":", pos);
+  if (at == std::string::npos) return 0;
+  return std::strtoull(text.c_str() + at + std::strlen(key) + 3, nullptr, 10);
+}
+
+}  // namespace
+
+std::string mac_text(const unsigned char mac[6]) {
+  char text[18];
+  std::snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                mac[4], mac[5]);
+  return text;
+}
+
+std::string Topology::missing() {
+  if (geteuid() != 0) return "needs root (network namespaces, XDP, AF_XDP)";
+  struct statfs fs {};
+  if (statfs("/sys/fs/bpf", &fs) != 0 || static_cast<long>(fs.f_type) != kBpfFsMagic)
+    return "needs bpffs at /sys/fs/bpf (mount -t bpf bpf /sys/fs/bpf)";
+  if (!in_path("ip")) return "needs iproute2 (ip)";
+  if (!in_path("trafgen")) return "needs trafgen (Debian package netsniff-ng)";
+  const std::string probe = "ppxsk-probe-" + std::to_string(getpid());
+  if (!ip("netns add " + probe)) return "cannot create a network namespace (ip netns add)";
+  ip("netns del " + probe);
+  return "";
+}
+
+Topology::Topology() {
+  const std::string pid = std::to_string(getpid());
+  gen_ns_ = "ppxsk-gen-" + pid;
+  fwd_ns_ = "ppxsk-fwd-" + pid;
+  sink_ns_ = "ppxsk-sink-" + pid;
+  conf_path_ = "/tmp/ppool-xsk-" + pid + ".trafgen";
+}
+
+std::unique_ptr<Topology> Topology::create(unsigned queues, std::string* error) {
+  std::unique_ptr<Topology> t(new Topology);
+  const std::string q = std::to_string(queues);
+  const std::string mq = " numtxqueues " + q + " numrxqueues " + q;
+  // f1 and s0: one queue more, for the UMEM's registration socket.
+  const std::string spare = std::to_string(queues + 1);
+  const std::string mq1 = " numtxqueues " + spare + " numrxqueues " + spare;
+  if (!ip("netns add " + t->gen_ns_)) {
+    *error = "cannot create a network namespace (needs root and iproute2)";
+    return nullptr;
+  }
+  t->created_ = true;
+  const std::string& g = t->gen_ns_;
+  const std::string& f = t->fwd_ns_;
+  const std::string& s = t->sink_ns_;
+  bool ok = ip("netns add " + f) && ip("netns add " + s) &&
+            ip("link add g0 netns " + g + mq + " address " + mac_text(kGenMac) +
+               " type veth peer name f0 netns " + f + mq + " address " + mac_text(kFwdInMac)) &&
+            ip("link add f1 netns " + f + mq1 + " address " + mac_text(kFwdOutMac) +
+               " type veth peer name s0 netns " + s + mq1 + " address " + mac_text(kSinkMac));
+  for (const auto& [ns, dev, addr] :
+       {std::tuple{g, "g0", "10.78.0.2/24"}, std::tuple{f, "f0", "10.78.0.1/24"},
+        std::tuple{f, "f1", "10.78.1.1/24"}, std::tuple{s, "s0", "10.78.1.2/24"}}) {
+    ok = ok && ip("-n " + ns + " addr add " + addr + " dev " + dev) &&
+         ip("-n " + ns + " link set " + dev + " up");
+  }
+  // No IPv6 chatter (router and neighbour solicitations) in the counts.
+  for (const std::string& ns : {g, f, s})
+    std::system(
+        ("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null 2>&1")
+            .c_str());
+  if (!ok) {
+    *error = "cannot set up the veth pairs between the namespaces (is the veth driver there?)";
+    return nullptr;
+  }
+  return t;
+}
+
+Topology::~Topology() {
+  stop_traffic();
+  leave_forwarder();
+  if (home_ns_fd_ >= 0) close(home_ns_fd_);
+  if (!created_) return;
+  // The veth pairs go with their namespaces.
+  ip("netns del " + gen_ns_);
+  ip("netns del " + fwd_ns_);
+  ip("netns del " + sink_ns_);
+  unlink(conf_path_.c_str());
+}
+
+bool Topology::enter_forwarder(std::string* error) {
+  home_ns_fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  int fd = open(("/var/run/netns/" + fwd_ns_).c_str(), O_RDONLY | O_CLOEXEC);
+  bool ok = home_ns_fd_ >= 0 && fd >= 0 && setns(fd, CLONE_NEWNET) == 0;
+  if (fd >= 0) close(fd);
+  if (!ok) *error = "cannot enter network namespace " + fwd_ns_ + ": " + std::strerror(errno);
+  entered_ = ok;
+  return ok;
+}
+
+void Topology::leave_forwarder() {
+  if (entered_ && home_ns_fd_ >= 0) setns(home_ns_fd_, CLONE_NEWNET);
+  entered_ = false;
+}
+
+bool Topology::start_traffic(const Options& o, std::string* error) {
+  // UDP from g0 to s0's address through f0's MAC; the first payload byte
+  // counts 0..15 (the verdict, see forwarder.cc), the source port 1024..1279
+  // (so the flows spread over the queues).
+  const unsigned payload = o.packet_size - 42;
+  std::ofstream conf(conf_path_);
+  conf << "{\n  eth(da=" << mac_text(kFwdInMac) << ", sa=" << mac_text(kGenMac)
+       << ", type=0x0800),\n"
+       << "  ipv4(sa=10.78.0.2, da=10.78.1.2, ttl=64),\n"
+       << "  udp(sp=dinc(1024, 1279), dp=9000, csum=0),\n"
+       << "  dinc(0, 15)";
+  if (payload > 1) conf << ",\n  fill(0x55, " << payload - 1 << ")";
+  conf << "\n}\n";
+  conf.close();
+  if (!conf) {
+    *error = "cannot write " + conf_path_;
+    return false;
+  }
+  // trafgen's packet socket picks the TX queue by its CPU (a queue per
+  // process), so one process a queue reaches every queue of f0.
+  const unsigned online = std::max(1u, std::thread::hardware_concurrency());
+  const std::string cpus =
+      std::to_string(o.gen_cpus ? o.gen_cpus : std::min(static_cast<unsigned>(o.queues), online));
+  const char* argv[] = {"ip",
+                        "netns",
+                        "exec",
+                        gen_ns_.c_str(),
+                        "trafgen",
+                        "--dev",
+                        "g0",
+                        "--conf",
+                        conf_path_.c_str(),
+                        "--cpus",
+                        cpus.c_str(),
+                        "--no-sock-mem",
+                        nullptr};
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setpgroup(&attr, 0);  // its own group: stopped as a whole
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  const std::string log = conf_path_ + ".log";
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid;
+  int ret = posix_spawnp(&pid, "ip", &actions, &attr, const_cast<char* const*>(argv), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  if (ret != 0) {
+    *error = std::string("cannot start trafgen: ") + std::strerror(ret);
+    return false;
+  }
+  trafgen_ = pid;
+  // Started once g0 has sent something (trafgen compiles its config first).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (generator_stats().tx_packets > 0) return true;
+    if (!traffic_running()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  *error = "trafgen sent nothing: " + text.substr(0, 600);
+  stop_traffic();
+  return false;
+}
+
+bool Topology::traffic_running() {
+  if (trafgen_ <= 0) return false;
+  int status;
+  if (waitpid(trafgen_, &status, WNOHANG) == trafgen_) {
+    trafgen_ = -1;
+    return false;
+  }
+  return true;
+}
+
+void Topology::stop_traffic() {
+  if (trafgen_ <= 0) return;
+  kill(-trafgen_, SIGINT);
+  int status;
+  for (int i = 0; i < 300; ++i) {  // 3 s, then SIGKILL
+    if (waitpid(trafgen_, &status, WNOHANG) == trafgen_) {
+      trafgen_ = -1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (trafgen_ > 0) {
+    kill(-trafgen_, SIGKILL);
+    waitpid(trafgen_, &status, 0);
+    trafgen_ = -1;
+  }
+  unlink((conf_path_ + ".log").c_str());
+}
+
+LinkStats Topology::stats(const std::string& ns, const char* dev) {
+  LinkStats s;
+  FILE* p = popen(("ip -n " + ns + " -s -j link show dev " + dev + " 2>/dev/null").c_str(), "r");
+  if (!p) return s;
+  std::string text;
+  char buf[1024];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+  pclose(p);
+  std::size_t rx = text.find("\"rx\":{"), tx = text.find("\"tx\":{");
+  if (rx == std::string::npos || tx == std::string::npos) return s;
+  s.rx_packets = json_number(text, rx, "packets");
+  s.rx_dropped = json_number(text, rx, "dropped");
+  s.tx_packets = json_number(text, tx, "packets");
+  s.tx_dropped = json_number(text, tx, "dropped");
+  s.ok = true;
+  return s;
+}
+
+}  // namespace xsk

@@ -1,0 +1,68 @@
+// ppool-xsk's selftest world: three network namespaces joined by two veth
+// pairs, netsniff-ng's trafgen on the far end, and the counters of each end.
+//
+//   gen ns                 fwd ns (ppool-xsk)                 sink ns
+//   g0 --veth--> f0 [XDP -> XSKMAP -> AF_XDP]  f1 [AF_XDP TX] --veth--> s0
+//   trafgen                 queue i: thread, socket on f0, socket on f1     rx_packets
+//
+// Every name carries the process id; everything is removed by the
+// destructor (trafgen stopped first), which also runs on SIGINT/SIGTERM
+// through the main loop.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "options.h"
+
+namespace xsk {
+
+struct LinkStats {
+  std::uint64_t rx_packets = 0, tx_packets = 0, rx_dropped = 0, tx_dropped = 0;
+  bool ok = false;
+};
+
+class Topology {
+ public:
+  static constexpr unsigned char kGenMac[6] = {0x02, 0x70, 0x70, 0, 0, 0x01};     // g0
+  static constexpr unsigned char kFwdInMac[6] = {0x02, 0x70, 0x70, 0, 0, 0x02};   // f0
+  static constexpr unsigned char kFwdOutMac[6] = {0x02, 0x70, 0x70, 0, 0, 0x03};  // f1
+  static constexpr unsigned char kSinkMac[6] = {0x02, 0x70, 0x70, 0, 0, 0x04};    // s0
+
+  // Why the selftest cannot run here (not root, no netns, no bpffs, no
+  // trafgen), or empty.
+  static std::string missing();
+
+  // The namespaces and veth pairs, queues queues each way; nullptr and why.
+  static std::unique_ptr<Topology> create(unsigned queues, std::string* error);
+  ~Topology();
+
+  // Moves the calling thread (call it before starting any other) into the
+  // forwarder's namespace, and back.
+  bool enter_forwarder(std::string* error);
+  void leave_forwarder();
+
+  // trafgen in the generator's namespace, sending until stop_traffic().
+  bool start_traffic(const Options& options, std::string* error);
+  void stop_traffic();
+  bool traffic_running();  // false once trafgen ended by itself (an error)
+
+  LinkStats generator_stats() const { return stats(gen_ns_, "g0"); }
+  LinkStats sink_stats() const { return stats(sink_ns_, "s0"); }
+
+ private:
+  Topology();
+  static LinkStats stats(const std::string& ns, const char* dev);
+
+  std::string gen_ns_, fwd_ns_, sink_ns_, conf_path_;
+  int home_ns_fd_ = -1;
+  bool created_ = false, entered_ = false;
+  pid_t trafgen_ = -1;
+};
+
+std::string mac_text(const unsigned char mac[6]);
+
+}  // namespace xsk
