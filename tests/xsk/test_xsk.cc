@@ -3,12 +3,8 @@
 // what the machine lacks (CAP_NET_ADMIN, AF_XDP, iproute2) skip with the
 // reason.
 #include <arpa/inet.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <gtest/gtest.h>
-#include <linux/bpf.h>
 #include <linux/if_ether.h>
-#include <linux/if_link.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <poll.h>
@@ -27,6 +23,7 @@
 #include <vector>
 
 #include "ppool/xsk.h"
+#include "ppool/xsk_redirect.h"
 
 namespace {
 
@@ -100,53 +97,17 @@ struct Veth {
   ~Veth() { run("ip link del " + a); }
 };
 
-// A minimal XDP program: redirect to the XSKMAP entry of the packet's queue
-// (pass when empty). Built from instructions: this kernel has no BTF for
-// libxdp's own program.
+// The library's redirect program, attached in generic (skb) mode, 4 queues.
 struct RedirectProgram {
-  int map_fd = -1, prog_fd = -1, ifindex = 0;
+  ppool::XskRedirect xdp;
   std::string error;
 
-  explicit RedirectProgram(int ifindex_) : ifindex(ifindex_) {
-    map_fd =
-        bpf_map_create(BPF_MAP_TYPE_XSKMAP, "ppool_test", sizeof(int), sizeof(int), 4, nullptr);
-    if (map_fd < 0) {
-      error = std::string("bpf_map_create(XSKMAP): ") + std::strerror(errno);
-      return;
-    }
-    bpf_insn insns[] = {
-        // r2 = ctx->rx_queue_index
-        {BPF_LDX | BPF_MEM | BPF_W, 2, 1, offsetof(xdp_md, rx_queue_index), 0},
-        // r1 = the map
-        {BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, map_fd},
-        {0, 0, 0, 0, 0},
-        // r3 = XDP_PASS (what bpf_redirect_map returns on an empty slot)
-        {BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, XDP_PASS},
-        {BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_redirect_map},
-        {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
-    };
-    prog_fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "ppool_xsk_rd", "GPL", insns,
-                            sizeof insns / sizeof insns[0], nullptr);
-    if (prog_fd < 0) {
-      error = std::string("bpf_prog_load: ") + std::strerror(errno);
-      return;
-    }
-    if (int err = bpf_xdp_attach(ifindex, prog_fd, XDP_FLAGS_SKB_MODE, nullptr); err) {
-      error = std::string("bpf_xdp_attach: ") + std::strerror(-err);
-      close(prog_fd);
-      prog_fd = -1;
-    }
+  explicit RedirectProgram(int ifindex) {
+    if (xdp.load(4, &error)) xdp.attach(ifindex, &error, /*generic_only=*/true);
   }
-  bool insert(std::uint32_t queue, int xsk_fd) const {
-    int key = static_cast<int>(queue);
-    return bpf_map_update_elem(map_fd, &key, &xsk_fd, 0) == 0;
-  }
-  ~RedirectProgram() {
-    if (prog_fd >= 0) {
-      bpf_xdp_detach(ifindex, XDP_FLAGS_SKB_MODE, nullptr);
-      close(prog_fd);
-    }
-    if (map_fd >= 0) close(map_fd);
+  bool insert(std::uint32_t queue, int xsk_fd) {
+    std::string why;
+    return xdp.add_socket(queue, xsk_fd, &why);
   }
 };
 

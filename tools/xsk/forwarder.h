@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "options.h"
-#include "xdp_prog.h"
+#include "ppool/xsk_redirect.h"
 
 namespace xsk {
 
@@ -168,7 +168,7 @@ class Forwarder {
   Options options_;
   Ports ports_;
   std::unique_ptr<Backend> backend_;
-  XdpRedirect xdp_;
+  ppool::XskRedirect xdp_;
   std::vector<std::unique_ptr<Queue>> queues_;
   std::vector<std::thread> threads_;
   std::atomic<bool> stop_{false};

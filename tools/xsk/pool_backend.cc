@@ -39,7 +39,7 @@ std::unique_ptr<ppool::XskQueue> open_queue(ppool::XskUmem& umem, const std::str
   params.rx_size = rx_size;
   params.tx_size = kRingSize;
   params.mode = ppool::XskBindMode::kCopy;
-  params.load_program = false;  // ours (xdp_prog.h)
+  params.load_program = false;  // ours (ppool/xsk_redirect.h)
   params.pool_name = pool_name;
   params.pool_size = pool_size;
   auto created = ppool::XskQueue::create(umem, params);

@@ -1,4 +1,5 @@
-#include "xdp_prog.h"
+// The XDP redirect program (ppool/xsk_redirect.h).
+#include "ppool/xsk_redirect.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -9,7 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace xsk {
+namespace ppool {
 namespace {
 
 std::string errno_text(const char* what, int err) {
@@ -29,7 +30,7 @@ bpf_insn insn(std::uint8_t code, std::uint8_t dst, std::uint8_t src, std::int16_
 
 }  // namespace
 
-bool XdpRedirect::load(unsigned queues, std::string* error) {
+bool XskRedirect::load(unsigned queues, std::string* error) {
   map_fd_ =
       bpf_map_create(BPF_MAP_TYPE_XSKMAP, "ppool_xsks", sizeof(int), sizeof(int), queues, nullptr);
   if (map_fd_ < 0) {
@@ -58,8 +59,9 @@ bool XdpRedirect::load(unsigned queues, std::string* error) {
   return true;
 }
 
-bool XdpRedirect::attach(int ifindex, std::string* error) {
+bool XskRedirect::attach(int ifindex, std::string* error, bool generic_only) {
   for (unsigned flags : {XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE}) {
+    if (generic_only && flags == XDP_FLAGS_DRV_MODE) continue;
     int ret = bpf_xdp_attach(ifindex, prog_fd_, flags, nullptr);
     if (ret == 0) {
       ifindex_ = ifindex;
@@ -72,7 +74,7 @@ bool XdpRedirect::attach(int ifindex, std::string* error) {
   return false;
 }
 
-bool XdpRedirect::add_socket(unsigned queue, int socket_fd, std::string* error) {
+bool XskRedirect::add_socket(unsigned queue, int socket_fd, std::string* error) {
   int key = static_cast<int>(queue);
   if (bpf_map_update_elem(map_fd_, &key, &socket_fd, BPF_ANY) != 0) {
     *error = errno_text("XSKMAP update", errno);
@@ -81,7 +83,7 @@ bool XdpRedirect::add_socket(unsigned queue, int socket_fd, std::string* error) 
   return true;
 }
 
-void XdpRedirect::detach() {
+void XskRedirect::detach() {
   if (ifindex_) bpf_xdp_detach(ifindex_, flags_, nullptr);
   ifindex_ = 0;
   if (prog_fd_ >= 0) close(prog_fd_);
@@ -89,4 +91,4 @@ void XdpRedirect::detach() {
   prog_fd_ = map_fd_ = -1;
 }
 
-}  // namespace xsk
+}  // namespace ppool
