@@ -169,6 +169,15 @@ done
 step "ppool-share: zero-copy to another process against a Unix socket and a pipe"
 bash tests/share/selftest_json.sh "$B/tools/ppool-share" 0.2 | tail -n 3
 
+step "ppool-xsk: AF_XDP forwarder on ppool and on a free-frame stack, driven by trafgen"
+if [ -x "$B/tools/ppool-xsk" ]; then
+  rc=0
+  bash tests/xsk/selftest.sh "$B/tools/ppool-xsk" || rc=$?
+  [ "$rc" = 0 ] || [ "$rc" = 77 ]  # 77: skipped, and it said why
+else
+  echo "ppool-xsk not built (no libxdp/libbpf)"
+fi
+
 step "ppool-h2d: measures on a GPU, says why not elsewhere"
 if [ -x "$B/tools/ppool-h2d" ]; then
   "$B/tools/ppool-h2d" --gib 0.05 | tail -n 1 >"$B/h2d.json"
