@@ -22,39 +22,18 @@
 #include <string>
 #include <thread>
 
+#include "../common/signals.h"
 #include "forwarder.h"
 #include "selftest.h"
 
 namespace {
 
+using ppool::tools::g_signal;
+using ppool::tools::install_stop_handlers;
+using ppool::tools::interrupted_json;
+using ppool::tools::stopping;
+
 using Clock = std::chrono::steady_clock;
-
-// The signal that asked us to stop, 0 while none did.
-std::atomic<int> g_signal{0};
-static_assert(std::atomic<int>::is_always_lock_free, "g_signal is written by a signal handler");
-
-extern "C" void on_signal(int sig) {
-  int none = 0;
-  if (!g_signal.compare_exchange_strong(none, sig)) _exit(128 + sig);  // the second one
-}
-
-// A signal ignored when we start (nohup, a background job of a shell
-// without job control) stays ignored.
-void install_signal_handlers() {
-  for (int sig : {SIGINT, SIGTERM}) {
-    struct sigaction old {};
-    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: a blocking call returns EINTR
-    sigaction(sig, &sa, nullptr);
-  }
-}
-
-bool stopping() {
-  return g_signal.load(std::memory_order_relaxed) != 0;
-}
 
 // Sleeps until t or a stop signal, whichever is first; false on a signal.
 bool sleep_until(Clock::time_point t) {
@@ -131,20 +110,6 @@ Run run_traffic(fwd::Forwarder& fwd, fwd::TrafficGenerator& gen, const fwd::Opti
   return run;
 }
 
-// "SIGTERM", or null when no signal stopped the run (for the JSON).
-std::string interrupted_json() {
-  switch (g_signal.load()) {
-    case 0:
-      return "null";
-    case SIGINT:
-      return "\"SIGINT\"";
-    case SIGTERM:
-      return "\"SIGTERM\"";
-    default:
-      return "\"signal " + std::to_string(g_signal.load()) + "\"";
-  }
-}
-
 int selftest(const fwd::Options& o) {
   std::string error;
   std::unique_ptr<fwd::NetnsPair> netns;  // removed on every return below
@@ -217,7 +182,7 @@ int forward(const fwd::Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  install_signal_handlers();  // first: a signal during setup still cleans up
+  install_stop_handlers();  // first: a signal during setup still cleans up
   fwd::Options options;
   if (auto status = fwd::parse_options(argc, argv, options)) return *status;
   std::string note, error;

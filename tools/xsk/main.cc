@@ -23,35 +23,18 @@
 #include <string>
 #include <thread>
 
+#include "../common/signals.h"
 #include "forwarder.h"
 #include "selftest.h"
 
 namespace {
 
+using ppool::tools::g_signal;
+using ppool::tools::install_stop_handlers;
+using ppool::tools::interrupted_json;
+using ppool::tools::stopping;
+
 using Clock = std::chrono::steady_clock;
-
-std::atomic<int> g_signal{0};
-static_assert(std::atomic<int>::is_always_lock_free, "g_signal is written by a signal handler");
-
-extern "C" void on_signal(int sig) {
-  int none = 0;
-  if (!g_signal.compare_exchange_strong(none, sig)) _exit(128 + sig);  // the second one
-}
-
-void install_signal_handlers() {
-  for (int sig : {SIGINT, SIGTERM}) {
-    struct sigaction old {};
-    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
-    struct sigaction sa {};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, nullptr);
-  }
-}
-
-bool stopping() {
-  return g_signal.load(std::memory_order_relaxed) != 0;
-}
 
 bool sleep_until(Clock::time_point t) {
   while (!stopping()) {
@@ -80,19 +63,6 @@ long minor_faults() {
 int fail(const std::string& why) {
   std::fprintf(stderr, "ppool-xsk: %s\n", why.c_str());
   return 1;
-}
-
-std::string interrupted_json() {
-  switch (g_signal.load()) {
-    case 0:
-      return "null";
-    case SIGINT:
-      return "\"SIGINT\"";
-    case SIGTERM:
-      return "\"SIGTERM\"";
-    default:
-      return "\"signal " + std::to_string(g_signal.load()) + "\"";
-  }
 }
 
 using ull = unsigned long long;
@@ -261,7 +231,7 @@ int forward(const xsk::Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  install_signal_handlers();  // first: a signal during setup still cleans up
+  install_stop_handlers();  // first: a signal during setup still cleans up
   xsk::Options options;
   if (auto status = xsk::parse_options(argc, argv, options)) return *status;
   return options.selftest ? selftest(options) : forward(options);
