@@ -45,6 +45,7 @@ struct xsk_socket;
 namespace ppool {
 
 inline constexpr std::uint32_t kXskFrameSize = 4096;  // one page per frame
+static_assert(kXskFrameSize == std::uint32_t{1} << kPageShift, "a frame is a page");
 // The headroom the kernel leaves before a received packet (XDP_PACKET_HEADROOM):
 // an RX descriptor's address is the frame's + this + the UMEM's frame_headroom.
 inline constexpr std::uint32_t kXskPacketHeadroom = 256;
@@ -143,6 +144,14 @@ class XskUmem {
   [[nodiscard]] bool contains(const Page* page) const {
     return region_->contains(page_address(page));
   }
+  // The descriptor of the frame holding UMEM address addr, or nullptr when
+  // addr is outside the UMEM. Unlike page_at() it reads no memory (the
+  // descriptor is computed, not checked): for an address the application
+  // just received, where page_at() would cost a cache miss a frame. Any
+  // thread.
+  [[nodiscard]] Page* frame_page(std::uint64_t addr) const {
+    return addr < region_->bytes ? first_page_ + (addr >> kPageShift) : nullptr;
+  }
 
   // Where the frames are. Scans the ledger: O(frames), for reports and
   // tests. Any thread.
@@ -162,9 +171,14 @@ class XskUmem {
   friend class XskQueue;
   XskUmem() = default;
   struct Ledger;
-  // Moves n pages' entries to state (with the socket slot holding them when
-  // kernel-held). Any thread holding the pages.
-  void set_state(Page* const* pages, std::size_t n, FrameState state, unsigned slot);
+  // (Both defined in ledger.h.) Moves n pages' entries to state (with the socket slot holding them
+  // when kernel-held). Any thread holding the pages.
+  inline void set_state(Page* const* pages, std::size_t n, FrameState state, unsigned slot);
+  // The kernel hands back the frame at addr (an RX or completion entry):
+  // when its entry says `from`, it moves to `to` and its page is returned;
+  // else nullptr, and nothing changes (an address never posted). The ledger
+  // (2 bytes a frame) is the check, so no descriptor is read.
+  inline Page* take_from_kernel(std::uint64_t addr, FrameState from, FrameState to);
   // Pages held by the kernel for socket slot (any slot: ~0u) back to
   // their pools; returns how many.
   std::size_t reclaim(unsigned slot);
@@ -174,6 +188,7 @@ class XskUmem {
   XskUmemParams params_;
   std::unique_ptr<PageAllocator> allocator_;
   const SharedRegion* region_ = nullptr;
+  Page* first_page_ = nullptr;  // the descriptor of UMEM address 0
   std::unique_ptr<XskUmemDevice> device_;
   std::unique_ptr<Ledger> ledger_;
   xsk_umem* umem_ = nullptr;
@@ -185,6 +200,11 @@ class XskUmem {
   bool registration_socket_taken_ = false;
   bool registration_socket_closed_ = false;
   unsigned registration_slot_ = ~0u;
+};
+
+// Entries on a socket's four rings (XskQueue::ring_counts()).
+struct XskRingCounts {
+  std::uint32_t fill = 0, rx = 0, tx = 0, completion = 0;
 };
 
 enum class XskBindMode : std::uint8_t {
@@ -307,6 +327,11 @@ class XskQueue {
   // Frames the kernel holds for this socket now (exact). Any thread.
   [[nodiscard]] std::uint32_t in_fill() const { return in_fill_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint32_t in_tx() const { return in_tx_.load(std::memory_order_relaxed); }
+  // Entries on each of the socket's rings now (producer - consumer; the
+  // fill and completion rings are the UMEM's for its registration socket),
+  // all zero once closed. A snapshot for reports: any thread, while no
+  // thread closes the queue.
+  [[nodiscard]] XskRingCounts ring_counts() const;
   // Thread context: owner, or any thread once the owner stopped.
   [[nodiscard]] const XskQueueStats& stats() const { return stats_; }
 

@@ -13,15 +13,6 @@ XskUmem::FrameState XskUmem::state_of(const Page* page) const {
                                  Ledger::kStateMask);
 }
 
-void XskUmem::set_state(Page* const* pages, std::size_t n, FrameState state, unsigned slot) {
-  const auto entry = static_cast<std::uint16_t>(
-      state | ((state == kFill || state == kTx) ? slot << Ledger::kStateBits : 0));
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint64_t frame = addr_of(pages[i]) / kXskFrameSize;
-    ledger_->entries[frame].store(entry, std::memory_order_relaxed);
-  }
-}
-
 std::size_t XskUmem::reclaim(unsigned slot) {
   // Called once the kernel can no longer touch the socket's rings (its fd
   // is closed, or the registration deleted): every frame it held is ours.

@@ -51,4 +51,24 @@ struct XskUmem::Ledger {
   std::vector<Slot> slots;
 };
 
+// Inline: the RX, TX and completion paths call these once a frame.
+void XskUmem::set_state(Page* const* pages, std::size_t n, FrameState state, unsigned slot) {
+  const auto entry = static_cast<std::uint16_t>(
+      state | ((state == kFill || state == kTx) ? slot << Ledger::kStateBits : 0));
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t frame = addr_of(pages[i]) / kXskFrameSize;
+    ledger_->entries[frame].store(entry, std::memory_order_relaxed);
+  }
+}
+
+Page* XskUmem::take_from_kernel(std::uint64_t addr, FrameState from, FrameState to) {
+  const std::uint64_t frame = addr / kXskFrameSize;
+  if (PPOOL_UNLIKELY(frame >= ledger_->frames)) return nullptr;
+  std::atomic<std::uint16_t>& entry = ledger_->entries[frame];
+  if (PPOOL_UNLIKELY((entry.load(std::memory_order_relaxed) & Ledger::kStateMask) != from))
+    return nullptr;
+  entry.store(to, std::memory_order_relaxed);  // kApp and kHome carry no slot
+  return first_page_ + frame;
+}
+
 }  // namespace ppool

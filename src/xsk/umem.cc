@@ -93,6 +93,10 @@ Result<std::unique_ptr<XskUmem>> XskUmem::create(const XskUmemParams& params) {
     umem->allocator_ = std::move(allocator.value());
   }
   umem->region_ = umem->allocator_->region();
+  umem->first_page_ =
+      detail::g_arena.descs +
+      ((reinterpret_cast<std::uintptr_t>(umem->region_->base) - detail::g_arena.base) >>
+       kPageShift);
   umem->frames_ = static_cast<std::uint32_t>(umem->region_->bytes / kXskFrameSize);
   umem->device_ = std::make_unique<XskUmemDevice>(*umem->region_);
   umem->ledger_ = std::make_unique<Ledger>(umem->frames_);

@@ -325,6 +325,7 @@ TEST(XskQueue, ReceiveTransmitComplete) {
 
   EXPECT_EQ(queue.refill(256), 256u);
   EXPECT_EQ(queue.in_fill(), 256u);
+  EXPECT_EQ(queue.ring_counts().fill, 256u);
   EXPECT_EQ(umem->counts().fill, 256u);
   EXPECT_EQ(queue.pool().inflight(), 256u);
 
@@ -379,6 +380,7 @@ TEST(XskQueue, ReceiveTransmitComplete) {
   auto before = umem->counts();
   EXPECT_EQ(before.app + before.tx, 0u);
   EXPECT_EQ(queue.close(), before.fill) << "only the fill ring's frames are still out";
+  EXPECT_EQ(queue.ring_counts().fill, 0u) << "a closed queue has no rings";
   q.value().reset();
   umem.reset();
   for (int i = 0; i < 200 && ppool::pools_pending_release() != 0; ++i)
@@ -421,6 +423,12 @@ TEST(XskQueue, TeardownWithFramesInEveryRing) {
     EXPECT_EQ(q->transmit(got.data(), 70), 70u);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     q->recycle(got.data() + 70, 30);
+    const ppool::XskRingCounts rings = q->ring_counts();
+    EXPECT_EQ(rings.rx, 20u);
+    EXPECT_EQ(rings.fill, 300u - 120u);
+    EXPECT_EQ(rings.tx + rings.completion, 70u);
+    EXPECT_GT(rings.tx, 0u) << "copy mode sends a batch a kick";
+    EXPECT_GT(rings.completion, 0u);
   }
   auto c = umem->counts();
   EXPECT_EQ(c.app, 0u);

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "forwarder.h"
-#include "ring_peek.h"
 
 namespace xsk {
 namespace {
@@ -120,24 +119,17 @@ class PoolQueue final : public QueueIo {
   RingCounts rings() const override {
     RingCounts r;
     for (const auto* q : {in_.get(), out_.get()}) {
-      SocketRings s = peek_rings(q->raw(), q->params().rx_size, q->params().tx_size, kRingSize);
-      if (!s.known) {  // libxdp's layout not as expected: the pairs the queue knows
-        r.fill += q->in_fill();
-        r.tx += q->in_tx();
-        continue;
-      }
-      r.fill += s.fill;
-      r.rx += s.rx;
-      r.tx += s.tx;
-      r.completion += s.completion;
+      const ppool::XskRingCounts c = q->ring_counts();
+      r.fill += c.fill;
+      r.rx += c.rx;
+      r.tx += c.tx;
+      r.completion += c.completion;
     }
     return r;
   }
 
   std::uint32_t tx_outstanding(Port port) const override {
-    const ppool::XskQueue& q = *(port == Port::kIn ? in_ : out_);
-    SocketRings s = peek_rings(q.raw(), q.params().rx_size, q.params().tx_size, kRingSize);
-    return s.known ? s.tx : 0;  // unknown: the queue's transmit() kicks by itself
+    return (port == Port::kIn ? in_ : out_)->ring_counts().tx;
   }
 
   void publish() override {
@@ -156,7 +148,7 @@ class PoolQueue final : public QueueIo {
  private:
   void to_xsk(const xdp_desc* descs, unsigned n, ppool::XskDesc* x) const {
     for (unsigned i = 0; i < n; ++i) {
-      x[i].page = umem_.page_at(descs[i].addr);
+      x[i].page = umem_.frame_page(descs[i].addr);  // received here: no check needed
       x[i].offset = static_cast<std::uint32_t>(descs[i].addr & (ppool::kXskFrameSize - 1));
       x[i].len = descs[i].len;
     }
