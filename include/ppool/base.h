@@ -22,13 +22,45 @@
 #define PPOOL_COLD __attribute__((noinline, cold))
 #define PPOOL_ALWAYS_INLINE inline __attribute__((always_inline))
 
-// Statistics cost two plain increments on the fast path; -DPPOOL_STATS=0
-// compiles them out entirely.
+// Statistics cost two unlocked increments on the fast path
+// (detail::owner_add); -DPPOOL_STATS=0 compiles them out entirely.
 #ifndef PPOOL_STATS
 #define PPOOL_STATS 1
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define PPOOL_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PPOOL_TSAN 1
+#endif
+#endif
+#ifndef PPOOL_TSAN
+#define PPOOL_TSAN 0
+#endif
+
 namespace ppool {
+
+namespace detail {
+
+// A counter one thread writes and any thread reads (a pool's owner counters,
+// read by telemetry): on x86-64 one unlocked add to memory, as the kernel's
+// this_cpu_add, whose aligned 64-bit store no reader can see torn; the
+// fast path keeps the single instruction a plain ++ had. Elsewhere, and
+// under ThreadSanitizer (which must see the write as atomic), a relaxed
+// atomic load and store. Readers use load_counter().
+PPOOL_ALWAYS_INLINE void owner_add(std::uint64_t& counter, std::uint64_t n) {
+#if defined(__x86_64__) && !PPOOL_TSAN
+  asm("addq %1, %0" : "+m"(counter) : "er"(n));
+#else
+  __atomic_store_n(&counter, __atomic_load_n(&counter, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+#endif
+}
+inline std::uint64_t load_counter(const std::uint64_t& counter) {
+  return __atomic_load_n(&counter, __ATOMIC_RELAXED);
+}
+
+}  // namespace detail
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr unsigned kPageShift = 12;

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "ppool/backing.h"
@@ -43,13 +44,22 @@ struct alignas(64) Page {
   std::int16_t nid;    // the node whose allocator produced the page
   // Index of the head descriptor, for tail pages of a compound page.
   std::uint32_t head;
-  // Free-list links (page frame numbers) while the block is free.
-  std::uint32_t free_prev, free_next;
+  union {
+    // Free-list links (page frame numbers) while the block is free.
+    struct {
+      std::uint32_t prev, next;
+    } free;
+    // While the block is allocated: the application's holder tag (holder in
+    // the low half, when it was set in the high half; ppool/holder.h), 0
+    // when none. Written and read with relaxed atomics: reports read it
+    // from any thread.
+    std::uint64_t holder_tag;
+  };
   // (pool) The owning pool and the page's state there: pool address | state
-  // bit, 0 for a page no pool owns. Plain, not atomic: it is written only by
-  // the page's holder, and whatever hands the page over (the ring, a queue,
-  // the refcount's last put) orders it, so the compiler may keep it in a
-  // register across an alloc and a put.
+  // bit, 0 for a page no pool owns. Written only by the page's holder, and
+  // whatever hands the page over (the ring, a queue, the refcount's last
+  // put) orders it; the writes are relaxed atomic stores (plain moves) so
+  // that a report may read the tag from another thread (detail::store_tag).
   std::uintptr_t pp_tag;
   // (pool) The DMA address of the page while mapped.
   std::uint64_t dma_addr;
@@ -94,6 +104,12 @@ inline bool is_descriptor_slot(const Page* page) {
   const std::uintptr_t off =
       reinterpret_cast<std::uintptr_t>(page) - reinterpret_cast<std::uintptr_t>(g_arena.descs);
   return off < (g_arena.bytes >> kPageShift) * sizeof(Page) && off % sizeof(Page) == 0;
+}
+
+// Sets the page's pp_tag: a relaxed atomic store, one move, which a report
+// on another thread may read (the holder report scans the descriptors).
+inline void store_tag(Page* page, std::uintptr_t tag) {
+  __atomic_store_n(&page->pp_tag, tag, __ATOMIC_RELAXED);
 }
 
 // The page's pp_tag, read without a member access: a put path reads the tag
@@ -291,6 +307,12 @@ class PageAllocator {
   // kernel names VMAs (Linux 5.17+, CONFIG_ANON_VMA_NAME), an estimate for
   // THP elsewhere. Reads smaps: slow, for reports. Thread context: any thread.
   [[nodiscard]] std::size_t huge_backed_bytes() const;
+
+  // Calls visit with the head page of every allocated block of every
+  // allocator of the process, each allocator's lock held in turn (visit
+  // must not call into an allocator). O(pages committed): for reports.
+  // Thread context: any thread.
+  static void visit_allocated(const std::function<void(const Page*)>& visit);
 
  private:
   struct Impl;

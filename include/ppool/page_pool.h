@@ -34,6 +34,7 @@ namespace ppool {
 namespace detail {
 class DmaRecord;
 class ReleaseWorker;
+class PoolIntrospection;  // registry.cc: reads a pool for reports
 // Page::pp_tag is the owning pool's address with the page's state in the low
 // bits (pools are cache-line aligned): 0 out whole, or:
 inline constexpr std::uintptr_t kTagRecycled = 1;   // in the cache or the ring
@@ -191,8 +192,9 @@ class PagePool {
   // they come back through the ring (alloc_waive). Thread context: owner only.
   void nid_changed(int nid);
 
-  // The counters. Thread context: owner only, or any thread once the owner
-  // stopped using the pool (after a join, say): the owner's counters are plain.
+  // The counters. Thread context: any thread. The owner's counters are read
+  // as they stand (detail::owner_add): from another thread slightly stale,
+  // never torn; exact once the owner stopped (after a join, say).
   [[nodiscard]] PagePoolStats stats() const;
   // Pages taken from the page allocator and not given back (the kernel's
   // hold - release): in the cache, in the ring, or out with users. Thread
@@ -203,7 +205,9 @@ class PagePool {
   [[nodiscard]] PagePoolExtraStats extra_stats() const;
   // Allocations that returned nullptr (alloc_limited ones included). Thread
   // context: as stats().
-  [[nodiscard]] std::uint64_t alloc_failures() const { return alloc_failures_; }
+  [[nodiscard]] std::uint64_t alloc_failures() const {
+    return detail::load_counter(alloc_failures_);
+  }
 
   // ---- backpressure (params.inflight_high / inflight_low) ----
 
@@ -291,6 +295,7 @@ class PagePool {
 
   friend void put_page_bulk(Page** pages, std::size_t count);
   friend class detail::ReleaseWorker;
+  friend class detail::PoolIntrospection;
 
   // The layout follows the cores that touch each line (the kernel's struct
   // page_pool does the same): a put from another thread reads the first
@@ -360,7 +365,10 @@ class PagePool {
   // The pool's own record of its mappings (kDmaMap only), so destroy can
   // unmap pages still in flight. Touched on map/unmap only.
   std::unique_ptr<detail::DmaRecord> dma_record_;
-  std::int64_t detach_time_ns_ = 0;
+  std::int64_t created_ns_;  // CLOCK_REALTIME
+  // destroy()'s time: steady (the stall reports' clock), realtime (reports).
+  std::atomic<std::int64_t> detach_time_ns_{0};
+  std::atomic<std::int64_t> detach_realtime_ns_{0};
   int wm_fd_ = -1;                // the watermark eventfd, or -1
   bool zero_on_release_ = false;  // kZeroPages on a shared region's allocator
 };
@@ -407,7 +415,7 @@ inline std::uint64_t current_thread_id() {
 }  // namespace detail
 
 #if PPOOL_STATS
-#define PPOOL_STAT_INC(counter) (++(counter))
+#define PPOOL_STAT_INC(counter) (::ppool::detail::owner_add((counter), 1))
 #else
 #define PPOOL_STAT_INC(counter) ((void)0)
 #endif
@@ -428,7 +436,7 @@ PPOOL_ALWAYS_INLINE Page* PagePool::alloc_pages() {
   if (PPOOL_DEBUG && !is_owner()) return alloc_pages_slow();  // reports it
   if (PPOOL_LIKELY(cache_.count)) {
     Page* page = cache_.pages[--cache_.count];
-    page->pp_tag = tag_in_use();
+    detail::store_tag(page, tag_in_use());
     PPOOL_STAT_INC(owner_stats_.fast);
     return page;
   }
@@ -448,7 +456,7 @@ PPOOL_ALWAYS_INLINE void PagePool::put_page(Page* page, std::uint32_t dma_sync_s
 }
 
 PPOOL_ALWAYS_INLINE void PagePool::recycle_in_cache(Page* page) {
-  page->pp_tag = tag_recycled();
+  detail::store_tag(page, tag_recycled());
   cache_.pages[cache_.count++] = page;
   PPOOL_STAT_INC(owner_stats_.cached);
 }

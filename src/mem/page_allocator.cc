@@ -244,22 +244,22 @@ struct PageAllocator::Impl {
     Page& page = desc(pfn);
     page.kind = detail::kFree;
     page.order = static_cast<std::uint8_t>(order);
-    page.free_prev = kNone;
-    page.free_next = free_head[order];
-    if (free_head[order] != kNone) desc(free_head[order]).free_prev = pfn;
+    page.free.prev = kNone;
+    page.free.next = free_head[order];
+    if (free_head[order] != kNone) desc(free_head[order]).free.prev = pfn;
     free_head[order] = pfn;
   }
 
   void unlink(std::uint32_t pfn, unsigned order) {
     Page& page = desc(pfn);
-    if (page.free_prev != kNone) {
-      desc(page.free_prev).free_next = page.free_next;
+    if (page.free.prev != kNone) {
+      desc(page.free.prev).free.next = page.free.next;
     } else {
-      free_head[order] = page.free_next;
+      free_head[order] = page.free.next;
     }
-    if (page.free_next != kNone) desc(page.free_next).free_prev = page.free_prev;
+    if (page.free.next != kNone) desc(page.free.next).free.prev = page.free.prev;
     page.kind = detail::kUnused;
-    page.free_prev = page.free_next = kNone;
+    page.free.prev = page.free.next = kNone;
   }
 
   // A released chunk first (already committed, no syscall), else the next
@@ -396,8 +396,8 @@ struct PageAllocator::Impl {
     head.order = static_cast<std::uint8_t>(order);
     head.nid = static_cast<std::int16_t>(nid);
     head.head = pfn;
-    head.free_prev = head.free_next = kNone;
-    head.pp_tag = 0;
+    __atomic_store_n(&head.holder_tag, 0, __ATOMIC_RELAXED);  // no holder yet
+    detail::store_tag(&head, 0);
     head.dma_addr = 0;
     head.dma_slot = kNoSlot;
     head.pp_frag_handed.store(0, std::memory_order_relaxed);
@@ -419,7 +419,7 @@ struct PageAllocator::Impl {
     std::uint32_t pfn = pfn_of(page);
     unsigned order = page->order;
     page->refcount.store(0, std::memory_order_relaxed);
-    page->pp_tag = 0;
+    detail::store_tag(page, 0);
     page->kind = detail::kUnused;
     for (std::uint32_t i = 1; i < (1u << order); ++i) desc(pfn + i).kind = detail::kUnused;
     free_bytes += kPageSize << order;
@@ -505,8 +505,49 @@ PageAllocator::PageAllocator(PageAllocatorOptions options)
   }
 }
 
+namespace {
+
+// Every allocator of the process, for reports that look at all allocated
+// pages (the holder report): held for a whole visit, so an allocator is not
+// destroyed under it. Lock order: this, then an allocator's own.
+struct AllocatorList {
+  std::mutex mu;
+  std::vector<PageAllocator*> all;
+};
+AllocatorList& allocator_list() {
+  static AllocatorList* list = new AllocatorList;  // never destroyed: used until exit
+  return *list;
+}
+
+}  // namespace
+
 PageAllocator::PageAllocator(PageAllocatorOptions options, Impl* impl)
-    : options_(options), impl_(impl) {}
+    : options_(options), impl_(impl) {
+  AllocatorList& list = allocator_list();
+  std::lock_guard lock(list.mu);
+  list.all.push_back(this);
+}
+
+void PageAllocator::visit_allocated(const std::function<void(const Page*)>& visit) {
+  AllocatorList& list = allocator_list();
+  std::lock_guard list_lock(list.mu);
+  for (PageAllocator* allocator : list.all) {
+    std::lock_guard lock(allocator->impl_->mu);
+    for (const detail::AddressRange& range : allocator->impl_->committed_ranges()) {
+      std::uint32_t pfn = static_cast<std::uint32_t>((range.begin - g_arena.base) >> kPageShift);
+      const auto end = static_cast<std::uint32_t>((range.end - g_arena.base) >> kPageShift);
+      while (pfn < end) {
+        const Page& page = desc(pfn);
+        if (page.kind != detail::kHead) {
+          ++pfn;
+          continue;
+        }
+        visit(&page);
+        pfn += 1u << page.order;
+      }
+    }
+  }
+}
 
 Result<std::unique_ptr<PageAllocator>> PageAllocator::create(PageAllocatorOptions options) {
   std::unique_ptr<PageAllocator> allocator(new PageAllocator(options, new Impl(options)));
@@ -515,6 +556,11 @@ Result<std::unique_ptr<PageAllocator>> PageAllocator::create(PageAllocatorOption
 }
 
 PageAllocator::~PageAllocator() {
+  {
+    AllocatorList& list = allocator_list();
+    std::lock_guard lock(list.mu);
+    std::erase(list.all, this);
+  }
   // Destruction means no other thread uses this allocator: no lock needed.
   std::size_t leaked = impl_->region ? impl_->close_region() : 0;
   for (const Unit& unit : impl_->units) leaked += impl_->close_unit(unit);

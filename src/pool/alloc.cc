@@ -14,9 +14,9 @@ Page* PagePool::alloc_pages_slow() {
   if (PPOOL_LIKELY(refill_cache())) {
     // Counted by the refill (alloc_refill or alloc_slow), not as alloc_fast.
     page = cache_.pages[--cache_.count];
-    page->pp_tag = tag_in_use();
+    detail::store_tag(page, tag_in_use());
   } else {
-    ++alloc_failures_;
+    detail::owner_add(alloc_failures_, 1);
   }
   if (wm_fd_ >= 0) watch_high_mark();
   return page;
@@ -34,7 +34,7 @@ std::size_t PagePool::alloc_pages_bulk(Page** out, std::size_t n) {
     bool refilled = false;
     if (!cache_.count) {
       if (PPOOL_UNLIKELY(!refill_cache())) {
-        ++alloc_failures_;
+        detail::owner_add(alloc_failures_, 1);
         break;
       }
       refilled = true;
@@ -44,13 +44,13 @@ std::size_t PagePool::alloc_pages_bulk(Page** out, std::size_t n) {
     Page** run = cache_.pages + (cache_.count - take);
     const std::uintptr_t tag = tag_in_use();
     for (std::uint32_t i = 0; i < take; ++i) {
-      run[i]->pp_tag = tag;
+      detail::store_tag(run[i], tag);
       out[got + i] = run[i];
     }
     cache_.count -= take;
     got += take;
 #if PPOOL_STATS
-    owner_stats_.fast += take - refilled;
+    detail::owner_add(owner_stats_.fast, take - refilled);
 #else
     (void)refilled;
 #endif
@@ -116,7 +116,7 @@ bool PagePool::refill_from_ring() {
 bool PagePool::alloc_from_allocator() {
   const std::uint32_t room = allocator_room();
   if (PPOOL_UNLIKELY(!room)) {
-    ++alloc_limited_;
+    detail::owner_add(alloc_limited_, 1);
     return false;
   }
   Page* batch[kAllocCacheRefill];
@@ -129,13 +129,13 @@ bool PagePool::alloc_from_allocator() {
   if (params_.flags & kZeroPages) zero_pages(batch, n);
   n = map_pages(batch, n);
   for (std::size_t i = 0; i < n; ++i) {
-    batch[i]->pp_tag = tag_recycled();
+    detail::store_tag(batch[i], tag_recycled());
     cache_.pages[cache_.count++] = batch[i];
   }
   hold_.store(hold_.load(std::memory_order_relaxed) + static_cast<std::uint32_t>(n),
               std::memory_order_release);
   if (!n) return false;
-  inflight_peak_ = std::max(inflight_peak_, inflight());
+  __atomic_store_n(&inflight_peak_, std::max(inflight_peak_, inflight()), __ATOMIC_RELAXED);
   if (params_.order)
     PPOOL_STAT_INC(owner_stats_.slow_high_order);
   else
@@ -154,7 +154,7 @@ void PagePool::zero_pages(Page* const* pages, std::size_t n) {
     for (++i; i < n && page_address(pages[i]) == start + run; ++i) run += bytes;
     detail::zero_pages(start, run);
   }
-  pages_zeroed_ += n;
+  detail::owner_add(pages_zeroed_, n);
 }
 
 }  // namespace ppool

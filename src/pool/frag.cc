@@ -18,7 +18,7 @@ bool PagePool::drop_fragment(Page* page) {
   if (page->pp_tag != tag_fragments()) return true;
   if (PPOOL_UNLIKELY(fragment_put_twice(page))) return false;
   if (unref_page(page, 1) != 0) return false;
-  page->pp_tag = tag_in_use();
+  detail::store_tag(page, tag_in_use());
   return true;
 }
 
@@ -88,7 +88,7 @@ static std::int64_t remaining_bias(const Page* page) {
 // recycles it, or it is released here.
 Page* PagePool::drain_frag(Page* page) {
   if (unref_page(page, remaining_bias(page)) != 0) return nullptr;
-  page->pp_tag = tag_in_use();
+  detail::store_tag(page, tag_in_use());
   if (PPOOL_LIKELY(page->refcount.load(std::memory_order_acquire) == 1)) {
     if (sync_on_put_) sync_for_device_owner(page, kSyncFull);
     return page;
@@ -104,7 +104,7 @@ void PagePool::free_frag() {
   Page* page = frag_page_;
   frag_page_ = nullptr;
   if (!page || unref_page(page, remaining_bias(page)) != 0) return;
-  page->pp_tag = tag_in_use();
+  detail::store_tag(page, tag_in_use());
   return_page(page);
 }
 
@@ -148,7 +148,8 @@ PagePool* page_pool_of(const Page* page) {
 void fragment_page(Page* page, std::int64_t n) {
   page->pp_ref_count.store(n, std::memory_order_relaxed);
   page->pp_frag_handed.store(0, std::memory_order_relaxed);
-  if (page->pp_tag) page->pp_tag = (page->pp_tag & ~detail::kTagStateMask) | detail::kTagFragments;
+  if (page->pp_tag)
+    detail::store_tag(page, (page->pp_tag & ~detail::kTagStateMask) | detail::kTagFragments);
 }
 
 // Reading first saves the atomic RMW for the common last reference.

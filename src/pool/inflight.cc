@@ -84,10 +84,11 @@ void PagePool::watch_low_mark_remote(std::uint32_t returning) {
 }
 
 PagePoolExtraStats PagePool::extra_stats() const {
-  const std::uint64_t zeroed = pages_zeroed_ + released_zeroed_.load(std::memory_order_relaxed);
-  return PagePoolExtraStats{alloc_limited_,
+  const std::uint64_t zeroed =
+      detail::load_counter(pages_zeroed_) + released_zeroed_.load(std::memory_order_relaxed);
+  return PagePoolExtraStats{detail::load_counter(alloc_limited_),
                             std::uint64_t{inflight()} * (kPageSize << params_.order),
-                            inflight_peak_, zeroed};
+                            __atomic_load_n(&inflight_peak_, __ATOMIC_RELAXED), zeroed};
 }
 
 std::string PagePoolExtraStats::to_json() const {

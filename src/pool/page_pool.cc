@@ -52,6 +52,7 @@ Result<PagePool*> PagePool::create(const PagePoolParams& params) {
     delete pool;
     return error;
   }
+  detail::registry_add(pool);
   return pool;
 }
 
@@ -66,7 +67,8 @@ PagePool::PagePool(const PagePoolParams& params, PageAllocator& allocator)
       allocator_(&allocator),
       ring_(params.pool_size),
       id_(g_next_pool_id.fetch_add(1, std::memory_order_relaxed)),
-      params_(params) {
+      params_(params),
+      created_ns_(detail::realtime_ns()) {
   check_layout();
   std::snprintf(name_, sizeof name_, "%s", params.name.c_str());
   dev_caller_ = name_;
@@ -101,6 +103,7 @@ void PagePool::check_layout() {
 #pragma GCC diagnostic pop
 
 PagePool::~PagePool() {
+  detail::registry_remove(this);  // first: a report may be reading the pool
   if (wm_fd_ >= 0) ::close(wm_fd_);
   detail::pool_storage_retire(this, id_, name_);
 }
@@ -129,7 +132,7 @@ void PagePool::set_owner(std::uint64_t thread_id) {
 }
 
 void PagePool::nid_changed(int nid) {
-  nid_ = nid;
+  __atomic_store_n(&nid_, nid, __ATOMIC_RELAXED);  // reports read it from any thread
   if (!params_.allocator) allocator_ = &PageAllocator::for_node(nid, params_.backing);
 }
 
@@ -143,7 +146,8 @@ std::uint32_t PagePool::destroy(PagePool* pool) {
   // the allocator in drain() then finds nothing left to unmap.
   if (pool->dma_record_) pool->dma_record_->unmap_all();
   pool->drain();
-  pool->detach_time_ns_ = detail::now_ns();
+  pool->detach_time_ns_.store(detail::now_ns(), std::memory_order_relaxed);
+  pool->detach_realtime_ns_.store(detail::realtime_ns(), std::memory_order_relaxed);
   std::uint32_t inflight = pool->inflight();
   if (inflight == 0)
     delete pool;
@@ -221,8 +225,11 @@ std::uint64_t PagePool::map_failures() const {
 PagePoolStats PagePool::stats() const {
   PagePoolStats s{};
   const OwnerStats& o = owner_stats_;
-  s.alloc = {o.fast, o.slow, o.slow_high_order, o.empty, o.refill, o.waive};
-  s.recycle = {o.cached, o.cache_full, ring_.produced(), ring_full_.load(std::memory_order_relaxed),
+  using detail::load_counter;
+  s.alloc = {load_counter(o.fast),  load_counter(o.slow),   load_counter(o.slow_high_order),
+             load_counter(o.empty), load_counter(o.refill), load_counter(o.waive)};
+  s.recycle = {load_counter(o.cached), load_counter(o.cache_full), ring_.produced(),
+               ring_full_.load(std::memory_order_relaxed),
                released_refcnt_.load(std::memory_order_relaxed)};
   return s;
 }

@@ -24,6 +24,18 @@ inline std::int64_t now_ns() {
       .count();
 }
 
+inline std::int64_t realtime_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The registry (registry.cc): create() adds a pool once it is built, the
+// destructor removes it before anything of it is torn down. A pool never
+// added (a failed create) is not found, and removing it does nothing.
+void registry_add(PagePool* pool);
+void registry_remove(PagePool* pool);
+
 // The first bad field of params, in the kernel's order, or nothing.
 [[nodiscard]] std::optional<Error> validate_params(const PagePoolParams& params);
 

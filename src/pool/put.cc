@@ -14,7 +14,7 @@ using detail::pool_of_tag;
 // Into the ring, else (full) released. After the produce the page may be
 // consumed, and after destroy the pool freed: nothing of it is touched.
 PPOOL_ALWAYS_INLINE void PagePool::recycle_in_ring(Page* page) {
-  page->pp_tag = tag_recycled();
+  detail::store_tag(page, tag_recycled());
   if (PPOOL_LIKELY(ring_.produce(page))) return;
   ring_full_.fetch_add(1, std::memory_order_relaxed);
   return_page(page);
@@ -87,12 +87,12 @@ std::size_t PagePool::recycle_run_in_cache(Page* const* pages, std::size_t n) {
   Page** slots = cache_.pages + count;
   std::size_t i = 0;
   for (; i < room && recyclable(pages[i]); ++i) {
-    pages[i]->pp_tag = recycled;
+    detail::store_tag(pages[i], recycled);
     slots[i] = pages[i];
   }
   cache_.count = count + static_cast<std::uint32_t>(i);
 #if PPOOL_STATS
-  owner_stats_.cached += i;
+  detail::owner_add(owner_stats_.cached, i);
 #endif
   return i;
 }
@@ -122,7 +122,7 @@ void PagePool::release_page(Page* page) {
 // pool is touched after it.
 void PagePool::release_accounted(Page* page) {
   unmap_page(page);
-  page->pp_tag = 0;
+  detail::store_tag(page, 0);
   bool destroying = destroying_.load(std::memory_order_acquire);
   release_.fetch_add(1, std::memory_order_release);
   if (destroying) detail::ReleaseWorker::instance().wake();
@@ -180,7 +180,7 @@ void put_page_bulk(Page** pages, std::size_t count) {
     std::size_t n = 0, deferred = 0;
     auto add = [&](Page* page) {
       if (direct && pool->cache_.count < kAllocCacheSize) return pool->recycle_in_cache(page);
-      page->pp_tag = recycled_tag;
+      detail::store_tag(page, recycled_tag);
       batch[n++] = page;
       if (n < kAllocCacheRefill) return;
       pool->recycle_bulk_in_ring(batch, n);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "pool/holder_scan.h"
 #include "pool/pool_internal.h"
 
 namespace ppool {
@@ -73,9 +74,12 @@ void ReleaseWorker::retry_all(std::int64_t now) {
     }
     if (now - p.last_report_ns >= report_interval_ns_) {
       p.last_report_ns = now;
-      log(LogLevel::kWarning,
+      const double since = (now - p.pool->detach_time_ns_.load(std::memory_order_relaxed)) / 1e9;
+      std::string message =
           format("pool %u '%s' stalled shutdown: %u pages in flight %.0f s after destroy",
-                 p.pool->id(), p.pool->name(), inflight, (now - p.pool->detach_time_ns_) / 1e9));
+                 p.pool->id(), p.pool->name(), inflight, since);
+      message += describe_top_holders(holders_of(*p.pool));
+      log(LogLevel::kWarning, message);
     }
     ++i;
   }

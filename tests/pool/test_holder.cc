@@ -1,0 +1,156 @@
+// Holder tags (ppool/holder.h) and the holder report: the pages of a pool
+// out with users, grouped by who holds them, for a live pool and for a
+// destroyed one whose shutdown stalls.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "ppool/dma.h"
+#include "ppool/holder.h"
+#include "ppool/page_pool.h"
+#include "ppool/registry.h"
+#include "support/log_capture.h"
+#include "support/pool_fixtures.h"
+
+namespace {
+
+using ppool::test::make_pool;
+using ppool::test::wait_for;
+
+class HolderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ppool::set_misuse_policy(ppool::MisusePolicy::kReport);
+    misuses_ = ppool::misuse_count();
+  }
+  void TearDown() override {
+    ppool::set_stall_report_interval(60);
+    EXPECT_EQ(ppool::misuse_count(), misuses_);
+  }
+
+  std::vector<ppool::Page*> alloc(ppool::PagePool* pool, int n) {
+    std::vector<ppool::Page*> pages;
+    for (int i = 0; i < n; ++i) {
+      pages.push_back(pool->alloc_pages());
+      EXPECT_NE(pages.back(), nullptr);
+    }
+    return pages;
+  }
+
+  ppool::IdentityDmaDevice dev_;
+  std::uint64_t misuses_ = 0;
+};
+
+TEST_F(HolderTest, TagsAndNames) {
+  ppool::PagePool* pool = make_pool("holder-tags", &dev_, 0);
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  EXPECT_EQ(ppool::page_holder(page), 0u) << "a fresh page has no holder";
+  ppool::set_page_holder(page, 17);
+  EXPECT_EQ(ppool::page_holder(page), 17u);
+  ppool::set_page_holder(page, 0);
+  EXPECT_EQ(ppool::page_holder(page), 0u);
+  ppool::name_holder(17, "socket 17");
+  EXPECT_EQ(ppool::holder_name(17), "socket 17");
+  ppool::name_holder(17, "");
+  EXPECT_EQ(ppool::holder_name(17), "");
+  pool->recycle_direct(page);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+
+  ppool::test::LogCapture capture;
+  int not_a_page = 0;
+  ppool::set_page_holder(reinterpret_cast<ppool::Page*>(&not_a_page), 5);
+  EXPECT_EQ(ppool::misuse_count(), misuses_ + 1);
+  EXPECT_TRUE(capture.contains("set_page_holder"));
+  misuses_ = ppool::misuse_count();
+}
+
+TEST_F(HolderTest, LivePoolGroupsPagesOutWithUsers) {
+  ppool::PagePool* pool = make_pool("holder-live", &dev_, 0);
+  ASSERT_NE(pool, nullptr);
+  std::vector<ppool::Page*> pages = alloc(pool, 11);
+  for (int i = 0; i < 6; ++i) ppool::set_page_holder(pages[i], 7);
+  for (int i = 6; i < 9; ++i) ppool::set_page_holder(pages[i], 9);
+  ppool::name_holder(7, "socket 7");
+  // Two of holder 7's pages come home: their tags stay, but they are not
+  // out with a user any more and must not be counted.
+  pool->recycle_direct(pages[4]);
+  pool->recycle_direct(pages[5]);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+
+  std::optional<ppool::HolderReport> report = ppool::pool_holders(pool->id());
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->pool_id, pool->id());
+  EXPECT_EQ(report->pages, 9u);
+  ASSERT_EQ(report->groups.size(), 3u);
+  EXPECT_EQ(report->groups[0].holder, 7u);
+  EXPECT_EQ(report->groups[0].name, "socket 7");
+  EXPECT_EQ(report->groups[0].pages, 4u);
+  EXPECT_GE(report->groups[0].oldest_age_ms, 20u);
+  EXPECT_EQ(report->groups[1].holder, 9u);
+  EXPECT_EQ(report->groups[1].pages, 3u);
+  EXPECT_EQ(report->groups[2].holder, 0u) << "untagged pages are grouped too";
+  EXPECT_EQ(report->groups[2].pages, 2u);
+
+  for (int i = 0; i < 11; ++i)
+    if (i != 4 && i != 5) pool->recycle_direct(pages[i]);
+  report = ppool::pool_holders(pool->id());
+  EXPECT_EQ(report->pages, 0u);
+  EXPECT_TRUE(report->groups.empty());
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+  EXPECT_FALSE(ppool::pool_holders(pool->id() + 1000000));
+  ppool::name_holder(7, "");
+}
+
+TEST_F(HolderTest, FragmentsAreCountedAsTheirPage) {
+  ppool::PagePool* pool = make_pool("holder-frag", &dev_, 0);
+  std::uint32_t off1 = 0, off2 = 0;
+  ppool::Page* a = pool->alloc_frag(1024, &off1);
+  ppool::Page* b = pool->alloc_frag(1024, &off2);
+  ASSERT_EQ(a, b) << "two fragments of one page";
+  ppool::set_page_holder(a, 3);
+  std::optional<ppool::HolderReport> report = ppool::pool_holders(pool->id());
+  ASSERT_TRUE(report);
+  ASSERT_EQ(report->groups.size(), 1u);
+  EXPECT_EQ(report->groups[0].holder, 3u);
+  EXPECT_EQ(report->groups[0].pages, 1u);
+  pool->put_full_page(a, true);
+  pool->put_full_page(b, true);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+}
+
+// The case: a destroyed pool whose remaining pages all sit with one
+// holder; the stalled-shutdown report names it, and the holder report of
+// the pending pool shows it.
+TEST_F(HolderTest, StalledShutdownNamesTheHolder) {
+  ppool::test::LogCapture capture;
+  ppool::set_stall_report_interval(0.05);
+  ppool::PagePool* pool = make_pool("holder-stalled", &dev_, ppool::kDmaMap);
+  ASSERT_NE(pool, nullptr);
+  const std::uint32_t id = pool->id();
+  std::vector<ppool::Page*> pages = alloc(pool, 5);
+  for (ppool::Page* page : pages) ppool::set_page_holder(page, 42);
+  ppool::name_holder(42, "disk queue 2");
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 5u);
+
+  EXPECT_TRUE(wait_for(
+      [&] {
+        return capture.contains_all(
+            {"stalled", "holder-stalled", "5 pages holder 42 'disk queue 2'"});
+      },
+      std::chrono::milliseconds(3000)))
+      << "the stalled-shutdown report does not name the holder";
+  std::optional<ppool::HolderReport> report = ppool::pool_holders(id);
+  ASSERT_TRUE(report) << "a pending pool is still reported";
+  ASSERT_EQ(report->groups.size(), 1u);
+  EXPECT_EQ(report->groups[0].holder, 42u);
+  EXPECT_EQ(report->groups[0].pages, 5u);
+
+  for (ppool::Page* page : pages) ppool::put_page(page);
+  EXPECT_TRUE(wait_for([&] { return !ppool::find_pool(id); }, std::chrono::milliseconds(5000)));
+  ppool::name_holder(42, "");
+}
+
+}  // namespace
