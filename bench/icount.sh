@@ -31,6 +31,7 @@ per_op bulk_alloc 20000 '*alloc_pages_bulk*' 64 "bulk alloc of 64, per page"
 per_op sync 200000 '*icount_sync_path*' 1 "fast path on a device that needs syncs"
 per_op fast_zero 200000 '*icount_fast_path*' 1 "fast path (alloc + recycle_direct), kZeroPages pool"
 per_op slow 20000 '*icount_slow_path*' 1 "slow path (alloc + release, refill of 64 from the page allocator), per page"
+per_op holder 200000 '*icount_holder_path*' 1 "fast path with a holder tag set on each page (set_page_holder)"
 per_op slow_zero 20000 '*icount_slow_path*' 1 "slow path, kZeroPages pool (clear of each page included), per page"
 
 # DPDK's mempool in the same loop, when it was built (DPDK found at configure).

@@ -8,6 +8,7 @@
 
 #include "pool/counting_sync_device.h"
 #include "pool/remote_context.h"
+#include "ppool/holder.h"
 #include "ppool/page_pool.h"
 
 namespace {
@@ -19,6 +20,16 @@ __attribute__((noinline)) void icount_fast_path(ppool::PagePool* pool, long iter
   for (long i = 0; i < iters; ++i) {
     ppool::Page* page = pool->alloc_pages();
     asm volatile("" : : "r"(page) : "memory");
+    pool->recycle_direct(page);
+  }
+}
+
+// The fast path with a holder tag set on every page handed out
+// (ppool/holder.h): the tag's cost is this count minus the fast path's.
+__attribute__((noinline)) void icount_holder_path(ppool::PagePool* pool, long iters) {
+  for (long i = 0; i < iters; ++i) {
+    ppool::Page* page = pool->alloc_pages();
+    ppool::set_page_holder(page, 7);
     pool->recycle_direct(page);
   }
 }
@@ -89,8 +100,8 @@ int main(int argc, char** argv) {
   const bool zero = path.ends_with("_zero");
   if (zero) path.remove_suffix(5);
   if (path != "fast" && path != "ring" && path != "bulk" && path != "bulk_alloc" &&
-      path != "sync" && path != "slow") {
-    std::fprintf(stderr, "usage: %s fast|ring|bulk|bulk_alloc|sync|slow[_zero] ITERATIONS\n",
+      path != "sync" && path != "slow" && path != "holder") {
+    std::fprintf(stderr, "usage: %s fast|ring|bulk|bulk_alloc|sync|slow|holder[_zero] ITERATIONS\n",
                  argv[0]);
     return 2;
   }
@@ -112,6 +123,7 @@ int main(int argc, char** argv) {
   if (path == "bulk_alloc") icount_bulk_alloc_path(pool, iters);
   if (path == "sync") icount_sync_path(pool, iters);
   if (path == "slow") icount_slow_path(pool, iters);
+  if (path == "holder") icount_holder_path(pool, iters);
   ppool::PagePool::destroy(pool);
   return 0;
 }
