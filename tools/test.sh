@@ -106,6 +106,23 @@ assert indented in open("examples/shared_pool.cc").read(), \
     "README.md's memory example is not a piece of examples/shared_pool.cc: copy it again"
 print("README's Using it and memory example: ok")
 PY
+if pkg-config --exists libxdp libbpf; then
+  mkdir -p "$B"
+  # The AF_XDP snippet is a function body: it must compile as one.
+  python3 - "$B/readme_xsk.cc" <<'PY'
+import re, sys
+readme = open("README.md").read()
+m = re.search(r"^## AF_XDP.*?^```cpp\n(.*?)^```$", readme, re.S | re.M)
+assert m, "README.md: no ```cpp block under '## AF_XDP'"
+open(sys.argv[1], "w").write('#include <net/if.h>\n#include <cstdio>\n#include <string>\n'
+                             '#include "ppool/xsk.h"\n#include "ppool/xsk_redirect.h"\n'
+                             "int main() {\n" + m.group(1) + "  return 0;\n}\n")
+PY
+  # shellcheck disable=SC2046
+  g++ -std=c++20 -fsyntax-only -Wall -Wextra -Werror -Iinclude $(pkg-config --cflags libxdp libbpf) \
+    "$B/readme_xsk.cc"
+  echo "README's AF_XDP snippet compiles: ok"
+fi
 
 step "main build (RelWithDebInfo, g++) and tests"
 bash tools/build.sh "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPPOOL_WERROR=ON

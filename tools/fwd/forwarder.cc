@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "ppool/detail/ring.h"
+#include "ppool/holder.h"
 #include "ppool/io_uring_device.h"
 #include "ppool/xdp.h"
 
@@ -176,6 +177,9 @@ class Queue {
     std::uint32_t size = 0;
   };
   bool pool_mode() const { return fwd_.options().alloc == AllocMode::kPool; }
+  // The queue's holder tags: its receive ring's pages, its sends' pages.
+  std::uint32_t rx_holder() const { return 2 * static_cast<std::uint32_t>(index_) + 1; }
+  std::uint32_t tx_holder() const { return 2 * static_cast<std::uint32_t>(index_) + 2; }
   bool setup_pool(ppool::DmaDevice* dev);
   bool setup_rx();
   Buffer get_buffer();
@@ -258,6 +262,11 @@ bool Queue::setup_pool(ppool::DmaDevice* dev) {
     return false;
   }
   pool_ = created.value();
+  // Holder tags (ppool/holder.h) for `ppool-stat --holders`: a page posted
+  // to the receive ring, and one on a zero-copy send.
+  const std::string queue = "rxq" + std::to_string(index_);
+  ppool::name_holder(rx_holder(), queue + " receive ring");
+  ppool::name_holder(tx_holder(), queue + " zero-copy send");
   rxq_ = std::make_unique<ppool::RxQueueInfo>("fwd", static_cast<std::uint32_t>(index_));
   auto mem = rxq_->reg_mem_model(ppool::MemType::kPagePool, pool_);
   if (!mem) {
@@ -295,6 +304,7 @@ bool Queue::provide(unsigned bid) {
     return false;
   }
   bufs_[bid] = buf;
+  if (pool_mode()) ppool::set_page_holder(ppool::page_of(buf.start), rx_holder());
   io_uring_buf_ring_add(br_, buf.start + kHeadroom, buf.size - kHeadroom,
                         static_cast<unsigned short>(bid), io_uring_buf_ring_mask(rx_entries_),
                         static_cast<int>(provided_++));
@@ -425,6 +435,7 @@ void Queue::send(ppool::Frame* frame) {
   if (pool_mode()) {
     ppool::Page* page = ppool::page_of(frame->data);
     auto index = static_cast<unsigned>(ppool::page_pool_of(page)->get_dma_addr(page));
+    ppool::set_page_holder(page, tx_holder());
     io_uring_prep_send_zc_fixed(s, tx_fd_, frame->data, frame->len, 0, 0, index);
   } else {
     io_uring_prep_send(s, tx_fd_, frame->data, frame->len, 0);
