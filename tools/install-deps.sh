@@ -2,7 +2,8 @@
 # Installs the Debian packages ppool's build, tests and benchmarks need, when
 # they are missing (clang and its runtime libraries: the clang build and the
 # fuzzer). Safe to run again: it installs nothing already present.
-#   PPOOL_WITH_DPDK=1 bash tools/install-deps.sh   # also DPDK, for the benchmarks
+#   PPOOL_WITH_DPDK=1 bash tools/install-deps.sh      # also DPDK, for the benchmarks
+#   PPOOL_WITH_PROMTOOL=1 bash tools/install-deps.sh  # also promtool (tools/test.sh sets it)
 set -euo pipefail
 
 need=()
@@ -16,11 +17,24 @@ done
 # Optional peers for the benchmarks: PPOOL_WITH_DPDK=1 adds Debian's DPDK
 # (about 230 packages), found by CMake with pkg-config when present.
 if [ "${PPOOL_WITH_DPDK:-0}" = 1 ] && ! have_pkg dpdk-dev; then need+=(dpdk-dev); fi
+# promtool checks the telemetry's Prometheus text (tests/telemetry). Debian
+# ships it only in the prometheus package, with the server: a policy-rc.d
+# keeps the install from starting that service.
+no_start=""
+if [ "${PPOOL_WITH_PROMTOOL:-0}" = 1 ] && ! have_pkg prometheus; then
+  need+=(prometheus)
+  [ -e /usr/sbin/policy-rc.d ] || no_start=/usr/sbin/policy-rc.d
+fi
 
 if ((${#need[@]})); then
   echo "install-deps: installing ${need[*]}" >&2
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
+  if [ -n "$no_start" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$no_start" >/dev/null
+    $SUDO chmod +x "$no_start"
+    trap '$SUDO rm -f "$no_start"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: installs what the build needs, builds ppool, and runs the
-# io_uring forwarder's selftest twice, on pool pages and on malloc'd buffers,
-# then prints the comparison; then hands pool pages to another process
+# io_uring forwarder's selftest twice, on pool pages (with a ppool-stat
+# snapshot of its pools taken while it runs) and on malloc'd buffers, then
+# prints the comparison; then hands pool pages to another process
 # without copying (ppool-share's selftest, against a Unix socket and a pipe).
 # Each run's last line is its JSON summary.
 set -euo pipefail
@@ -9,10 +10,20 @@ cd "$(dirname "$0")/.."
 bash tools/install-deps.sh
 bash tools/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 seconds=${PPOOL_FWD_SECONDS:-4}
-for mode in pool malloc; do
-  echo "== ppool-fwd --selftest --alloc $mode (2 queues, $seconds s)"
-  ./build/tools/ppool-fwd --selftest --seconds "$seconds" --alloc "$mode" | tee "build/fwd-$mode.json"
-done
+# The pool run opens its telemetry socket; ppool-stat reads it halfway through.
+socket=/tmp/ppool-fwd-run-$$.sock
+echo "== ppool-fwd --selftest --alloc pool (2 queues, $seconds s), telemetry on $socket"
+./build/tools/ppool-fwd --selftest --seconds "$seconds" --alloc pool --telemetry "$socket" \
+  >build/fwd-pool.json &
+fwd=$!
+sleep "$(python3 -c "print($seconds / 2)")"
+echo "== ppool-stat --socket $socket (the pools while the forwarder runs)"
+./build/tools/ppool-stat --socket "$socket" || echo "(ppool-stat: no snapshot)"
+./build/tools/ppool-stat --socket "$socket" --holders 1 || true
+wait "$fwd"
+tail -n 1 build/fwd-pool.json
+echo "== ppool-fwd --selftest --alloc malloc (2 queues, $seconds s)"
+./build/tools/ppool-fwd --selftest --seconds "$seconds" --alloc malloc | tee build/fwd-malloc.json
 python3 - build/fwd-pool.json build/fwd-malloc.json <<'PY'
 import json, sys
 pool, malloc = (json.loads(open(f).read().strip().splitlines()[-1]) for f in sys.argv[1:])

@@ -9,7 +9,7 @@
 #   PPOOL_BUILD_DIR=b bash tools/test.sh   # build directories b, b-<config> (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/install-deps.sh
+PPOOL_WITH_PROMTOOL=1 bash tools/install-deps.sh
 jobs=$(nproc)
 B=${PPOOL_BUILD_DIR:-build}
 

@@ -10,6 +10,7 @@
 
 #include "pool/holder_scan.h"
 #include "pool/pool_internal.h"
+#include "telemetry/telemetry_env.h"
 
 namespace ppool {
 namespace detail {
@@ -67,6 +68,9 @@ bool with_pool(std::uint32_t id, Fn&& fn) {
 }  // namespace
 
 void registry_add(PagePool* pool) {
+  // PPOOL_TELEMETRY=PATH starts the endpoint with the first pool: the one
+  // call from this layer up into telemetry's, a load after the first.
+  telemetry_from_env();
   Registry& r = registry();
   std::lock_guard lock(r.mu);
   r.pools.push_back(pool);

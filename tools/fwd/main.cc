@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "../common/signals.h"
+#include "../common/telemetry.h"
 #include "forwarder.h"
 #include "selftest.h"
 
@@ -188,5 +189,9 @@ int main(int argc, char** argv) {
   std::string note, error;
   if (!fwd::fit_locked_memory(options, &note, &error)) return fail(error);
   if (!note.empty()) std::fprintf(stderr, "ppool-fwd: %s\n", note.c_str());
+  if (options.alloc == fwd::AllocMode::kPool) {
+    const std::string telemetry = ppool::tools::start_telemetry("fwd", options.telemetry);
+    if (!telemetry.empty()) std::fprintf(stderr, "ppool-fwd: telemetry on %s\n", telemetry.c_str());
+  }
   return options.selftest ? selftest(options) : forward(options);
 }

@@ -9,6 +9,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: ppool-fwd [--queues 1..16] [--port 1..65535] [--alloc pool|malloc] [--frags]\n"
+    "                 [--telemetry PATH|off]\n"
     "                 (--dest IPv4:PORT | --selftest [--seconds 1..86400]\n"
     "                                     [--packet-size 64..1400] [--netns])\n"
     "A multi-queue io_uring UDP forwarder on ppool: each queue receives into pool pages\n"
@@ -16,6 +17,8 @@ constexpr const char* kUsage =
     "  --dest IP:PORT   forward what arrives on --port to IP:PORT until SIGINT/SIGTERM\n"
     "  --selftest       generate traffic, forward it and count it for --seconds (default 3),\n"
     "                   on loopback or, with --netns, across two namespaces and a veth pair\n"
+    "  --telemetry PATH|off  the telemetry socket ppool-stat reads (default: $PPOOL_TELEMETRY,\n"
+    "                   else /tmp/ppool-fwd-<pid>.sock; --alloc pool only)\n"
     "The JSON summary is stdout's last line. SIGINT or SIGTERM stops either mode: it\n"
     "cleans up (namespaces included) and prints the JSON; a second signal exits at once.\n"
     "Exit status: 0 clean; 1 a failure (locked memory, io_uring, port in use, pages not\n"
@@ -54,6 +57,7 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
     } else if (args.text("--dest", dest)) {
       if (!dest.empty() && !parse_dest(dest, o))
         args.error("--dest: '" + dest + "' is not IPv4:PORT with PORT in 1..65535");
+    } else if (args.text("--telemetry", o.telemetry)) {
     } else if (args.flag("--frags")) {
       o.frags = true;
     } else if (args.flag("--selftest")) {

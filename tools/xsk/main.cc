@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "../common/signals.h"
+#include "../common/telemetry.h"
 #include "forwarder.h"
 #include "selftest.h"
 
@@ -234,5 +235,9 @@ int main(int argc, char** argv) {
   install_stop_handlers();  // first: a signal during setup still cleans up
   xsk::Options options;
   if (auto status = xsk::parse_options(argc, argv, options)) return *status;
+  if (options.alloc == xsk::AllocMode::kPool) {
+    const std::string telemetry = ppool::tools::start_telemetry("xsk", options.telemetry);
+    if (!telemetry.empty()) std::fprintf(stderr, "ppool-xsk: telemetry on %s\n", telemetry.c_str());
+  }
   return options.selftest ? selftest(options) : forward(options);
 }

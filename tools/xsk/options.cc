@@ -7,7 +7,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: ppool-xsk [--queues 1..16] [--alloc pool|stack] [--lock-umem]\n"
-    "                 [--verdict mix|tx|drop|redirect|back]\n"
+    "                 [--verdict mix|tx|drop|redirect|back] [--telemetry PATH|off]\n"
     "                 (--in IFACE --out IFACE [--next-hop MAC]\n"
     "                  | --selftest [--seconds 1..86400] [--packet-size 64..1400]\n"
     "                               [--gen-cpus 1..16])\n"
@@ -31,6 +31,8 @@ constexpr const char* kUsage =
     "                   --gen-cpus trafgen processes (default: one a queue, at most one a CPU)\n"
     "Needs root (CAP_NET_ADMIN, CAP_BPF), bpffs at /sys/fs/bpf and, for --selftest,\n"
     "iproute2 and trafgen (Debian package netsniff-ng).\n"
+    "  --telemetry PATH|off  the telemetry socket ppool-stat reads (default: $PPOOL_TELEMETRY,\n"
+    "                   else /tmp/ppool-xsk-<pid>.sock; --alloc pool only)\n"
     "The JSON summary is stdout's last line. SIGINT or SIGTERM stops either mode and\n"
     "cleans up (namespaces included); a second signal exits at once.\n"
     "Exit status: 0 clean; 1 a failure (setup, frames lost, frames not home); 2 a bad\n"
@@ -97,6 +99,7 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
       forward_only = "--in";
     } else if (args.text("--out", o.out_dev)) {
       forward_only = "--out";
+    } else if (args.text("--telemetry", o.telemetry)) {
     } else if (args.text("--next-hop", o.next_hop)) {
       forward_only = "--next-hop";
       if (!o.next_hop.empty() && !valid_mac(o.next_hop))

@@ -1,0 +1,57 @@
+// ppool/telemetry.h - the telemetry endpoint: a Unix socket answering
+// JSON commands about the process's pools, in DPDK telemetry's style.
+//
+// Off unless asked: PPOOL_TELEMETRY=PATH in the environment starts it at the
+// first pool's creation, or telemetry_start() does; no thread and no cost
+// when off. Commands (one per message; the reply is one JSON object):
+//   /              {"/": ["/", "/ppool/list", ...]} (the commands)
+//   /info          {"/info": {"pid": N, "version": "...", "max_output_len": N}}
+//   /ppool/list    {"/ppool/list": [id, ...]}
+//   /ppool/info,ID {"/ppool/info": {"id": N, "name": ..., "queue": N, "nid": N,
+//                   "order": N, "dma_device": ..., "created_ns": N,
+//                   "detach_time": N, "inflight": N, "inflight_mem": N}}
+//   /ppool/stats,ID   {"/ppool/stats": {the eleven counters under the kernel's names}}
+//   /ppool/holders,ID {"/ppool/holders": {"pool_id": N, "pages": N,
+//                      "holders": [{"holder": N, "name": ..., "pages": N, "oldest_age_ms": N}]}}
+//   /ppool/prometheus {"/ppool/prometheus": "text exposition format ..."}
+// An unknown command or ID gets {"error": "..."} naming it.
+//
+// The socket is AF_UNIX SOCK_SEQPACKET, as DPDK telemetry v2's: on connect
+// the client gets a hello, {"version": "ppool X.Y.Z", "pid": N,
+// "max_output_len": N} (no reply is longer: size the receive buffer by it);
+// then each message it sends is one command and each message back one
+// reply; a client whose replies pile up unread is disconnected, and at most
+// 64 are served at once. The file is the owner's only (mode 0600), and
+// exit() stops the endpoint and removes it.
+//
+// Naming, so that tools find endpoints: PATH may be any path, but a file
+// name starting with "ppool" and ending with ".sock", at an absolute path
+// (PPOOL_TELEMETRY=/run/ppool/ppool-eth0.sock, /tmp/ppool-$$.sock), is what
+// ppool-stat without --socket finds: it lists the listening SOCK_SEQPACKET
+// sockets of /proc/net/unix so named and reads each that answers the hello.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "ppool/base.h"
+
+namespace ppool {
+
+// Listens (nullopt) on a Unix socket at path (an existing socket file there is
+// replaced when nothing answers on it) with one thread serving clients.
+// kInvalidArgument for an unusable path, naming it; already started: an
+// error naming the running path. Thread context: any thread.
+[[nodiscard]] std::optional<Error> telemetry_start(const std::string& path);
+// Stops the thread and removes the socket file. Thread context: any thread.
+void telemetry_stop();
+// The socket's path, "" when off. Thread context: any thread.
+[[nodiscard]] std::string telemetry_path();
+// The reply to one command, as the socket sends it. Thread context: any thread.
+[[nodiscard]] std::string telemetry_command(std::string_view command);
+// Every pool's counters and state in Prometheus' text exposition format
+// (ppool_alloc_fast_total{pool="ID",name="..."} N, ...).
+[[nodiscard]] std::string prometheus_text();
+
+}  // namespace ppool
