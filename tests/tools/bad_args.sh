@@ -143,6 +143,15 @@ if have bench/bench_redirect; then
   expect "$p" 2 "--repeat needs a value (1..1000)" --frames 10 --repeat
 fi
 
+if have tools/ppool-stat; then
+  p=$build/tools/ppool-stat
+  common "$p"
+  expect "$p" 2 "--watch: 0 is not in 0.05..86400" --watch 0
+  expect "$p" 2 "--holders: 'x' is not a number" --holders x
+  expect "$p" 2 "--socket needs a value" --socket
+  expect "$p" 1 "/nonexistent/ppool.sock" --socket /nonexistent/ppool.sock
+fi
+
 if have bench/bench_send; then
   p=$build/bench/bench_send
   common "$p"

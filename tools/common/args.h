@@ -134,7 +134,7 @@ class Args {
   // Any non-empty text.
   bool text(std::string_view name, std::string& out) {
     std::string_view value;
-    if (!option(name, value, "a value")) return false;
+    if (!option(name, value, "")) return false;
     if (value.empty())
       error(std::string(name) + " needs a non-empty value");
     else
@@ -200,7 +200,7 @@ class Args {
   bool option(std::string_view name, std::string_view& value, const std::string& wanted) {
     if (arg_ == name) {
       if (i_ + 1 >= argc_) {
-        error(std::string(name) + " needs a value (" + wanted + ")");
+        error(std::string(name) + " needs a value" + (wanted.empty() ? "" : " (" + wanted + ")"));
         value = {};
         return true;
       }
