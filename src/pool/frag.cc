@@ -178,7 +178,7 @@ std::int64_t unref_page(Page* page, std::int64_t n) {
 void ref_page(Page* page) {
   page->pp_ref_count.fetch_add(1, std::memory_order_relaxed);
   if ((page->pp_tag & detail::kTagStateMask) == 0 && page->pp_tag)
-    page->pp_tag |= detail::kTagFragments;
+    detail::store_tag(page, page->pp_tag | detail::kTagFragments);
 }
 
 }  // namespace ppool
