@@ -63,6 +63,7 @@ install_and_consume() {
   cmake --install "$build" --prefix "$prefix" >/dev/null
   compgen -G "$build/libppool_io_uring.*" >/dev/null && expect="io_uring"
   compgen -G "$build/libppool_cuda.*" >/dev/null && expect="$expect;cuda"
+  compgen -G "$build/libppool_xsk.*" >/dev/null && expect="$expect;xsk"
   rm -rf "$build/install-consumer"
   cmake -S tests/install -B "$build/install-consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
     -DPPOOL_EXPECT_COMPONENTS="${expect#;}" >/dev/null
@@ -78,6 +79,12 @@ install_and_consume() {
     c++ tests/install/uring_consumer.cc -o "$build/uring-consumer-pc" \
       $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool-io_uring)
     LD_LIBRARY_PATH="$libdir" "$build/uring-consumer-pc"
+  fi
+  if [[ $expect == *xsk* ]]; then
+    "$build/install-consumer/xsk_consumer"
+    c++ tests/install/xsk_consumer.cc -o "$build/xsk-consumer-pc" \
+      $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool-xsk)
+    LD_LIBRARY_PATH="$libdir" "$build/xsk-consumer-pc"
   fi
   if compgen -G "$libdir/libppool.so*" >/dev/null; then
     # The consumers run on the installed shared library, found by soname.
