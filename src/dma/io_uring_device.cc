@@ -70,7 +70,7 @@ Result<std::unique_ptr<IoUringDmaDevice>> IoUringDmaDevice::create(std::span<io_
 }
 
 IoUringDmaDevice::IoUringDmaDevice(std::vector<io_uring*> rings, unsigned slots)
-    : rings_(std::move(rings)), slots_(slots) {
+    : rings_(std::move(rings)), slots_(slots), slot_(slots) {
   free_.reserve(slots);
   // Slot 0 on top: fresh slots come out ascending, a first refill one run.
   for (unsigned s = slots; s-- > 0;) free_.push_back(s);
@@ -122,6 +122,7 @@ std::size_t IoUringDmaDevice::map_bulk(void* const* addrs, const std::size_t* le
     for (std::size_t i = 0; i < granted; ++i) {
       out[i] = free_.back();
       free_.pop_back();
+      slot_[out[i]].state |= kBusy;  // an unmap of it now is refused
     }
   }
   std::size_t mapped = 0;
@@ -148,13 +149,20 @@ std::size_t IoUringDmaDevice::map_bulk(void* const* addrs, const std::size_t* le
           detail::format("io_uring device: map of %p for %.*s: %s", addrs[mapped],
                          static_cast<int>(caller.size()), caller.data(), why.c_str()));
     }
-    // Back in the order they came out, so the stack is as it was.
-    std::lock_guard guard(lock_);
-    for (std::size_t i = granted; i-- > mapped;) free_.push_back(static_cast<unsigned>(out[i]));
   } else if (granted < n && g_table_full.allow(LogLevel::kWarning)) {
     log(LogLevel::kWarning,
         detail::format("io_uring device: all %u slots in use (map for %.*s)", slots(),
                        static_cast<int>(caller.size()), caller.data()));
+  }
+  // Published once the kernel holds the pages: one more uncontended lock a
+  // bulk, next to a syscall per ring.
+  std::lock_guard guard(lock_);
+  for (std::size_t i = 0; i < mapped; ++i) slot_[out[i]] = {addrs[i], lens[i], kMapped | kEver};
+  // Those not mapped go back in the order they came out, so the stack is as
+  // it was.
+  for (std::size_t i = granted; i-- > mapped;) {
+    slot_[out[i]].state &= static_cast<std::uint8_t>(~kBusy);
+    free_.push_back(static_cast<unsigned>(out[i]));
   }
   return mapped;
 }
@@ -164,12 +172,48 @@ void IoUringDmaDevice::unmap(DmaAddr addr, std::size_t len, DmaDirection dir,
   unmap_bulk(&addr, &len, 1, dir, caller);
 }
 
-void IoUringDmaDevice::unmap_bulk(const DmaAddr* addrs, const std::size_t*, std::size_t n,
-                                  DmaDirection, std::string_view) {
+std::string IoUringDmaDevice::unmap_refusal(DmaAddr addr, std::size_t len) const {
+  if (addr == kDmaMappingError) return "kDmaMappingError is a refused map's answer, not a slot";
+  if (addr >= slots_) return detail::format("the device has %u slots", slots_);
+  const Slot& slot = slot_[addr];
+  if (slot.state & kBusy)
+    return "the slot is being mapped or unmapped (by another call, or named twice in this one)";
+  if (!(slot.state & kEver)) return "the slot was never mapped";
+  if (!(slot.state & kMapped)) return "double unmap: the slot is unmapped already";
+  if (len != slot.len)
+    return detail::format("the slot is mapped with len %zu (page %p)", slot.len, slot.addr);
+  return {};
+}
+
+// Each entry is checked against the slot's state and claimed (kBusy) under
+// the lock, so that a second unmap of it, here or on another thread, is
+// refused: a byte test and a compare a page, under the lock the free stack
+// takes anyway, and one more acquisition a chunk to claim before clearing.
+// Refusals are formatted under the lock but reported after it, once the
+// state is exact again: a slow log hook holds up no other DMA call, and one
+// that inspects the device sees it consistent.
+void IoUringDmaDevice::unmap_bulk(const DmaAddr* addrs, const std::size_t* lens, std::size_t n,
+                                  DmaDirection, std::string_view caller) {
   for (std::size_t start = 0; start < n; start += kMaxRun) {
-    const std::size_t count = std::min(n - start, kMaxRun);
+    const std::size_t chunk = std::min(n - start, kMaxRun);
     unsigned slots[kMaxRun];
-    for (std::size_t i = 0; i < count; ++i) slots[i] = static_cast<unsigned>(addrs[start + i]);
+    std::size_t count = 0;
+    std::vector<std::string> refused;  // allocates only on a misuse
+    {
+      std::lock_guard guard(lock_);
+      for (std::size_t i = start; i < start + chunk; ++i) {
+        std::string why = unmap_refusal(addrs[i], lens[i]);
+        if (why.empty()) {
+          slot_[addrs[i]].state |= kBusy;
+          slots[count++] = static_cast<unsigned>(addrs[i]);
+          continue;
+        }
+        refused.push_back(detail::format(
+            "io_uring device: unmap of DMA address 0x%llx, len %zu (%.*s) refused: %s",
+            static_cast<unsigned long long>(addrs[i]), lens[i], static_cast<int>(caller.size()),
+            caller.data(), why.c_str()));
+      }
+    }
     // A pool unmaps in its record's order, not the slots': sorted, the
     // slots of one refill are one run again.
     std::sort(slots, slots + count);
@@ -179,9 +223,15 @@ void IoUringDmaDevice::unmap_bulk(const DmaAddr* addrs, const std::size_t*, std:
       for (io_uring* ring : rings_) update(ring, slots[i], kCleared, run);
       i += run;
     }
-    // Highest first: the stack hands them out again ascending.
-    std::lock_guard guard(lock_);
-    for (std::size_t i = count; i-- > 0;) free_.push_back(slots[i]);
+    {
+      // Highest first: the stack hands them out again ascending.
+      std::lock_guard guard(lock_);
+      for (std::size_t i = count; i-- > 0;) {
+        slot_[slots[i]] = {nullptr, 0, kEver};
+        free_.push_back(slots[i]);
+      }
+    }
+    for (const std::string& message : refused) detail::report_misuse(message);
   }
 }
 

@@ -3,7 +3,10 @@
 // not, the table's limits are reported, and a pool over the device maps on
 // its slow path and unmaps everything at destroy. Bulk ops (issue 10): a
 // bulk of contiguous slots is one register call per ring, a refusal partway
-// maps exactly the pages before it and leaks no slot.
+// maps exactly the pages before it and leaks no slot. Misuse: an unmap that
+// names no slot mapped now (twice, kDmaMappingError, never mapped, beyond
+// the table, the wrong len) is reported and changes nothing: later maps
+// still get every slot, each once.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <liburing.h>
@@ -283,6 +286,137 @@ TEST_F(IoUringDeviceTest, DestroyWithEveryPageHomeIsOneCallPerRing) {
   EXPECT_EQ(dev.slots_in_use(), 0u);
   EXPECT_EQ(dev.register_calls(), 4u)
       << "destroy unmapped the cache's and the ring's pages one by one";
+}
+
+// The slots of pages `held` are distinct: no two pages share a registered
+// buffer (expect_registered() then shows each slot holds its own page).
+template <class Pages>
+void expect_distinct_slots(Pages& pages, const std::vector<std::size_t>& held) {
+  std::vector<ppool::DmaAddr> seen;
+  for (std::size_t i : held) seen.push_back(pages.out[i]);
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end())
+      << "two pages share a registered buffer: " << testing::PrintToString(seen);
+}
+
+TEST_F(IoUringDeviceTest, DoubleUnmapIsReportedAndChangesNothing) {
+  io_uring* rings[] = {&ring_, &ring2_};
+  auto created = ppool::IoUringDmaDevice::create(rings, 8);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  ppool::IoUringDmaDevice& dev = *created.value();
+  ppool::PageAllocator alloc;
+  BulkPages pages(alloc, 9);
+  ASSERT_EQ(pages.map(dev, 0, 1), 1u);
+  ASSERT_EQ(pages.map(dev, 1, 1), 1u);
+  dev.unmap(pages.out[0], ppool::kPageSize, ppool::DmaDirection::kBidirectional, "pool-x");
+
+  ppool::test::LogCapture logs;
+  const std::uint64_t misuses = ppool::misuse_count();
+  const std::uint64_t calls = dev.register_calls();
+  dev.unmap(pages.out[0], ppool::kPageSize, ppool::DmaDirection::kBidirectional, "pool-x");
+  EXPECT_EQ(ppool::misuse_count(), misuses + 1);
+  EXPECT_TRUE(logs.contains_all(
+      {"io_uring device: unmap of DMA address 0x0, len 4096 (pool-x)", "double unmap"}))
+      << testing::PrintToString(logs.messages());
+  EXPECT_EQ(dev.slots_in_use(), 1u);
+  EXPECT_EQ(dev.register_calls(), calls) << "a refused unmap reached the kernel";
+  expect_registered(pages, 1);
+
+  // The 7 free slots, and no more: each page gets its own.
+  for (std::size_t i = 2; i < 9; ++i) ASSERT_EQ(pages.map(dev, i, 1), 1u) << "page " << i;
+  EXPECT_EQ(dev.slots_in_use(), 8u);
+  expect_distinct_slots(pages, {1, 2, 3, 4, 5, 6, 7, 8});
+  for (std::size_t i = 1; i < 9; ++i) expect_registered(pages, i);
+  EXPECT_EQ(pages.map(dev, 0, 1, "pool-y"), 0u) << "a slot was handed out twice";
+  EXPECT_TRUE(logs.contains("all 8 slots in use (map for pool-y)"));
+  pages.unmap(dev, 1, 8);
+  EXPECT_EQ(dev.slots_in_use(), 0u);
+  EXPECT_EQ(ppool::misuse_count(), misuses + 1);
+}
+
+TEST_F(IoUringDeviceTest, UnmapOfNoMappedSlotIsReportedAndHarmless) {
+  io_uring* rings[] = {&ring_, &ring2_};
+  auto created = ppool::IoUringDmaDevice::create(rings, 4);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  ppool::IoUringDmaDevice& dev = *created.value();
+  ppool::PageAllocator alloc;
+  BulkPages pages(alloc, 4);
+  ASSERT_EQ(pages.map(dev, 0, 1), 1u);  // slot 0, mapped with kPageSize
+
+  ppool::test::LogCapture logs;
+  const std::uint64_t misuses = ppool::misuse_count();
+  const std::uint64_t calls = dev.register_calls();
+  const auto dir = ppool::DmaDirection::kBidirectional;
+  dev.unmap(ppool::kDmaMappingError, ppool::kPageSize, dir, "pool-x");
+  dev.unmap(2, ppool::kPageSize, dir, "pool-x");
+  dev.unmap(4, ppool::kPageSize, dir, "pool-x");
+  dev.unmap(pages.out[0], ppool::kPageSize / 2, dir, "pool-x");
+  EXPECT_EQ(ppool::misuse_count(), misuses + 4);
+  for (const char* report :
+       {"unmap of DMA address 0xffffffffffffffff, len 4096 (pool-x) refused: kDmaMappingError",
+        "unmap of DMA address 0x2, len 4096 (pool-x) refused: the slot was never mapped",
+        "unmap of DMA address 0x4, len 4096 (pool-x) refused: the device has 4 slots",
+        "unmap of DMA address 0x0, len 2048 (pool-x) refused: the slot is mapped with len 4096"})
+    EXPECT_TRUE(logs.contains(report)) << report << testing::PrintToString(logs.messages());
+  EXPECT_EQ(dev.register_calls(), calls) << "a refused unmap reached the kernel";
+  EXPECT_EQ(dev.slots_in_use(), 1u);
+  expect_registered(pages, 0);  // the wrong len left the mapping in place
+
+  ASSERT_EQ(pages.map(dev, 1, 3), 3u) << "a bad unmap disabled the device";
+  EXPECT_EQ(dev.slots_in_use(), 4u);
+  expect_distinct_slots(pages, {0, 1, 2, 3});
+  for (std::size_t i = 0; i < 4; ++i) expect_registered(pages, i);
+  pages.unmap(dev, 0, 4);
+  EXPECT_EQ(dev.slots_in_use(), 0u);
+  EXPECT_EQ(ppool::misuse_count(), misuses + 4);
+}
+
+TEST_F(IoUringDeviceTest, BulkUnmapWithABadEntryUnmapsTheGoodOnes) {
+  io_uring* rings[] = {&ring_, &ring2_};
+  auto created = ppool::IoUringDmaDevice::create(rings, 8);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  ppool::IoUringDmaDevice& dev = *created.value();
+  ppool::PageAllocator alloc;
+  BulkPages pages(alloc, 14);
+  ASSERT_EQ(pages.map(dev, 0, 6), 6u);  // slots 0-5
+  const auto dir = ppool::DmaDirection::kBidirectional;
+  dev.unmap(pages.out[2], ppool::kPageSize, dir, "pool-x");
+
+  ppool::test::LogCapture logs;
+  const std::uint64_t misuses = ppool::misuse_count();
+  const std::uint64_t calls = dev.register_calls();
+  // Page 2's slot again, among good ones.
+  const ppool::DmaAddr bulk[] = {pages.out[3], pages.out[0], pages.out[2], pages.out[4],
+                                 pages.out[1]};
+  dev.unmap_bulk(bulk, pages.lens.data(), 5, dir, "pool-x");
+  EXPECT_EQ(ppool::misuse_count(), misuses + 1);
+  EXPECT_TRUE(logs.contains_all({"unmap of DMA address 0x2, len 4096 (pool-x)", "double unmap"}))
+      << testing::PrintToString(logs.messages());
+  EXPECT_EQ(dev.slots_in_use(), 1u) << "only page 5 is mapped";
+  EXPECT_EQ(dev.register_calls() - calls, 4u) << "slots 0-1 and 3-4: two runs, two rings";
+  for (std::size_t i : {0, 1, 3, 4})
+    EXPECT_LT(write_fixed(pages.addrs[i], 4, static_cast<unsigned>(pages.out[i])), 0)
+        << "page " << i << " is still registered";
+  expect_registered(pages, 5);
+
+  // A slot named twice in one bulk: unmapped once, the second refused.
+  const ppool::DmaAddr twice[] = {pages.out[5], pages.out[5]};
+  dev.unmap_bulk(twice, pages.lens.data(), 2, dir, "pool-x");
+  EXPECT_EQ(ppool::misuse_count(), misuses + 2);
+  EXPECT_TRUE(
+      logs.contains("unmap of DMA address 0x5, len 4096 (pool-x) refused: the slot is "
+                    "being mapped or unmapped"))
+      << testing::PrintToString(logs.messages());
+  EXPECT_EQ(dev.slots_in_use(), 0u);
+
+  // Every slot once, and then the table is full.
+  ASSERT_EQ(pages.map(dev, 6, 8), 8u);
+  EXPECT_EQ(dev.slots_in_use(), 8u);
+  expect_distinct_slots(pages, {6, 7, 8, 9, 10, 11, 12, 13});
+  for (std::size_t i = 6; i < 14; ++i) expect_registered(pages, i);
+  EXPECT_EQ(pages.map(dev, 0, 1), 0u) << "a slot was handed out twice";
+  pages.unmap(dev, 6, 8);
+  EXPECT_EQ(dev.slots_in_use(), 0u);
 }
 
 TEST(IoUringDevice, NeedsRingsAndSlots) {
