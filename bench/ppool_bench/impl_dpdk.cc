@@ -45,8 +45,7 @@ class DpdkAdapter {
   }
 
   bool runs(Workload w) const {
-    return !is_baseline(w) && !is_ppool_only(w) && w != Workload::kSlowPath &&
-           w != Workload::kFastPathSync;
+    return !is_baseline(w) && !is_ppool_only(w) && w != Workload::kSlowPath && !is_sync_variant(w);
   }
   bool open(Workload w) {
     mp_ = w == Workload::kRingPath ? ring_ : cached_;

@@ -40,7 +40,7 @@ class CallAdapter {
   CallAdapter(const char* name, Calls calls) : name_(name), calls_(calls) {}
 
   bool runs(Workload w) const {
-    if (is_baseline(w) || is_ppool_only(w) || w == Workload::kFastPathSync) return false;
+    if (is_baseline(w) || is_ppool_only(w) || is_sync_variant(w)) return false;
     return w != Workload::kSlowPath || calls_.page_allocator;
   }
   bool open(Workload) { return true; }

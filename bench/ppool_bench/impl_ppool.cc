@@ -1,6 +1,7 @@
 // ppool's adapter: a fresh pool per measurement, DMA-mapping on an identity
-// device, or on a device that needs syncs for fast_path_sync; and the
-// workloads of the memory backings (ppool only), on an allocator of their own.
+// device, or on a device that needs syncs for fast_path_sync and
+// ring_path_sync (the owner's sync and another thread's); and the workloads
+// of the memory backings (ppool only), on an allocator of their own.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -140,8 +141,8 @@ class PpoolAdapter {
         clean = false;
       }
     }
-    if (workload_ == Workload::kFastPathSync && sync_dev_.syncs() == syncs_at_open_) {
-      warn("ppool: fast_path_sync: the pool never synced\n");
+    if (is_sync_variant(workload_) && sync_dev_.syncs() == syncs_at_open_) {
+      warn("ppool: %s: the pool never synced\n", to_string(workload_));
       clean = false;
     }
     if (allocator_ && !is_touch(workload_)) note_huge(allocator_->huge_backed_bytes());
@@ -253,7 +254,7 @@ class PpoolAdapter {
     }
     if (workload_ == Workload::kSlowPathZero || workload_ == Workload::kFreshZero)
       params.flags |= ppool::kZeroPages;
-    if (workload_ == Workload::kFastPathSync) {
+    if (is_sync_variant(workload_)) {
       params.flags |= ppool::kDmaSyncDev;
       params.max_len = kBufSize;
       params.dev = &sync_dev_;

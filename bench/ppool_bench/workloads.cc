@@ -15,11 +15,29 @@ namespace ppool_bench {
 namespace {
 
 constexpr const char* kNames[kWorkloadCount] = {
-    "empty_loop", "atomic_inc",    "spin_lock",      "fast_path",     "fast_path_sync",
-    "ring_path",  "slow_path",     "slow_path_zero", "slow_path_thp", "slow_path_hugetlb",
-    "fresh_4k",   "fresh_zero",    "fresh_thp",      "fresh_hugetlb", "bulk16",
-    "bulk64",     "cross_core",    "ws256",          "ws4096",        "touch_4k",
-    "touch_thp",  "touch_hugetlb",
+    "empty_loop",
+    "atomic_inc",
+    "spin_lock",
+    "fast_path",
+    "fast_path_sync",
+    "ring_path",
+    "ring_path_sync",
+    "slow_path",
+    "slow_path_zero",
+    "slow_path_thp",
+    "slow_path_hugetlb",
+    "fresh_4k",
+    "fresh_zero",
+    "fresh_thp",
+    "fresh_hugetlb",
+    "bulk16",
+    "bulk64",
+    "cross_core",
+    "ws256",
+    "ws4096",
+    "touch_4k",
+    "touch_thp",
+    "touch_hugetlb",
 };
 
 // The cpus the process may use, read before main: DPDK's EAL later narrows
@@ -93,6 +111,10 @@ std::optional<Workload> parse_workload(std::string_view name) {
 
 bool is_baseline(Workload w) {
   return w == Workload::kEmptyLoop || w == Workload::kAtomicInc || w == Workload::kSpinLock;
+}
+
+bool is_sync_variant(Workload w) {
+  return w == Workload::kFastPathSync || w == Workload::kRingPathSync;
 }
 
 bool is_ppool_only(Workload w) {

@@ -46,6 +46,9 @@ enum class Workload {
   kFastPath,
   kFastPathSync,
   kRingPath,
+  // ring_path on a pool that syncs: the remote put's sync (announced, so
+  // that destroy can wait for it) before the ring.
+  kRingPathSync,
   kSlowPath,
   // slow_path on a kZeroPages pool, and on a THP / hugetlb 2 MiB allocator:
   // the page allocator's steady state (its chunks committed once, before).
@@ -74,6 +77,9 @@ inline constexpr int kWorkloadCount = static_cast<int>(Workload::kTouchHugetlb) 
 const char* to_string(Workload w);
 std::optional<Workload> parse_workload(std::string_view name);
 bool is_baseline(Workload w);
+// fast_path_sync and ring_path_sync: ppool's paths on a device that needs
+// syncs, compared with its own coherent rows (no peer has a sync step).
+bool is_sync_variant(Workload w);
 // The workloads of ppool's memory backings: no peer runs them.
 bool is_ppool_only(Workload w);
 // The 4 KiB row a ppool-only row is compared with (slow_path, fresh_4k or
@@ -219,6 +225,7 @@ double run_workload(A& a, Workload w, std::uint64_t ops) {
     case Workload::kFastPathSync:  // the same loop on a pool that syncs
       return fast_path(a, ops);
     case Workload::kRingPath:
+    case Workload::kRingPathSync:
       return ring_path(a, ops);
     case Workload::kSlowPath:
     case Workload::kSlowPathZero:  // the same loop on another pool or allocator
