@@ -3,8 +3,10 @@
 # (repeatable on a noisy machine). The count of a run with N iterations minus
 # one with 0 cancels the warm-up; the fast and ring paths count their whole
 # loop (its own compare and branch included), the bulk paths put_page_bulk or
-# alloc_pages_bulk alone, the sync path the fast path's loop on a syncing device,
-# the slow path its whole loop (alloc, release to the page allocator) per page.
+# alloc_pages_bulk alone, the slow path its whole loop (alloc, release to the
+# page allocator) per page;
+# sync, ring_sync and bulk_sync are the fast, ring and bulk paths on a device
+# that needs syncs (the counting device's sync call included).
 # The fast and slow paths are counted twice, on a pool without and with
 # kZeroPages: the same fast-path count shows that zeroing is not on it, the
 # slow path's difference is the clear's share (under valgrind, whose CPUID
@@ -29,6 +31,8 @@ per_op ring 200000 '*icount_ring_path*' 1 "ring path (alloc + put through the ri
 per_op bulk 20000 '*put_page_bulk*' 64 "bulk put of 64, per page"
 per_op bulk_alloc 20000 '*alloc_pages_bulk*' 64 "bulk alloc of 64, per page"
 per_op sync 200000 '*icount_sync_path*' 1 "fast path on a device that needs syncs"
+per_op ring_sync 200000 '*icount_ring_sync_path*' 1 "ring path on a device that needs syncs"
+per_op bulk_sync 20000 '*put_page_bulk*' 64 "bulk put of 64 on a device that needs syncs, per page"
 per_op fast_zero 200000 '*icount_fast_path*' 1 "fast path (alloc + recycle_direct), kZeroPages pool"
 per_op slow 20000 '*icount_slow_path*' 1 "slow path (alloc + release, refill of 64 from the page allocator), per page"
 per_op holder 200000 '*icount_holder_path*' 1 "fast path with a holder tag set on each page (set_page_holder)"

@@ -83,6 +83,12 @@ __attribute__((noinline)) void icount_sync_path(ppool::PagePool* pool, long iter
   icount_fast_path(pool, iters);
 }
 
+// The ring path's loop on a pool whose device needs syncs: another thread's
+// sync (announced to destroy) before the ring.
+__attribute__((noinline)) void icount_ring_sync_path(ppool::PagePool* pool, long iters) {
+  icount_ring_path(pool, iters);
+}
+
 ppool::PagePool* make_pool(ppool::DmaDevice& dev, std::uint32_t flags) {
   ppool::PagePoolParams params;
   params.name = "icount";
@@ -94,23 +100,28 @@ ppool::PagePool* make_pool(ppool::DmaDevice& dev, std::uint32_t flags) {
 
 }  // namespace
 
-// PATH_zero: the same path on a kZeroPages pool.
+// PATH_zero: the same path on a kZeroPages pool. sync, ring_sync and
+// bulk_sync: the fast, ring and bulk paths on a device that needs syncs.
 int main(int argc, char** argv) {
   std::string_view path = argc == 3 ? argv[1] : "";
   const bool zero = path.ends_with("_zero");
   if (zero) path.remove_suffix(5);
   if (path != "fast" && path != "ring" && path != "bulk" && path != "bulk_alloc" &&
-      path != "sync" && path != "slow" && path != "holder") {
-    std::fprintf(stderr, "usage: %s fast|ring|bulk|bulk_alloc|sync|slow|holder[_zero] ITERATIONS\n",
+      path != "sync" && path != "ring_sync" && path != "bulk_sync" && path != "slow" &&
+      path != "holder") {
+    std::fprintf(stderr,
+                 "usage: %s fast|ring|bulk|bulk_alloc|sync|ring_sync|bulk_sync|slow|holder[_zero] "
+                 "ITERATIONS\n",
                  argv[0]);
     return 2;
   }
+  const bool syncs = path == "sync" || path == "ring_sync" || path == "bulk_sync";
   const long iters = std::atol(argv[2]);
   std::uint32_t flags = ppool::kDmaMap;
   if (zero) flags |= ppool::kZeroPages;
   ppool::bench::CountingSyncDevice sync_dev;
-  ppool::PagePool* pool = path == "sync" ? make_pool(sync_dev, flags | ppool::kDmaSyncDev)
-                                         : make_pool(g_identity, flags);
+  ppool::PagePool* pool =
+      syncs ? make_pool(sync_dev, flags | ppool::kDmaSyncDev) : make_pool(g_identity, flags);
   // Warm the cache and the ring so the counted loop sees steady state.
   icount_fast_path(pool, 1000);
   icount_ring_path(pool, 1000);
@@ -119,9 +130,10 @@ int main(int argc, char** argv) {
   if (path == "slow") icount_slow_path(pool, 1000);  // the other paths start as they always did
   if (path == "fast") icount_fast_path(pool, iters);
   if (path == "ring") icount_ring_path(pool, iters);
-  if (path == "bulk") icount_bulk_path(pool, iters);
+  if (path == "bulk" || path == "bulk_sync") icount_bulk_path(pool, iters);
   if (path == "bulk_alloc") icount_bulk_alloc_path(pool, iters);
   if (path == "sync") icount_sync_path(pool, iters);
+  if (path == "ring_sync") icount_ring_sync_path(pool, iters);
   if (path == "slow") icount_slow_path(pool, iters);
   if (path == "holder") icount_holder_path(pool, iters);
   ppool::PagePool::destroy(pool);
