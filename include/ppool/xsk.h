@@ -23,6 +23,8 @@
 //
 // API history (keep this list when the API changes):
 //   2026-11-23: first version.
+//   2026-12-02: transmit() refuses frames the application does not hold;
+//               XskQueueStats.rejected.
 #pragma once
 
 #include <atomic>
@@ -115,10 +117,14 @@ class XskUmem {
   // AF_XDP unsupported by the kernel (kUnsupported), no permission.
   static Result<std::unique_ptr<XskUmem>> create(const XskUmemParams& params);
   // Deletes the registration, reclaims the frames the kernel still held for
-  // the first socket (whose socket is the registration's), and frees the
-  // region. Queues still open are a misuse (reported, and the region is
+  // the first socket (whose socket is the registration's), waits for the
+  // queues' pools destroyed with frames out to be freed (they name the
+  // UMEM's device in the registry until then), and frees the region and
+  // the device. Queues still open are a misuse (reported, and the region is
   // leaked rather than freed under the kernel); so are frames the
-  // application never gave back (reported, region leaked).
+  // application never gave back (reported; region and device leaked). A
+  // pool the application made itself on the UMEM's device must be freed
+  // before the UMEM.
   ~XskUmem();
   XskUmem(const XskUmem&) = delete;
   XskUmem& operator=(const XskUmem&) = delete;
@@ -174,16 +180,26 @@ class XskUmem {
   // (Both defined in ledger.h.) Moves n pages' entries to state (with the socket slot holding them
   // when kernel-held). Any thread holding the pages.
   inline void set_state(Page* const* pages, std::size_t n, FrameState state, unsigned slot);
-  // The kernel hands back the frame at addr (an RX or completion entry):
-  // when its entry says `from`, it moves to `to` and its page is returned;
-  // else nullptr, and nothing changes (an address never posted). The ledger
-  // (2 bytes a frame) is the check, so no descriptor is read.
-  inline Page* take_from_kernel(std::uint64_t addr, FrameState from, FrameState to);
+  // The kernel hands back the frame at addr (an RX or completion entry) of
+  // socket slot: when its entry says `from` for that slot, it moves to `to`
+  // and its page is returned; else nullptr, and nothing changes (an address
+  // this socket never posted). The ledger (2 bytes a frame) is the check, so
+  // no descriptor is read.
+  inline Page* take_from_kernel(std::uint64_t addr, FrameState from, FrameState to, unsigned slot);
+  // The frame of page goes to socket slot's TX ring: true, and its entry
+  // says so, when the application holds it (received: kApp; or allocated
+  // from a pool of the UMEM and not given back); else false and nothing
+  // changes (it is in a fill or TX ring, or home in a pool).
+  inline bool take_for_tx(Page* page, unsigned slot);
   // Pages held by the kernel for socket slot (any slot: ~0u) back to
   // their pools; returns how many.
   std::size_t reclaim(unsigned slot);
   Result<unsigned> attach_queue(XskQueue* queue);
   void detach_queue(unsigned slot, bool registration_socket);
+  // A queue's pool was destroyed with frames out (XskQueue::close()).
+  void pool_pending(std::uint32_t pool_id);
+  // True once no pool of pool_pending() is in the registry (any thread).
+  bool pending_pools_gone() const;
 
   XskUmemParams params_;
   std::unique_ptr<PageAllocator> allocator_;
@@ -246,7 +262,9 @@ struct XskQueueStats {
   std::uint64_t tx = 0;           // descriptors posted to the TX ring
   std::uint64_t tx_kicks = 0;     // sendto() calls to wake the kernel's TX
   std::uint64_t completed = 0;    // frames taken off the completion ring
-  std::uint64_t tx_refused = 0;   // descriptors refused (page not of this UMEM, bad length)
+  std::uint64_t tx_refused = 0;   // descriptors refused (not of this UMEM, bad length, or
+                                  // a frame the application does not hold)
+  std::uint64_t rejected = 0;     // RX or completion entries naming no frame this socket posted
   std::uint64_t alloc_short = 0;  // refills the pool could not fully supply
 };
 
@@ -280,9 +298,13 @@ class XskQueue {
   // Posts descs[0, n) to the TX ring (the frames may come from any queue of
   // the same UMEM: no copy) and kicks the kernel when it needs it. Returns
   // how many were taken, a prefix of descs: the ring was full for the rest,
-  // which stay the caller's. A page not of this UMEM, or a length past the
-  // frame's end, is refused (reported, counted, and stays the caller's);
-  // the descriptors after it are not taken. Thread context: owner.
+  // which stay the caller's. Only a frame the application holds may be
+  // sent: one it received (from any socket of the UMEM), or one it allocated
+  // from a pool of the UMEM and has not given back. A frame in a fill or TX
+  // ring or home in a pool, a page not of this UMEM, or a length past the
+  // frame's end is refused (reported as a misuse, counted in tx_refused)
+  // and changes nothing: the frame stays where it was, and the descriptors
+  // from it on are not taken. Thread context: owner.
   std::size_t transmit(const XskDesc* descs, std::size_t n);
   // Wakes the kernel's TX (sendto) whether or not it asked. Thread context:
   // owner.

@@ -111,6 +111,11 @@ Result<unsigned> XskUmem::attach_queue(XskQueue* queue) {
   return free_slot;
 }
 
+void XskUmem::pool_pending(std::uint32_t pool_id) {
+  std::lock_guard guard(ledger_->lock);
+  ledger_->pending_pools.push_back(pool_id);
+}
+
 void XskUmem::detach_queue(unsigned slot, bool registration_socket) {
   std::lock_guard guard(ledger_->lock);
   ledger_->slots[slot] = {};

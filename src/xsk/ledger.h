@@ -47,8 +47,12 @@ struct XskUmem::Ledger {
     // ledger entries carry) is not given to another socket.
     bool kernel_holds = false;
   };
-  std::mutex lock;  // slots
+  std::mutex lock;  // slots, pending_pools
   std::vector<Slot> slots;
+  // Ids of the queues' pools destroyed with frames out: the registry lists
+  // them, by this UMEM's device, until the release worker frees them, so
+  // the UMEM (and its device) outlives them (see ~XskUmem).
+  std::vector<std::uint32_t> pending_pools;
 };
 
 // Inline: the RX, TX and completion paths call these once a frame.
@@ -61,14 +65,31 @@ void XskUmem::set_state(Page* const* pages, std::size_t n, FrameState state, uns
   }
 }
 
-Page* XskUmem::take_from_kernel(std::uint64_t addr, FrameState from, FrameState to) {
+Page* XskUmem::take_from_kernel(std::uint64_t addr, FrameState from, FrameState to, unsigned slot) {
   const std::uint64_t frame = addr / kXskFrameSize;
   if (PPOOL_UNLIKELY(frame >= ledger_->frames)) return nullptr;
   std::atomic<std::uint16_t>& entry = ledger_->entries[frame];
-  if (PPOOL_UNLIKELY((entry.load(std::memory_order_relaxed) & Ledger::kStateMask) != from))
-    return nullptr;
+  // The whole entry, slot included: a frame that another socket posted is
+  // not this socket's to take (its counts would move, and the other's not).
+  const auto expected = static_cast<std::uint16_t>(from | slot << Ledger::kStateBits);
+  if (PPOOL_UNLIKELY(entry.load(std::memory_order_relaxed) != expected)) return nullptr;
   entry.store(to, std::memory_order_relaxed);  // kApp and kHome carry no slot
   return first_page_ + frame;
+}
+
+bool XskUmem::take_for_tx(Page* page, unsigned slot) {
+  const std::uint64_t frame = addr_of(page) / kXskFrameSize;
+  std::atomic<std::uint16_t>& entry = ledger_->entries[frame];
+  const std::uint16_t state = entry.load(std::memory_order_relaxed) & Ledger::kStateMask;
+  // kHome is the application's only when a pool handed the page out and it
+  // was not given back (the pool's in-use tag: no state bit). That reads the
+  // descriptor, a miss a frame; received frames (kApp) need the ledger alone.
+  const bool held = state == kApp || (state == kHome && detail::load_tag(page) != 0 &&
+                                      (detail::load_tag(page) & detail::kTagStateMask) == 0);
+  if (PPOOL_UNLIKELY(!held)) return false;
+  entry.store(static_cast<std::uint16_t>(kTx | slot << Ledger::kStateBits),
+              std::memory_order_relaxed);
+  return true;
 }
 
 }  // namespace ppool

@@ -220,18 +220,21 @@ std::size_t XskQueue::receive(XskDesc* out, std::size_t max) {
   std::size_t got = 0;
   for (std::uint32_t i = 0; i < n; ++i) {
     const xdp_desc* d = xsk_ring_cons__rx_desc(&rings_->rx, idx + i);
-    Page* page = umem_.take_from_kernel(d->addr, XskUmem::kFill, XskUmem::kApp);
+    Page* page = umem_.take_from_kernel(d->addr, XskUmem::kFill, XskUmem::kApp, slot_);
     if (PPOOL_UNLIKELY(!page)) {
+      ++stats_.rejected;
       detail::report_misuse(detail::format(
-          "xsk queue %s:%u: RX descriptor at UMEM address 0x%llx names no frame posted to a "
-          "fill ring",
+          "xsk queue %s:%u: RX descriptor at UMEM address 0x%llx names no frame this socket "
+          "posted to its fill ring (ignored: the frame stays where the ledger has it)",
           params_.ifname.c_str(), params_.queue_id, static_cast<unsigned long long>(d->addr)));
       continue;
     }
     out[got++] = {page, static_cast<std::uint32_t>(d->addr & (kXskFrameSize - 1)), d->len};
   }
   xsk_ring_cons__release(&rings_->rx, n);
-  in_fill_.fetch_sub(n, std::memory_order_relaxed);
+  // Only the frames the ledger moved leave the count: a rejected entry was
+  // never counted in it.
+  in_fill_.fetch_sub(static_cast<std::uint32_t>(got), std::memory_order_relaxed);
   stats_.rx += got;
   return got;
 }
@@ -245,35 +248,62 @@ void XskQueue::kick() {
   }
 }
 
+namespace {
+
+// Why take_for_tx() refused a frame of the UMEM (cold: a misuse's message).
+const char* not_held_reason(XskUmem::FrameState state) {
+  switch (state) {
+    case XskUmem::kFill:
+      return "the frame is in a fill ring (the kernel's until received): sent, it would be "
+             "stranded there";
+    case XskUmem::kTx:
+      return "the frame is already in a TX ring, not yet completed";
+    case XskUmem::kHome:
+      return "the frame is home in its pool (given back, or never handed out)";
+    case XskUmem::kApp:
+      break;
+  }
+  return "the frame is not the application's";
+}
+
+}  // namespace
+
 std::size_t XskQueue::transmit(const XskDesc* descs, std::size_t n) {
-  std::size_t ok = 0;
-  for (; ok < n; ++ok) {
-    const XskDesc& d = descs[ok];
-    if (PPOOL_UNLIKELY(!d.page || !umem_.contains(d.page) ||
-                       std::uint64_t{d.offset} + d.len > kXskFrameSize)) {
+  const auto want = static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX));
+  const std::uint32_t room = std::min(xsk_prod_nb_free(&rings_->tx, want), want);
+  // Each frame is checked and its ledger entry moved to "TX" before it is
+  // posted (as refill() does for the fill ring), so the same frame twice in
+  // one batch is refused the second time; the first refusal ends the batch.
+  std::uint32_t take = 0;
+  for (; take < room; ++take) {
+    const XskDesc& d = descs[take];
+    const char* why = nullptr;
+    if (PPOOL_UNLIKELY(!d.page)) {
+      why = "no page";
+    } else if (PPOOL_UNLIKELY(!umem_.contains(d.page))) {
+      why = "the page is not in this UMEM (only frames of the UMEM can be sent without a copy)";
+    } else if (PPOOL_UNLIKELY(std::uint64_t{d.offset} + d.len > kXskFrameSize)) {
+      why = "the packet runs past the frame's end";
+    } else if (PPOOL_UNLIKELY(!umem_.take_for_tx(d.page, slot_))) {
+      why = not_held_reason(umem_.state_of(d.page));
+    }
+    if (PPOOL_UNLIKELY(why != nullptr)) {
       ++stats_.tx_refused;
-      detail::report_misuse(detail::format(
-          "xsk queue %s:%u: transmit of page %p (offset %u, len %u) refused: %s",
-          params_.ifname.c_str(), params_.queue_id, d.page ? page_address(d.page) : nullptr,
-          d.offset, d.len,
-          !d.page ? "no page"
-          : !umem_.contains(d.page)
-              ? "the page is not in this UMEM (only frames of the UMEM can be sent without a copy)"
-              : "the packet runs past the frame's end"));
+      detail::report_misuse(
+          detail::format("xsk queue %s:%u: transmit of page %p (offset %u, len %u) refused: %s",
+                         params_.ifname.c_str(), params_.queue_id,
+                         d.page ? page_address(d.page) : nullptr, d.offset, d.len, why));
       break;
     }
   }
-  std::uint32_t take = xsk_prod_nb_free(&rings_->tx, static_cast<std::uint32_t>(ok));
-  take = std::min<std::uint32_t>(take, static_cast<std::uint32_t>(ok));
   if (take) {
     std::uint32_t idx = 0;
-    (void)xsk_ring_prod__reserve(&rings_->tx, take, &idx);
+    (void)xsk_ring_prod__reserve(&rings_->tx, take, &idx);  // room: only we produce
     for (std::uint32_t i = 0; i < take; ++i) {
       xdp_desc* d = xsk_ring_prod__tx_desc(&rings_->tx, idx + i);
       d->addr = umem_.addr_of(descs[i].page) + descs[i].offset;
       d->len = descs[i].len;
       d->options = 0;
-      umem_.set_state(&descs[i].page, 1, XskUmem::kTx, slot_);
     }
     in_tx_.fetch_add(take, std::memory_order_relaxed);
     xsk_ring_prod__submit(&rings_->tx, take);
@@ -285,21 +315,22 @@ std::size_t XskQueue::transmit(const XskDesc* descs, std::size_t n) {
 }
 
 std::size_t XskQueue::complete(std::size_t max) {
-  std::size_t done = 0;
-  while (done < max) {
+  std::size_t done = 0, consumed = 0;  // frames sent home; entries taken off the ring
+  while (consumed < max) {
     std::uint32_t idx = 0;
     const std::uint32_t n = xsk_ring_cons__peek(
-        rings_->comp, static_cast<std::uint32_t>(std::min(max - done, kBatch)), &idx);
+        rings_->comp, static_cast<std::uint32_t>(std::min(max - consumed, kBatch)), &idx);
     if (n == 0) break;
     Page* pages[kBatch];
     std::size_t got = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
       const std::uint64_t addr = *xsk_ring_cons__comp_addr(rings_->comp, idx + i);
-      Page* page = umem_.take_from_kernel(addr, XskUmem::kTx, XskUmem::kHome);
+      Page* page = umem_.take_from_kernel(addr, XskUmem::kTx, XskUmem::kHome, slot_);
       if (PPOOL_UNLIKELY(!page)) {
+        ++stats_.rejected;
         detail::report_misuse(detail::format(
-            "xsk queue %s:%u: completion of UMEM address 0x%llx names no frame posted to a "
-            "TX ring",
+            "xsk queue %s:%u: completion of UMEM address 0x%llx names no frame this socket "
+            "posted to its TX ring (ignored: the frame stays where the ledger has it)",
             params_.ifname.c_str(), params_.queue_id, static_cast<unsigned long long>(addr)));
         continue;
       }
@@ -310,9 +341,11 @@ std::size_t XskQueue::complete(std::size_t max) {
       pages[got++] = page;
     }
     xsk_ring_cons__release(rings_->comp, n);
-    in_tx_.fetch_sub(n, std::memory_order_relaxed);
+    // A rejected entry was never in the count: only the frames taken leave it.
+    in_tx_.fetch_sub(static_cast<std::uint32_t>(got), std::memory_order_relaxed);
     put_page_bulk(pages, got);
-    done += n;
+    consumed += n;
+    done += got;
   }
   stats_.completed += done;
   return done;
@@ -372,8 +405,10 @@ std::uint32_t XskQueue::close() {
   rxq_.unreg_mem_model();
   std::uint32_t left = 0;
   if (pool_) {
+    const std::uint32_t id = pool_->id();
     left = PagePool::destroy(pool_);
     pool_ = nullptr;
+    if (left) umem_.pool_pending(id);
   }
   return left;
 }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <thread>
 
+#include "ppool/registry.h"
 #include "xsk/ledger.h"
 
 namespace ppool {
@@ -143,22 +144,39 @@ XskUmem::~XskUmem() {
   if (!allocator_) return;
   // Pools destroyed with frames out free them as they come back; give a
   // release in progress a moment, then refuse to unmap pages still held.
+  //
+  // Frames home is not enough: the release worker gives a pool's last page
+  // to the allocator and only then frees the pool, which stays in the
+  // registry, naming this UMEM's device, until its destructor removes it. A
+  // registry reader (list_pools, find_pool, the telemetry endpoint) in that
+  // window would read a device destroyed under it. So the wait is also for
+  // every pending pool of the UMEM's queues to have left the registry: after
+  // that no reader can reach a pool that points at the device. Costs a
+  // registry look-up per pending pool per 10 ms, at teardown only.
   auto used = [this] {
     PageAllocatorStats s = allocator_->stats();
     return s.committed_bytes - s.free_bytes;
   };
-  for (int i = 0; i < 100 && used() != 0; ++i)
+  for (int i = 0; i < 100 && (used() != 0 || !pending_pools_gone()); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  if (std::size_t held = used()) {
+  const std::size_t held = used();
+  if (held != 0 || !pending_pools_gone()) {
     log(LogLevel::kError,
         detail::format("xsk umem: destroyed with %zu frames still allocated (with the "
-                       "application, or in a pool not destroyed): the region is leaked, "
-                       "not unmapped under them",
+                       "application, or in a pool not destroyed or not yet freed): the region "
+                       "and the device are leaked, not freed under them",
                        held / kXskFrameSize));
     (void)allocator_.release();
     (void)ledger_.release();
     device_.release();
   }
+}
+
+bool XskUmem::pending_pools_gone() const {
+  std::lock_guard guard(ledger_->lock);
+  auto& ids = ledger_->pending_pools;
+  std::erase_if(ids, [](std::uint32_t id) { return !find_pool(id).has_value(); });
+  return ids.empty();
 }
 
 }  // namespace ppool

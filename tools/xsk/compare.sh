@@ -16,7 +16,7 @@ import json, statistics, subprocess, sys
 
 xsk, reps, seconds, extra = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 keys = ("pps", "cpu_ns_per_frame", "recycle_ratio", "recycle_ratio_steady_state",
-        "page_faults_steady_state", "frames_lost", "inflight_after_teardown")
+        "page_faults_steady_state", "frames_lost", "forwarder_lost", "inflight_after_teardown")
 runs = {"pool": [], "stack": []}
 for rep in range(reps):
     for alloc in ("pool", "stack"):

@@ -272,6 +272,23 @@ Forwarder::~Forwarder() {
   stop();
 }
 
+SocketDrops Forwarder::socket_drops() {
+  SocketDrops d;
+  d.ok = !stopped_;
+  for (int q = 0; d.ok && q < static_cast<int>(queues_.size()); ++q) {
+    xdp_statistics st{};
+    socklen_t len = sizeof st;
+    if (getsockopt(backend_->queue(q).rx_fd(), SOL_XDP, XDP_STATISTICS, &st, &len) != 0) {
+      d.ok = false;
+      break;
+    }
+    d.rx_dropped += st.rx_dropped;
+    d.rx_ring_full += st.rx_ring_full;
+    d.fill_ring_empty += st.rx_fill_ring_empty_descs;
+  }
+  return d;
+}
+
 std::string Forwarder::received_per_queue() const {
   std::string spread;
   for (auto& q : queues_) {

@@ -84,10 +84,25 @@ struct Ports {
   bool spare_queue = false;
 };
 
+// The kernel's drops at the receiving AF_XDP sockets (XDP_STATISTICS, summed
+// over the queues): no free frame (copy mode: the fill ring was empty) and
+// no room on the RX ring. Frames the forwarder never saw.
+struct SocketDrops {
+  std::uint64_t rx_dropped = 0, rx_ring_full = 0, fill_ring_empty = 0;
+  bool ok = false;  // every socket answered
+};
+
 // What a backend says after teardown.
 struct Teardown {
-  std::uint64_t inflight = 0;  // frames that did not come home
-  std::string pools_json;      // [{"name":..., "stats": {...}, "inflight": N}, ...] or empty
+  // Frames that did not come home, measured after teardown: the pools'
+  // inflight once the UMEM is gone (--alloc pool), the frames missing from
+  // the stacks (--alloc stack).
+  std::uint64_t inflight = 0;
+  // The ledger once every socket closed, before the UMEM's deletion
+  // (--alloc pool): frames with the application, and frames the kernel still
+  // held for the registration socket (reclaimed by the deletion).
+  std::uint64_t ledger_app = 0, ledger_kernel = 0;
+  std::string pools_json;  // [{"name":..., "stats": {...}, "inflight": N}, ...] or empty
   std::uint64_t umem_frames = 0, umem_committed = 0;
   std::uint64_t reclaimed = 0;  // frames taken back from the rings at teardown
 };
@@ -153,6 +168,8 @@ class Forwarder {
   double recycle_ratio() const { return alloc_counts().recycle_ratio(); }
   std::uint64_t inflight() const { return backend_->inflight(); }
   const char* xdp_mode() const { return xdp_.mode(); }
+  // The receiving sockets' drops so far (any thread, before stop()).
+  SocketDrops socket_drops();
 
   // After stop().
   const RingCounts& rings_at_teardown() const { return rings_at_teardown_; }

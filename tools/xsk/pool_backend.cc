@@ -2,12 +2,15 @@
 // XskUmem, and per queue an XskQueue on each interface (its own PagePool;
 // the sending one's never allocates: it only sends frames of the receiving
 // pools and sends them home on completion).
+#include <ppool/registry.h>
 #include <ppool/xsk.h>
 
 #include <unistd.h>
 
 #include <atomic>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "forwarder.h"
@@ -160,16 +163,20 @@ class PoolQueue final : public QueueIo {
   std::atomic<std::uint64_t> allocs_{0}, slow_{0};
 };
 
-// Closes q (owner: this thread from now on); returns the pages its pool
-// still has in flight and appends {"name": ..., "stats": {...}, "inflight": N}
-// to json (the stats read before close() destroys the pool).
-std::uint32_t close_queue(ppool::XskQueue& q, std::string& json) {
+// A closed queue's pool, for the JSON: its name and stats read before
+// close() destroyed it, and its id, by which the registry is asked what it
+// still has in flight once the UMEM is gone.
+struct ClosedPool {
+  std::string name, stats;
+  std::uint32_t id = 0;
+};
+
+// Closes q (owner: this thread from now on).
+ClosedPool close_queue(ppool::XskQueue& q) {
   q.bind_owner();
-  std::string entry = std::string("{\"name\": \"") + q.pool().name() +
-                      "\", \"stats\": " + q.pool().stats().to_json() + ", \"inflight\": ";
-  const std::uint32_t inflight = q.close();
-  json += (json.empty() ? "" : ", ") + entry + std::to_string(inflight) + "}";
-  return inflight;
+  ClosedPool closed{q.pool().name(), q.pool().stats().to_json(), q.pool().id()};
+  (void)q.close();  // the pages it has out now: measured later, when they can have come back
+  return closed;
 }
 
 class PoolBackend final : public Backend {
@@ -222,7 +229,11 @@ class PoolBackend final : public Backend {
 
   // Sending sockets first (their TX and completion rings hold frames of the
   // receiving pools, which go home while those pools are alive), then the
-  // receiving ones, then the registration socket and the UMEM.
+  // receiving ones, then the registration socket and the UMEM. What did not
+  // come home is measured afterwards, not computed: each pool's inflight in
+  // the registry once the UMEM is gone (its deletion reclaims what the
+  // kernel held for the registration socket, and waits for the pools that
+  // this brought to 0 to be freed; a pool still listed has frames out).
   Teardown teardown() override {
     Teardown t;
     torn_down_ = true;
@@ -231,22 +242,25 @@ class PoolBackend final : public Backend {
     t.umem_frames = umem_->frames();
     t.umem_committed = before.committed;
     t.reclaimed = before.fill + before.tx;
-    std::string senders, pools;
-    for (auto& q : queues_) t.inflight += close_queue(q->out(), senders);
-    for (auto& q : queues_) t.inflight += close_queue(q->in(), pools);
-    pools += ", " + senders;
-    if (registration_) t.inflight += close_queue(*registration_, pools);
-    // What the kernel still holds is the registration socket's: the UMEM's
-    // deletion reclaims it, and reports (a misuse) any frame it cannot.
+    std::vector<ClosedPool> senders, closed;  // listed receivers first
+    for (auto& q : queues_) senders.push_back(close_queue(q->out()));
+    for (auto& q : queues_) closed.push_back(close_queue(q->in()));
+    closed.insert(closed.end(), senders.begin(), senders.end());
+    if (registration_) closed.push_back(close_queue(*registration_));
     const ppool::XskFrameCounts after = umem_->counts();
-    const std::uint64_t held = after.fill + after.tx;
-    t.inflight = t.inflight - std::min<std::uint64_t>(t.inflight, held) + after.app;
-    t.pools_json = pools;
+    t.ledger_app = after.app;
+    t.ledger_kernel = after.fill + after.tx;
     queues_.clear();
     registration_.reset();
-    const std::uint64_t misuses = ppool::misuse_count();
     umem_.reset();
-    if (ppool::misuse_count() != misuses) t.inflight += held;
+    for (const ClosedPool& pool : closed) {
+      const std::optional<ppool::PoolInfo> info = ppool::find_pool(pool.id);
+      const std::uint32_t inflight = info ? info->inflight : 0;  // not listed: freed
+      t.inflight += inflight;
+      t.pools_json += (t.pools_json.empty() ? "" : ", ") + std::string("{\"name\": \"") +
+                      pool.name + "\", \"stats\": " + pool.stats +
+                      ", \"inflight\": " + std::to_string(inflight) + "}";
+    }
     return t;
   }
 

@@ -32,8 +32,8 @@ class Topology {
   static constexpr unsigned char kFwdOutMac[6] = {0x02, 0x70, 0x70, 0, 0, 0x03};  // f1
   static constexpr unsigned char kSinkMac[6] = {0x02, 0x70, 0x70, 0, 0, 0x04};    // s0
 
-  // Why the selftest cannot run here (not root, no netns, no bpffs, no
-  // trafgen), or empty.
+  // Why the selftest cannot run here (not root, no netns, no trafgen), or
+  // empty. It needs no bpffs (see selftest.cc).
   static std::string missing();
 
   // The namespaces and veth pairs, queues queues each way; nullptr and why.

@@ -20,7 +20,7 @@ for rep in $(seq "$reps"); do
       python3 -c '
 import json, sys
 alloc, freq, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-frames = json.loads(open(out).read().strip().splitlines()[-1])["frames_received"]
+frames = json.loads(open(out).read().strip().splitlines()[-1])["forwarder_received"]
 ns = {}
 for line in sys.stdin:
     f = line.split()
