@@ -19,10 +19,11 @@
 // consumer holds (one entry per region page, so a bogus or duplicate offset
 // is reported and ignored: nothing lost, nothing put twice) and puts them home
 // with put_page_bulk(): into the cache on the pool's owner, through the
-// pool's ring from any other thread. When the consumer dies (its end of the
-// socket hangs up) or is cut off, reclaim() puts home every page it still
-// held, so the pool's pages out with users return to what they were before it
-// attached.
+// pool's ring from any other thread. One call takes at most a ring's worth of
+// entries, so a consumer that keeps the return ring full cannot keep the
+// producer in it. When the consumer dies (its end of the socket hangs up) or
+// is cut off, reclaim() puts home every page it still held, so the pool's
+// pages out with users return to what they were before it attached.
 //
 // Data path cost: no lock and no syscall per message. Each side keeps its
 // own index privately and publishes it once per bulk (one sequentially
@@ -32,12 +33,19 @@
 // first, and the other side makes the futex_wake syscall only while that flag
 // is up, so a busy pair never enters the kernel.
 //
-// Trust: the consumer is untrusted. It gets the region read-only (it cannot
-// write or resize it), every index and offset it writes is validated, and a
-// peer that breaks the protocol is cut off (reclaim()) with one report. It can
-// read the whole region, not only the pages it was handed: put nothing in a
-// shared pool's region that the consumer may not see, and use kZeroPages so
-// that no page it is handed carries a previous user's bytes.
+// Trust: the consumer is untrusted. attach() seals the region's memfd
+// (F_SEAL_FUTURE_WRITE, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL; mode 0400):
+// no descriptor of it, the one sent or one reopened O_RDWR through /proc
+// even by root, can write it, map it writable or resize it; only the
+// producer's own mapping, made at the region's creation, still writes. The
+// seals are for good: once shared, no process maps the region writable again.
+// Where the kernel cannot seal it, attach() refuses. Every index and offset
+// the consumer writes is validated, and a peer that breaks the protocol
+// (an impossible index, more bad returns than max_bad_returns) is cut off
+// (reclaim()) with one report. It can read the whole region, not only the
+// pages it was handed: put nothing in a shared pool's region that the
+// consumer may not see, and use kZeroPages so that no page it is handed
+// carries a previous user's bytes.
 #pragma once
 
 #include <cstddef>
@@ -58,6 +66,11 @@ struct ShareParams {
   // more pages than this (it pops them off the hand ring); the region bounds
   // what it can hold.
   std::uint32_t ring_entries = 1024;
+  // Returned offsets the consumer did not hold (bogus, or a page returned
+  // twice) that are ignored, over its whole life; the next one cuts it off
+  // and its pages are reclaimed. A correct consumer returns none; 0 cuts off
+  // at the first.
+  std::uint64_t max_bad_returns = 1024;
 };
 
 // One piece of data to hand over: `len` bytes at `offset` in `page`.
@@ -93,9 +106,13 @@ class ShareProducer {
   // region and the rings to the consumer at the other end of socket_fd (a
   // connected AF_UNIX stream or seqpacket socket, which stays the caller's:
   // after the header it is free for the application's own messages; the
-  // producer only polls it for a hang-up). Errors (kInvalidArgument, naming
-  // what): a pool that is not on a shared region, a bad ring size, a socket
-  // that is not a connected AF_UNIX one, a send that failed. Thread context:
+  // producer only polls it for a hang-up, and shuts it down when it cuts the
+  // consumer off). Seals the region first (see Trust above). Errors
+  // (kInvalidArgument, naming what): a pool that is not on a shared region,
+  // a bad ring size, a socket that is not a connected AF_UNIX one, a region
+  // that cannot be sealed read-only (a memfd without MFD_ALLOW_SEALING, a
+  // kernel before 5.1 or one that does not enforce the seal for its backing)
+  // or reopened read-only (no /proc), a send that failed. Thread context:
   // the send side.
   [[nodiscard]] static Result<std::unique_ptr<ShareProducer>> attach(
       PagePool* pool, int socket_fd, const ShareParams& params = {});
@@ -123,23 +140,29 @@ class ShareProducer {
   // true when there is room. Thread context: the send side.
   bool wait_room(int timeout_ms);
 
-  // Puts home up to max pages the consumer gave back; returns how many. An
-  // offset it does not hold is reported (rate-limited) and counted in
-  // bad_returns, never put. A consumer whose index is impossible is cut off
-  // (reclaim). No syscall (put_page_bulk's own aside). Thread context: the
-  // reap side.
+  // Takes up to min(max, ring_entries) entries off the return ring and puts
+  // home the pages among them the consumer held; returns how many. One
+  // call's cost is bounded by the ring whatever the consumer writes: call it
+  // again for more. An offset it does not hold is reported (rate-limited)
+  // and counted in bad_returns, never put. A consumer whose index is
+  // impossible, or past max_bad_returns, is cut off: reclaim(), here. After
+  // the cut-off, 0 and nothing looked at. No syscall (put_page_bulk's own
+  // aside; a cut-off's shutdown). Thread context: the reap side.
   std::size_t reap(std::size_t max = SIZE_MAX);
   // Sleeps until the consumer returns something, up to timeout_ms; true when
-  // there is something to reap. Thread context: the reap side.
+  // there is something to reap. After the cut-off, false at once (nothing
+  // more is reaped; peer_gone() is true). Thread context: the reap side.
   bool wait_returns(int timeout_ms);
 
   // True once the consumer's end of the socket hung up (it exited, was
   // killed or closed it) or the consumer was cut off. One poll(); sticky.
   // Thread context: any thread.
   bool peer_gone();
-  // Cuts the consumer off for good: reaps what it returned, then puts home
-  // every page it still holds (handed and on the hand ring included). Later
-  // hands hand nothing. Returns the pages taken back. Call it when the peer
+  // Cuts the consumer off for good: reaps what it returned (the first time,
+  // one ring's worth at most, and not from a consumer that broke the
+  // protocol), then puts home every page it still holds (handed and on the
+  // hand ring included). Later hands hand nothing. Returns the pages taken
+  // back. O(ring entries + region pages), whatever the consumer does. Call it when the peer
   // is gone: a live consumer could still read the pages, though never write
   // them. Thread context: the reap side (the send side may run meanwhile:
   // a page it hands concurrently is either taken back here or by itself).

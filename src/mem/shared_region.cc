@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -122,8 +123,13 @@ Result<RegionMapping> create_shared_region(const BackingPolicy& policy, std::siz
   build.mapping.chunks = chunks;
   SharedRegion& region = build.mapping.region;
   region = SharedRegion{-1, chunk_address(first), bytes, policy.page_bytes, false};
-  region.fd = ::memfd_create(name, MFD_CLOEXEC | policy.memfd_flags);
+  // Sealable, so that a consumer of the region (ppool/share.h) can be given
+  // it read-only in fact: seals hold whatever descriptor it makes of the file.
+  region.fd = ::memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | policy.memfd_flags);
   if (region.fd < 0) return system_error("memfd_create", bytes, errno);
+  // A memfd is created 0777: reopened through /proc/PID/fd/N it would open
+  // read-write for any user who may follow that link. Owner only.
+  if (::fchmod(region.fd, 0600) != 0) return system_error("fchmod of the memfd", bytes, errno);
   if (::ftruncate(region.fd, static_cast<off_t>(bytes)) != 0) {
     return system_error("ftruncate of the memfd", bytes, errno);
   }

@@ -8,16 +8,23 @@
 // finds the slot empty and is ignored. The send side fills a slot with a
 // release store before the page goes on the hand ring, so whichever thread
 // empties it sees the pool's writes to the page's descriptor.
+//
+// The consumer can refill the return ring as fast as we drain it, so no loop
+// here runs until the ring is empty: one call takes at most a ring's worth of
+// entries, and a consumer past its allowance of bad returns is cut off.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <string>
 
 #include "ppool/share.h"
 #include "share/protocol.h"
@@ -29,13 +36,72 @@ namespace {
 constexpr std::size_t kBatch = 64;
 constinit LogRateLimit g_bad_return("share: the consumer returned a page it does not hold");
 
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010  // <linux/fcntl.h>, Linux 5.1
+#endif
+
 // A read-only descriptor of the region's memfd (a new open file description
-// through /proc, so the consumer can neither write nor resize the region),
-// or -1.
+// through /proc), or -1. Not the protection itself (the seals are: any
+// descriptor the consumer makes of it, /proc/PID/fd reopened O_RDWR
+// included, is bound by them), but nothing writable leaves this process.
 int read_only_reopen(int fd) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   return ::open(path, O_RDONLY | O_CLOEXEC);
+}
+
+// Makes the region read-only for everyone but the writable mapping this
+// process already holds: F_SEAL_FUTURE_WRITE refuses every new writable
+// shared mapping and every write() through any descriptor (the mappings
+// that exist keep working), F_SEAL_SHRINK and F_SEAL_GROW every resize (a
+// shrink would SIGBUS the pool), F_SEAL_SEAL any change to the seals; the
+// mode drops to 0400 on top. Sound because create_shared_region() maps the
+// whole region writable once, at creation, and never maps it again. For
+// good: the region stays sealed after the consumer goes (a later attach finds
+// it so), and no process can map it writable again. Fails closed, naming
+// why, where the seals cannot be had. A handful of syscalls per attach.
+std::optional<Error> seal_region(const SharedRegion& region, const char* pool) {
+  constexpr int kSeals = F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW;
+  const int fd = region.fd;
+  const int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0)
+    return detail::share_error(detail::format(
+        "pool '%s': cannot read the region's seals (%s): its descriptor is not a memfd", pool,
+        std::strerror(errno)));
+  if ((seals & kSeals) != kSeals && (seals & F_SEAL_SEAL))
+    return detail::share_error(detail::format(
+        "pool '%s': the region's memfd takes no more seals (created without MFD_ALLOW_SEALING, "
+        "or sealed without F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW), so the consumer "
+        "could write or shrink it; refusing to share it",
+        pool));
+  if ((seals & (kSeals | F_SEAL_SEAL)) != (kSeals | F_SEAL_SEAL) &&
+      fcntl(fd, F_ADD_SEALS, kSeals | F_SEAL_SEAL) != 0) {
+    const int err = errno;
+    return detail::share_error(detail::format(
+        "pool '%s': sealing the region read-only failed (%s)%s; refusing to share it writable",
+        pool, std::strerror(err),
+        err == EINVAL ? ": this kernel lacks F_SEAL_FUTURE_WRITE (Linux 5.1)" : ""));
+  }
+  // Check that the kernel enforces it for this backing (hugetlbfs did not
+  // refuse writable mappings of a future-write-sealed file before 5.16).
+  const std::size_t probe_bytes = region.page_bytes ? region.page_bytes : kPageSize;
+  void* probe = mmap(nullptr, probe_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (probe != MAP_FAILED) {
+    munmap(probe, probe_bytes);
+    return detail::share_error(detail::format(
+        "pool '%s': the kernel still maps the sealed region writable (F_SEAL_FUTURE_WRITE is "
+        "not enforced for this backing); refusing to share it",
+        pool));
+  }
+  if (errno != EPERM)  // refused, but not by the seal: nothing is proven
+    return detail::share_error(detail::format(
+        "pool '%s': checking the region's write seal: a writable mapping failed with %s, not "
+        "EPERM; refusing to share it",
+        pool, std::strerror(errno)));
+  if (fchmod(fd, 0400) != 0)
+    return detail::share_error(detail::format("pool '%s': fchmod 0400 of the region failed (%s)",
+                                              pool, std::strerror(errno)));
+  return std::nullopt;
 }
 
 }  // namespace
@@ -44,6 +110,8 @@ struct ShareProducer::Impl {
   PagePool* pool = nullptr;
   const SharedRegion* region = nullptr;
   int socket_fd = -1;
+  std::uint32_t ring_entries = 0;     // one call's bound on what it takes off the return ring
+  std::uint64_t max_bad_returns = 0;  // the consumer's allowance (ShareParams)
   void* rings = MAP_FAILED;
   std::size_t ring_bytes = 0;
   std::size_t slots = 0;  // region pages
@@ -79,15 +147,72 @@ struct ShareProducer::Impl {
            kPageShift;
   }
 
-  // The consumer wrote an impossible index: report once, shut the socket so
-  // it sees us gone, and let the reap side reclaim (peer_gone() says so).
-  void violation(const char* what) {
+  // The consumer broke the protocol (an impossible index, too many bad
+  // returns): report once, shut the socket so it sees us gone, and let the
+  // reap side reclaim (reap() does at once; peer_gone() says so). A log
+  // line, not a misuse report: the peer is not this process's code, and it
+  // must not be able to make PPOOL_MISUSE=abort kill the producer.
+  void violation(const std::string& what) {
     violated.store(true, std::memory_order_release);
     if (violation_said.exchange(true)) return;
     log(LogLevel::kError,
         detail::format("share (pool '%s'): the consumer %s; it is cut off and its pages reclaimed",
-                       pool->name(), what));
+                       pool->name(), what.c_str()));
     ::shutdown(socket_fd, SHUT_RDWR);
+  }
+
+  // Takes up to min(max, ring_entries) returns off the return ring and puts
+  // home the pages the consumer held; returns how many. Bounded by the ring,
+  // not by the ring being empty: the consumer refills it as fast as we drain
+  // it, so one call costs O(ring_entries) whatever it does. An offset it
+  // does not hold (bogus, or a duplicate of one already returned) is counted
+  // and reported (rate-limited); the one past its allowance cuts it off, and
+  // the rest of the ring is not looked at. The reap side.
+  std::size_t drain(std::size_t max) {
+    max = std::min<std::size_t>(max, ring_entries);
+    std::size_t home = 0, popped = 0;
+    std::uint64_t bad = 0;
+    const std::uint64_t bad_before = bad_returns.load(std::memory_order_relaxed);
+    bool over = false;
+    while (popped < max && !over) {
+      std::uint64_t offsets[kBatch];
+      const auto n = ret.pop(offsets, static_cast<std::uint32_t>(std::min(max - popped, kBatch)));
+      if (!n) break;
+      popped += n;
+      Page* pages[kBatch];
+      std::size_t m = 0;
+      for (std::uint32_t i = 0; i < n; ++i) {
+        const std::uint64_t offset = offsets[i];
+        Page* page = nullptr;
+        if (offset < region->bytes && offset % kPageSize == 0)
+          page = held[offset >> kPageShift].exchange(nullptr, std::memory_order_acq_rel);
+        if (PPOOL_LIKELY(page)) {
+          pages[m++] = page;
+          continue;
+        }
+        ++bad;
+        if (g_bad_return.allow())
+          log(LogLevel::kWarning,
+              detail::format("share (pool '%s'): the consumer returned offset %#llx, which it "
+                             "does not hold; ignored",
+                             pool->name(), static_cast<unsigned long long>(offset)));
+        if (PPOOL_UNLIKELY(bad_before + bad > max_bad_returns)) {
+          over = true;
+          break;
+        }
+      }
+      put_page_bulk(pages, m);
+      home += m;
+    }
+    if (home)
+      returned.store(returned.load(std::memory_order_relaxed) + home, std::memory_order_relaxed);
+    if (PPOOL_UNLIKELY(bad)) bad_returns.store(bad_before + bad, std::memory_order_relaxed);
+    if (PPOOL_UNLIKELY(ret.broken())) violation("moved the return ring's tail out of range");
+    if (PPOOL_UNLIKELY(over))
+      violation(detail::format("returned %llu offsets it did not hold (max_bad_returns is %llu)",
+                               static_cast<unsigned long long>(bad_before + bad),
+                               static_cast<unsigned long long>(max_bad_returns)));
+    return home;
   }
 
   bool valid_hand(const ShareBuf& buf) const {
@@ -137,10 +262,26 @@ Result<std::unique_ptr<ShareProducer>> ShareProducer::attach(PagePool* pool, int
     return detail::share_error(
         detail::format("socket_fd %d is neither SOCK_STREAM nor SOCK_SEQPACKET", socket_fd));
 
+  // Before anything of it leaves this process: the region read-only for
+  // good, and a read-only descriptor of it (or no share at all).
+  if (auto error = seal_region(*region, pool->name())) return *error;
+  const int region_fd = read_only_reopen(region->fd);
+  if (region_fd < 0)
+    return detail::share_error(detail::format(
+        "pool '%s': cannot reopen the region read-only through /proc/self/fd (%s; is /proc "
+        "mounted?)",
+        pool->name(), std::strerror(errno)));
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } region_fd_closer{region_fd};
+
   auto impl = std::make_unique<Impl>();
   impl->pool = pool;
   impl->region = region;
   impl->socket_fd = socket_fd;
+  impl->ring_entries = params.ring_entries;
+  impl->max_bad_returns = params.max_bad_returns;
   const detail::ShareRingLayout layout(params.ring_entries);
 
   // The rings: sealed at their size, so the consumer cannot shrink the file
@@ -170,14 +311,6 @@ Result<std::unique_ptr<ShareProducer>> ShareProducer::attach(PagePool* pool, int
   impl->slots = region->bytes >> kPageShift;
   impl->held.reset(new std::atomic<Page*>[impl->slots]());
 
-  int region_fd = read_only_reopen(region->fd);
-  if (region_fd < 0) {
-    log(LogLevel::kWarning,
-        detail::format("share (pool '%s'): cannot reopen the region read-only (%s); the consumer "
-                       "gets a writable descriptor",
-                       pool->name(), std::strerror(errno)));
-  }
-
   detail::ShareHello hello{};
   hello.magic = detail::kShareMagic;
   hello.version = kShareVersion;
@@ -185,7 +318,7 @@ Result<std::unique_ptr<ShareProducer>> ShareProducer::attach(PagePool* pool, int
   hello.region_page_bytes = region->page_bytes ? region->page_bytes : kPageSize;
   hello.ring_entries = params.ring_entries;
   hello.ring_bytes = static_cast<std::uint32_t>(layout.bytes);
-  const int fds[2] = {region_fd >= 0 ? region_fd : region->fd, ring_fd};
+  const int fds[2] = {region_fd, ring_fd};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)] = {};
   iovec iov{&hello, sizeof hello};
   msghdr msg{};
@@ -203,7 +336,6 @@ Result<std::unique_ptr<ShareProducer>> ShareProducer::attach(PagePool* pool, int
     sent = sendmsg(socket_fd, &msg, MSG_NOSIGNAL);
   } while (sent < 0 && errno == EINTR);
   const int send_errno = errno;
-  if (region_fd >= 0) close(region_fd);
   close(ring_fd);  // the mapping keeps the rings; the consumer has its own descriptor
   if (sent != static_cast<ssize_t>(sizeof hello)) {
     errno = sent < 0 ? send_errno : EPIPE;
@@ -270,44 +402,17 @@ bool ShareProducer::wait_room(int timeout_ms) {
 
 std::size_t ShareProducer::reap(std::size_t max) {
   Impl& s = *impl_;
-  std::size_t home = 0, popped = 0;
-  std::uint64_t bad = 0;
-  while (popped < max) {
-    std::uint64_t offsets[kBatch];
-    const auto n = s.ret.pop(offsets, static_cast<std::uint32_t>(std::min(max - popped, kBatch)));
-    if (!n) break;
-    popped += n;
-    Page* pages[kBatch];
-    std::size_t m = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const std::uint64_t offset = offsets[i];
-      Page* page = nullptr;
-      if (offset < s.region->bytes && offset % kPageSize == 0)
-        page = s.held[offset >> kPageShift].exchange(nullptr, std::memory_order_acq_rel);
-      if (PPOOL_LIKELY(page)) {
-        pages[m++] = page;
-        continue;
-      }
-      ++bad;
-      if (g_bad_return.allow())
-        log(LogLevel::kWarning,
-            detail::format("share (pool '%s'): the consumer returned offset %#llx, which it does "
-                           "not hold; ignored",
-                           s.pool->name(), static_cast<unsigned long long>(offset)));
-    }
-    put_page_bulk(pages, m);
-    home += m;
-  }
-  if (PPOOL_UNLIKELY(s.ret.broken())) s.violation("moved the return ring's tail out of range");
-  if (home)
-    s.returned.store(s.returned.load(std::memory_order_relaxed) + home, std::memory_order_relaxed);
-  if (PPOOL_UNLIKELY(bad))
-    s.bad_returns.store(s.bad_returns.load(std::memory_order_relaxed) + bad,
-                        std::memory_order_relaxed);
+  // A consumer cut off has nothing more to say: whatever it still writes on
+  // the ring is not looked at (its pages came home by reclaim()).
+  if (PPOOL_UNLIKELY(s.cut_off.load(std::memory_order_acquire))) return 0;
+  const std::size_t home = s.drain(max);
+  if (PPOOL_UNLIKELY(s.violated.load(std::memory_order_acquire))) reclaim();
   return home;
 }
 
 bool ShareProducer::wait_returns(int timeout_ms) {
+  // Cut off: nothing it writes will be reaped, so nothing to wait for.
+  if (impl_->cut_off.load(std::memory_order_acquire)) return false;
   return impl_->ret.wait_data(timeout_ms);
 }
 
@@ -323,12 +428,15 @@ bool ShareProducer::peer_gone() {
 
 std::size_t ShareProducer::reclaim() {
   Impl& s = *impl_;
-  s.cut_off.store(true, std::memory_order_seq_cst);
+  const bool first = !s.cut_off.exchange(true, std::memory_order_seq_cst);
   // Reading the batch count after raising the flag orders every slot filled
   // by a batch that missed the flag before the scan below (hand_bulk).
   (void)s.hand_batches.load(std::memory_order_seq_cst);
   s.gone.store(true, std::memory_order_release);
-  if (!s.ret.broken()) reap();  // what it gave back before it went counts as returned
+  // What it gave back before it went counts as returned: once, one ring's
+  // worth at most (a live consumer could keep refilling it), and not from a
+  // consumer that broke the protocol. The scan takes back the rest.
+  if (first && !s.violated.load(std::memory_order_acquire)) s.drain(SIZE_MAX);
   std::size_t taken = 0;
   Page* pages[kBatch];
   std::size_t m = 0;

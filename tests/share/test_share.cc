@@ -1,16 +1,24 @@
 // ppool/share.h with real processes: the consumer is a forked child (it runs
 // only ShareConsumer code, then _exit()s), the producer is the test.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/falloc.h>
+#include <poll.h>
+#include <pwd.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -547,3 +555,371 @@ TEST(Share, ReclaimRacingTheSendSideLosesNothing) {
 }
 
 }  // namespace
+
+// ---- a consumer that attacks the region ----
+
+// One attempt of a hostile consumer: what it tried, and whether the kernel
+// let it (rc 0) or refused (rc -1, err). must_fail: the region's protection
+// depends on it failing (opening O_RDWR as root is allowed by DAC override;
+// what matters is that nothing written through that descriptor lands).
+struct Attempt {
+  char what[80];
+  int rc;
+  int err;
+  bool must_fail;
+};
+struct AttackReport {
+  std::uint32_t n = 0;
+  Attempt attempts[32];
+};
+
+// Receives the producer's header and descriptors itself (no ShareConsumer:
+// a hostile peer keeps the raw descriptors). The region's descriptor, or -1.
+int receive_region_fd(int sock) {
+  pollfd p{sock, POLLIN, 0};
+  if (poll(&p, 1, 10000) != 1) return -1;
+  char hello[32];
+  alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))] = {};
+  iovec iov{hello, sizeof hello};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != static_cast<ssize_t>(sizeof hello)) return -1;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(2 * sizeof(int))) return -1;
+  int fds[2];
+  std::memcpy(fds, CMSG_DATA(c), sizeof fds);
+  close(fds[1]);  // the rings: not what this consumer is after
+  return fds[0];
+}
+
+// Every way to write or resize the region through fd, aimed at the page at
+// `target`. What succeeds is undone where it can be (the size), so that the
+// producer sees the damage as wrong bytes rather than dying of SIGBUS.
+void attack_through(int fd, const char* via, off_t target, AttackReport& r) {
+  auto note = [&](const char* what, bool done, bool must_fail = true) {
+    if (r.n == std::size(r.attempts)) return;
+    Attempt& a = r.attempts[r.n++];
+    std::snprintf(a.what, sizeof a.what, "%s via %s", what, via);
+    a.rc = done ? 0 : -1;
+    a.err = done ? 0 : errno;
+    a.must_fail = must_fail;
+  };
+  struct stat st {};
+  fstat(fd, &st);
+  const off_t size = st.st_size;
+  const long page = sysconf(_SC_PAGESIZE);
+  char junk[4096];
+  std::memset(junk, 0x5A, sizeof junk);
+
+  void* w = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, target);
+  note("mmap PROT_WRITE MAP_SHARED", w != MAP_FAILED);
+  if (w != MAP_FAILED) {
+    std::memset(w, 0x5A, page);
+    munmap(w, page);
+  }
+  void* ro = mmap(nullptr, page, PROT_READ, MAP_SHARED, fd, target);
+  if (ro != MAP_FAILED) {
+    const bool done = mprotect(ro, page, PROT_READ | PROT_WRITE) == 0;
+    note("mprotect of a shared mapping to PROT_WRITE", done);
+    if (done) std::memset(ro, 0x5A, page);
+    munmap(ro, page);
+  }
+  note("pwrite", pwrite(fd, junk, sizeof junk, target) >= 0);
+  const bool truncated = ftruncate(fd, 0) == 0;
+  note("ftruncate to 0", truncated);
+  if (truncated) (void)!ftruncate(fd, size);
+  const bool grown = ftruncate(fd, size + page) == 0;
+  note("ftruncate beyond the size", grown);
+  if (grown) (void)!ftruncate(fd, size);
+  note("fallocate PUNCH_HOLE",
+       fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, target, page) == 0);
+  const bool extended = fallocate(fd, 0, size, page) == 0;
+  note("fallocate beyond the size", extended);
+  if (extended) (void)!ftruncate(fd, size);
+}
+
+// The hostile consumer: attacks through the descriptor it got, then through
+// /proc/self/fd reopened O_RDWR, as itself and (when root) as `nobody`.
+int attack_region(int sock, off_t target, uid_t nobody_uid, gid_t nobody_gid) {
+  const int fd = receive_region_fd(sock);
+  if (fd < 0) return 30;
+  AttackReport r;
+  attack_through(fd, "the received fd", target, r);
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  auto reopen = [&](const char* as, bool must_fail) {
+    const int rw = open(path, O_RDWR | O_CLOEXEC);
+    if (r.n == std::size(r.attempts)) return;
+    Attempt& a = r.attempts[r.n++];
+    std::snprintf(a.what, sizeof a.what, "open(/proc/self/fd/N, O_RDWR) as %s", as);
+    a.rc = rw >= 0 ? 0 : -1;
+    a.err = rw >= 0 ? 0 : errno;
+    a.must_fail = must_fail;
+    if (rw < 0) return;
+    attack_through(rw, as, target, r);
+    close(rw);
+  };
+  if (geteuid() == 0) {
+    // Root overrides the file mode: the open may work, the writes must not.
+    reopen("root", false);
+    if (setgid(nobody_gid) != 0 || setuid(nobody_uid) != 0) return 31;
+    reopen("nobody", true);
+  } else {
+    reopen("the producer's user", true);
+  }
+  return write(sock, &r, sizeof r) == static_cast<ssize_t>(sizeof r) ? 0 : 32;
+}
+
+// The consumer gets the region read-only in fact: whatever descriptor it
+// makes of it and whoever it runs as, it cannot write a page (one never
+// handed to it included) or resize the region, and the producer goes on.
+TEST(Share, ConsumerCannotWriteOrResizeTheRegion) {
+  SharedPool sp(ppool::kChunkBytes);
+  SKIP_WITHOUT_REGION(sp);
+  uid_t nobody_uid = 65534;
+  gid_t nobody_gid = 65534;
+  if (const passwd* pw = getpwnam("nobody")) {
+    nobody_uid = pw->pw_uid;
+    nobody_gid = pw->pw_gid;
+  }
+  Page* handed = sp.pool->alloc_pages();
+  Page* kept = sp.pool->alloc_pages();  // never handed
+  ASSERT_TRUE(handed && kept);
+  std::memset(ppool::page_address(handed), 0x11, ppool::kPageSize);
+  std::memset(ppool::page_address(kept), 0x22, ppool::kPageSize);
+  const auto target = static_cast<off_t>(sp.allocator->region()->offset_of(kept));
+  Child child([&](int fd) { return attack_region(fd, target, nobody_uid, nobody_gid); });
+  auto producer = attach(sp.pool, child.fd);
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(producer->hand(handed, 0, 64));
+
+  AttackReport r;
+  pollfd p{child.fd, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 30000), 1) << "no report from the attacking consumer";
+  ASSERT_EQ(recv(child.fd, &r, sizeof r, 0), static_cast<ssize_t>(sizeof r));
+  EXPECT_EQ(child.wait(), 0);
+  ASSERT_GE(r.n, 8u);
+  for (std::uint32_t i = 0; i < r.n; ++i) {
+    const Attempt& a = r.attempts[i];
+    if (!a.must_fail) continue;
+    EXPECT_EQ(a.rc, -1) << a.what << " succeeded";
+    // The received descriptor is O_RDONLY: its refusals are EBADF or EINVAL.
+    if (a.rc == 0 || std::strstr(a.what, "received fd")) continue;
+    EXPECT_TRUE(a.err == EPERM || a.err == EACCES)
+        << a.what << " failed with " << std::strerror(a.err) << ", not by a seal or the mode";
+  }
+
+  // The producer's pages are as it wrote them, the region as large as ever,
+  // and its own writable mapping still works.
+  struct stat st {};
+  ASSERT_EQ(fstat(sp.allocator->region()->fd, &st), 0);
+  EXPECT_EQ(static_cast<std::size_t>(st.st_size), sp.allocator->region()->bytes);
+  const auto all = [](Page* page, unsigned char v) {
+    const auto* b = static_cast<const unsigned char*>(ppool::page_address(page));
+    return std::all_of(b, b + ppool::kPageSize, [v](unsigned char x) { return x == v; });
+  };
+  EXPECT_TRUE(all(handed, 0x11)) << "the handed page was written";
+  EXPECT_TRUE(all(kept, 0x22)) << "a page never handed was written";
+  std::memset(ppool::page_address(kept), 0x33, ppool::kPageSize);
+  EXPECT_TRUE(all(kept, 0x33));
+  ASSERT_TRUE(
+      ppool::test::wait_for([&] { return producer->reclaim_if_gone(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(producer->holding(), 0u);
+  sp.pool->recycle_direct(kept);
+  producer.reset();
+
+  // The region stays sealed; attaching it again to a well-behaved consumer
+  // works, and data still flows.
+  Child again([](int fd) { return consume(fd, {}); });
+  producer = attach(sp.pool, again.fd);
+  ASSERT_NE(producer, nullptr);
+  ASSERT_TRUE(stream(*producer, sp.pool, 100, [](std::uint64_t) { return 300u; }));
+  ChildReport r2;
+  ASSERT_TRUE(again.report(&r2, producer.get()));
+  EXPECT_EQ(r2.messages, 100u);
+  EXPECT_EQ(r2.errors, 0u);
+  EXPECT_EQ(again.wait(), 0);
+}
+
+// Where the region cannot be sealed read-only, attach() refuses, naming why,
+// rather than hand out a region the consumer could write.
+TEST(Share, AttachRefusesARegionItCannotSeal) {
+  SharedPool sp(ppool::kChunkBytes);
+  SKIP_WITHOUT_REGION(sp);
+  // Sealed against further seals without the write seal: what a memfd made
+  // without MFD_ALLOW_SEALING looks like.
+  ASSERT_EQ(fcntl(sp.allocator->region()->fd, F_ADD_SEALS, F_SEAL_SEAL), 0) << strerror(errno);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+  auto refused = ShareProducer::attach(sp.pool, sv[0]);
+  ASSERT_FALSE(refused.ok()) << "shared a region it could not seal";
+  EXPECT_EQ(refused.error().code, ppool::Errc::kInvalidArgument);
+  EXPECT_NE(refused.error().message.find("takes no more seals"), std::string::npos)
+      << refused.error().message;
+  // Nothing was sent: the peer has nothing to read.
+  char byte;
+  EXPECT_EQ(recv(sv[1], &byte, 1, MSG_DONTWAIT), -1);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+// ---- a consumer that floods the return ring ----
+
+// Takes `hold` pages and keeps them, gives the first back twice (the second
+// a duplicate of a real page), then gives back up to `flood` offsets it does
+// not hold (that page again, misaligned, outside the region) as fast as the
+// ring takes them, until the producer is gone. Then it waits for the
+// producer to hang up and exits 0 if it saw it go.
+int flood_returns(int fd, std::uint32_t hold, std::uint64_t flood) {
+  auto connected = ShareConsumer::connect(fd, 10000);
+  if (!connected) return 10;
+  ShareConsumer& c = *connected.value();
+  std::vector<std::uint64_t> held;
+  while (held.size() < hold) {
+    ShareMsg msgs[32];
+    const std::size_t n = c.receive(msgs, 32);
+    for (std::size_t i = 0; i < n; ++i) held.push_back(msgs[i].page);
+    if (!n && !c.wait_data(10) && c.producer_gone()) return 11;
+  }
+  for (int i = 0; i < 2; ++i)
+    while (c.give_back(&held[0], 1) != 1)
+      if (!c.wait_room(10) && c.producer_gone()) return 12;
+  std::vector<std::uint64_t> bogus(1024);
+  for (std::size_t i = 0; i < bogus.size(); ++i) {
+    const std::uint64_t kinds[3] = {held[0], held[1] + 1, c.region_bytes() + 4096 * i};
+    bogus[i] = kinds[i % 3];
+  }
+  // Spins on a full ring (a syscall only every 4096th try): the cheapest
+  // flood there is, refilling the ring as soon as the producer takes from it.
+  std::uint32_t full = 0;
+  for (std::uint64_t sent = 0; sent < flood;) {
+    const std::size_t n =
+        c.give_back(bogus.data(), std::min<std::uint64_t>(bogus.size(), flood - sent));
+    sent += n;
+    if (!n && ++full % 4096 == 0 && c.producer_gone()) break;
+  }
+  pollfd p{fd, POLLRDHUP, 0};
+  return poll(&p, 1, 30000) == 1 ? 0 : 13;
+}
+
+struct Calls {
+  ShareProducer& producer;
+  std::uint64_t max_taken = 0;  // the most entries one call took off the return ring
+  std::uint64_t calls = 0;
+
+  std::uint64_t taken() const {
+    const ppool::ShareProducerStats st = producer.stats();
+    return st.returned + st.bad_returns;
+  }
+  // Runs one call of the producer and notes how many entries it took.
+  template <class F>
+  std::uint64_t operator()(F call) {
+    const std::uint64_t before = taken();
+    call();
+    const std::uint64_t n = taken() - before;
+    max_taken = std::max(max_taken, n);
+    ++calls;
+    return n;
+  }
+};
+
+// A consumer that floods the return ring with offsets it does not hold
+// cannot keep reap(), reclaim_if_gone() or reclaim() busy: each takes at most
+// a ring's worth. Past max_bad_returns it is cut off, and every page it held
+// comes home exactly once (the duplicate of a real page among its returns
+// included).
+TEST(Share, FloodingConsumerIsBoundedThenCutOff) {
+  SharedPool sp(ppool::kChunkBytes);
+  SKIP_WITHOUT_REGION(sp);
+  ppool::test::LogCapture logs;
+  const std::uint64_t misuses = ppool::misuse_count();
+  constexpr std::uint32_t kRing = 256, kHold = 100;
+  constexpr std::uint64_t kFlood = 64 * kRing, kMaxBad = 1024;
+  Child child([](int fd) { return flood_returns(fd, kHold, kFlood); });
+  auto attached =
+      ShareProducer::attach(sp.pool, child.fd, {.ring_entries = kRing, .max_bad_returns = kMaxBad});
+  ASSERT_TRUE(attached.ok()) << attached.error().message;
+  ShareProducer& producer = *attached.value();
+  std::vector<Page*> pages(kHold);
+  std::vector<ShareBuf> bufs;
+  for (Page*& page : pages) {
+    page = sp.pool->alloc_pages();
+    ASSERT_NE(page, nullptr);
+    bufs.push_back({page, 0, 64});
+  }
+  ASSERT_EQ(producer.hand_bulk(bufs.data(), kHold), kHold);
+
+  // Until it is cut off, or has sent all it would (a producer that never
+  // cuts it off).
+  Calls calls{producer};
+  while (!producer.peer_gone() && calls.taken() < kFlood + 2) {
+    const bool some = calls([&] { producer.reap(); }) + calls([&] { producer.reclaim_if_gone(); });
+    if (!some) producer.wait_returns(10);
+  }
+  EXPECT_LE(calls.max_taken, kRing) << "one call took more than a ring's worth";
+  ASSERT_TRUE(producer.peer_gone()) << "a consumer that flooded bogus returns was not cut off";
+  const ppool::ShareProducerStats st = producer.stats();
+  EXPECT_EQ(st.bad_returns, kMaxBad + 1) << "cut off at the first past the allowance";
+  EXPECT_EQ(st.returned, 1u) << "the first page once, its duplicate rejected";
+  EXPECT_EQ(st.reclaimed, kHold - 1);
+  EXPECT_EQ(st.holding, 0u);
+  bool said = false;
+  for (const std::string& m : logs.messages())
+    said = said || m.find("it is cut off and its pages reclaimed") != std::string::npos;
+  EXPECT_TRUE(said);
+  // Cut off: it hears of it (its socket is shut down), nothing more is
+  // handed, and whatever it still writes is not looked at.
+  EXPECT_EQ(child.wait(), 0);
+  Page* page = sp.pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  EXPECT_FALSE(producer.hand(page, 0, 64));
+  sp.pool->recycle_direct(page);
+  EXPECT_EQ(calls([&] { producer.reap(); }), 0u);
+  EXPECT_EQ(calls([&] { producer.reclaim(); }), 0u);
+  EXPECT_EQ(ppool::misuse_count(), misuses) << "no page was put twice";
+  attached.value().reset();
+  EXPECT_EQ(sp.destroy(), 0u) << "every page is home: nothing in flight";
+  const ppool::PageAllocatorStats after = sp.allocator->stats();
+  EXPECT_EQ(after.committed_bytes, after.free_bytes) << "every page is back in the allocator";
+}
+
+// The same flood against a producer that never cuts it off: every call
+// still takes at most a ring's worth, reclaim() (made while the flood goes
+// on) included, and the pages it held come home. (Reaped for as long as
+// half a big flood lasts: hundreds of calls, each a chance for the flooder
+// to refill the ring under one.)
+TEST(Share, FloodedReapTakesAtMostARingPerCall) {
+  SharedPool sp(ppool::kChunkBytes);
+  SKIP_WITHOUT_REGION(sp);
+  ppool::test::LogCapture logs;  // the rate-limited warnings stay out of the output
+  constexpr std::uint32_t kRing = 256, kHold = 8;
+  constexpr std::uint64_t kFlood = 1024 * kRing;
+  Child child([](int fd) { return flood_returns(fd, kHold, kFlood); });
+  auto attached = ShareProducer::attach(sp.pool, child.fd,
+                                        {.ring_entries = kRing, .max_bad_returns = UINT64_MAX});
+  ASSERT_TRUE(attached.ok()) << attached.error().message;
+  ShareProducer& producer = *attached.value();
+  for (std::uint32_t i = 0; i < kHold; ++i) {
+    Page* page = sp.pool->alloc_pages();
+    ASSERT_NE(page, nullptr);
+    ASSERT_TRUE(producer.hand(page, 0, 64));
+  }
+  Calls calls{producer};
+  while (calls.taken() < kFlood / 2 && !producer.peer_gone()) {
+    const bool some =
+        calls([&] { producer.reap(); }) + calls([&] { EXPECT_FALSE(producer.reclaim_if_gone()); });
+    if (!some) producer.wait_returns(10);
+  }
+  ASSERT_GE(calls.taken(), kFlood / 2) << "the flooding consumer went away";
+  calls([&] { EXPECT_EQ(producer.reclaim(), kHold - 1); });
+  EXPECT_LE(calls.max_taken, kRing) << "one call took more than a ring's worth";
+  EXPECT_EQ(producer.stats().holding, 0u);
+  attached.value().reset();
+  close(child.fd);  // it sees us gone
+  child.fd = -1;
+  EXPECT_EQ(child.wait(), 0);
+  EXPECT_EQ(sp.destroy(), 0u) << "every page is home: nothing in flight";
+}
