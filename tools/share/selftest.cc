@@ -2,15 +2,16 @@
 // (wire.h), then the killed consumer and the stale bytes; a human summary,
 // then one JSON line last.
 //
-// The untouched pass (JSON "sizes") writes and checks only each message's
-// header and trailer: it measures the transports themselves, and its goals
-// are about it. But at 64 KiB share's figure then counts bytes nobody read,
-// while the socket and the pipe copy them twice. So the touched pass (JSON
-// "sizes_touched", after every other key) repeats the runs with the producer
-// writing every payload byte and the consumer reading and checking every
-// one, the same work for every transport, as a real application would: its
-// ratios say what share saves once the data is actually used. Both passes
-// take --seconds per measurement; a wrong payload fails the selftest.
+// The touched pass (JSON "sizes_touched", after every other key) is the
+// workload: the producer writes every payload byte and the consumer reads
+// and checks every one, the same work for every transport, as a real
+// application does; the goal (share moves 64 KiB messages at >= 2.5x the
+// socket's bytes per second) is judged on it. The untouched pass (JSON
+// "sizes") writes and checks only each message's header and trailer: it
+// measures the transports' own overhead, and at 64 KiB share's figure there
+// counts bytes nobody read, so it is reported as overhead, never as the
+// goal. Both passes take --seconds per measurement; a wrong payload fails
+// the selftest.
 #include "selftest.h"
 
 #include <cstdio>
@@ -77,6 +78,19 @@ std::string json_rows(const std::vector<Row>& rows) {
   return out;
 }
 
+// share's messages per second over the socket's, at one size.
+double ratio_of(const Row& row) {
+  return row.socket.pps() > 0 ? row.share.pps() / row.socket.pps() : 0;
+}
+
+std::string ratios(const std::vector<Row>& rows) {
+  std::string text;
+  for (const Row& row : rows)
+    text += (text.empty() ? "" : ", ") + fmt("%.1fx", ratio_of(row)) + " at " +
+            std::to_string(row.bytes) + " B";
+  return text;
+}
+
 }  // namespace
 
 int selftest(const SelftestOptions& o) {
@@ -87,31 +101,26 @@ int selftest(const SelftestOptions& o) {
               o.seconds);
   std::fflush(stdout);
   if (o.untouched) {
-    std::printf("untouched: header and trailer only (the transports' own cost)\n");
+    std::printf(
+        "untouched: header and trailer only (the transports' own overhead; at 64 KiB share's "
+        "GB/s counts bytes nobody read)\n");
     rows = run_pass(o, false, failures);
-  }
-  // The goals (benchmarks, reported, not checked: this machine is shared).
-  for (const Row& row : rows) {
-    const double ratio = row.socket.pps() > 0 ? row.share.pps() / row.socket.pps() : 0;
-    if (row.bytes == 65536)
-      std::printf("goal: share >= 5x the socket's GB/s at 64 KiB: %.1fx, %s\n", ratio,
-                  ratio >= 5 ? "met" : "missed");
-    if (row.bytes == 1500)
-      std::printf("goal: share >= 2x the socket's packets/s at 1500 B: %.1fx, %s\n", ratio,
-                  ratio >= 2 ? "met" : "missed");
+    std::printf("untouched (overhead, not a goal): share/socket %s\n", ratios(rows).c_str());
   }
 
   if (o.touched) {
     std::printf(
         "touched: the producer writes every payload byte, the consumer reads and checks each\n");
     touched_rows = run_pass(o, true, failures);
-    std::string ratios;
+    std::printf("touched (the payload moved): share/socket %s\n", ratios(touched_rows).c_str());
+    // The goal, on the data-moving pass (a benchmark: reported, not checked,
+    // as this machine is shared).
     for (const Row& row : touched_rows) {
-      const double ratio = row.socket.pps() > 0 ? row.share.pps() / row.socket.pps() : 0;
-      ratios += (ratios.empty() ? "" : ", ") + fmt("%.1fx", ratio) + " at " +
-                std::to_string(row.bytes) + " B";
+      if (row.bytes != 65536) continue;
+      const double ratio = ratio_of(row);
+      std::printf("goal: share >= 2.5x the socket's GB/s at 64 KiB, payload moved: %.1fx, %s\n",
+                  ratio, ratio >= 2.5 ? "met" : "missed");
     }
-    std::printf("touched (reported, not a goal): share/socket %s\n", ratios.c_str());
   }
 
   const KillResult killed = kill_check();
