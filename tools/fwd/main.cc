@@ -6,10 +6,12 @@
 // with every page home.
 //
 // Signals: SIGINT and SIGTERM stop either mode the same way (the forwarder
-// drains, the pools are destroyed, --netns's namespaces and veth pair are
-// removed) and the JSON is printed. A forwarder stopped so exits 0, as it
-// has no other way to end; a selftest cut short exits 128 + the signal (130,
-// 143), its JSON marked "interrupted". A second signal exits at once.
+// drains, the pools are destroyed) and the JSON is printed. A forwarder
+// stopped so exits 0, as it has no other way to end; a selftest cut short
+// exits 128 + the signal (130, 143), its JSON marked "interrupted". A
+// repeat within 2 s is ignored, a later one exits at once (signals.h).
+// --netns's namespaces and veth pair vanish with the process, whatever
+// ends it (selftest.h).
 #include <arpa/inet.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -113,7 +115,7 @@ Run run_traffic(fwd::Forwarder& fwd, fwd::TrafficGenerator& gen, const fwd::Opti
 
 int selftest(const fwd::Options& o) {
   std::string error;
-  std::unique_ptr<fwd::NetnsPair> netns;  // removed on every return below
+  std::unique_ptr<fwd::NetnsPair> netns;  // destroyed last: after the sockets in it
   const char* gen_ip = "127.0.0.1";
   const char* fwd_ip = "127.0.0.1";
   if (o.netns) {

@@ -20,7 +20,7 @@ constexpr const char* kUsage =
     "  --telemetry PATH|off  the telemetry socket ppool-stat reads (default: $PPOOL_TELEMETRY,\n"
     "                   else /tmp/ppool-fwd-<pid>.sock; --alloc pool only)\n"
     "The JSON summary is stdout's last line. SIGINT or SIGTERM stops either mode: it\n"
-    "cleans up (namespaces included) and prints the JSON; a second signal exits at once.\n"
+    "cleans up and prints the JSON; a repeat 2 s or more later exits at once.\n"
     "Exit status: 0 clean; 1 a failure (locked memory, io_uring, port in use, pages not\n"
     "home); 2 a bad command line; 128+N a selftest cut short by signal N (130, 143).\n";
 

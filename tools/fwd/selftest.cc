@@ -6,9 +6,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
+#include <initializer_list>
+#include <vector>
+
+#include "../common/quiet_command.h"
 
 namespace fwd {
 namespace {
@@ -16,9 +20,19 @@ namespace {
 constexpr int kSources = 8;  // source ports, for SO_REUSEPORT's flow hash
 constexpr unsigned kBurst = 32;
 
-// Runs an iproute2 command quietly; true on success.
-bool ip(const std::string& args) {
-  return std::system(("ip " + args + " >/dev/null 2>&1").c_str()) == 0;
+// Runs `ip args...` to the end, quietly, in the calling thread's network
+// namespace; true when it exits 0. A stop signal meanwhile does not kill it
+// (quiet_command.h): the setup completes, and the selftest stops right
+// after it, printing its JSON.
+bool ip(std::initializer_list<std::string> args) {
+  std::vector<std::string> argv{"ip"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return ppool::tools::run_quiet(argv);
+}
+
+// An fd for the calling thread's network namespace, or -1.
+int this_netns() {
+  return open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 }
 
 char verdict_for(std::uint64_t seq) {
@@ -31,48 +45,64 @@ char verdict_for(std::uint64_t seq) {
 
 // ---- namespaces ----
 
-NetnsPair::NetnsPair()
-    : fwd_ns_("ppool-fwd-" + std::to_string(getpid())),
-      gen_ns_("ppool-gen-" + std::to_string(getpid())) {}
-
 std::unique_ptr<NetnsPair> NetnsPair::create(std::string* error) {
   std::unique_ptr<NetnsPair> pair(new NetnsPair);
-  const std::string& f = pair->fwd_ns_;
-  const std::string& g = pair->gen_ns_;
-  if (!ip("netns add " + f)) {
-    *error = "cannot create a network namespace (needs root or CAP_SYS_ADMIN, and iproute2)";
+  pair->home_fd_ = this_netns();
+  if (pair->home_fd_ < 0) {
+    *error = std::string("cannot open /proc/thread-self/ns/net: ") + std::strerror(errno);
     return nullptr;
   }
-  pair->created_ = true;
-  const std::string veth_f = "ppf" + std::to_string(getpid() % 100000);
-  const std::string veth_g = "ppg" + std::to_string(getpid() % 100000);
-  bool ok =
-      ip("netns add " + g) &&
-      ip("link add " + veth_f + " netns " + f + " type veth peer name " + veth_g + " netns " + g) &&
-      ip("-n " + f + " addr add " + kForwarderIp + "/24 dev " + veth_f) &&
-      ip("-n " + g + " addr add " + kGeneratorIp + "/24 dev " + veth_g) &&
-      ip("-n " + f + " link set " + veth_f + " up") &&
-      ip("-n " + g + " link set " + veth_g + " up") && ip("-n " + f + " link set lo up") &&
-      ip("-n " + g + " link set lo up");
+  // The generator's namespace, then the forwarder's: unshare() moves the
+  // calling thread alone into a new one each time. From here on the
+  // destructor (on any return) moves it home, and the fds are the only
+  // holders left.
+  for (int* fd : {&pair->gen_fd_, &pair->fwd_fd_}) {
+    if (unshare(CLONE_NEWNET) != 0 || (*fd = this_netns()) < 0) {
+      *error = std::string("cannot create a network namespace (needs root or CAP_SYS_ADMIN): ") +
+               std::strerror(errno);
+      return nullptr;
+    }
+  }
+  // In the forwarder's namespace: the pair, its far end sent to the
+  // generator's by a path to our fd (iproute2 opens a netns argument that
+  // contains a '/' as a file).
+  const std::string gen_ns =
+      "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(pair->gen_fd_);
+  const char* step = "ip link add fwd0 type veth peer name gen0 netns ...";
+  bool ok = ip({"link", "add", "fwd0", "type", "veth", "peer", "name", "gen0", "netns", gen_ns});
+  if (ok) step = "ip addr add / link set up, forwarder side";
+  ok = ok && ip({"addr", "add", std::string(kForwarderIp) + "/24", "dev", "fwd0"}) &&
+       ip({"link", "set", "fwd0", "up"}) && ip({"link", "set", "lo", "up"});
+  if (ok && !pair->enter_generator_side(error)) return nullptr;
+  if (ok) step = "ip addr add / link set up, generator side";
+  ok = ok && ip({"addr", "add", std::string(kGeneratorIp) + "/24", "dev", "gen0"}) &&
+       ip({"link", "set", "gen0", "up"}) && ip({"link", "set", "lo", "up"});
   if (!ok) {
-    *error = "cannot set up the veth pair between the namespaces (is the veth driver there?)";
+    *error = std::string("cannot set up the veth pair between the namespaces: ") + step +
+             " failed (is iproute2 installed, the veth driver there?)";
+    return nullptr;
+  }
+  if (setns(pair->home_fd_, CLONE_NEWNET) != 0) {
+    *error = std::string("cannot go back to the first network namespace: ") + std::strerror(errno);
     return nullptr;
   }
   return pair;
 }
 
 NetnsPair::~NetnsPair() {
-  if (!created_) return;
-  ip("netns del " + fwd_ns_);  // the veth pair goes with its namespaces
-  ip("netns del " + gen_ns_);
+  if (home_fd_ >= 0) {
+    setns(home_fd_, CLONE_NEWNET);  // cannot fail: we were there
+    close(home_fd_);
+  }
+  if (fwd_fd_ >= 0) close(fwd_fd_);
+  if (gen_fd_ >= 0) close(gen_fd_);
 }
 
-bool NetnsPair::enter(const std::string& ns, std::string* error) {
-  int fd = open(("/var/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-  bool ok = fd >= 0 && setns(fd, CLONE_NEWNET) == 0;
-  if (fd >= 0) close(fd);
-  if (!ok) *error = "cannot enter network namespace " + ns + ": " + std::strerror(errno);
-  return ok;
+bool NetnsPair::enter(int fd, const char* side, std::string* error) {
+  if (setns(fd, CLONE_NEWNET) == 0) return true;
+  *error =
+      std::string("cannot enter the ") + side + "'s network namespace: " + std::strerror(errno);
+  return false;
 }
 
 // ---- traffic ----
