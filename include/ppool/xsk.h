@@ -25,6 +25,9 @@
 //   2026-11-23: first version.
 //   2026-12-02: transmit() refuses frames the application does not hold;
 //               XskQueueStats.rejected.
+//   2026-12-02: recycle() and note_returned() refuse frames the application
+//               does not hold and return how many they took;
+//               returns_refused().
 #pragma once
 
 #include <atomic>
@@ -191,6 +194,13 @@ class XskUmem {
   // from a pool of the UMEM and not given back); else false and nothing
   // changes (it is in a fill or TX ring, or home in a pool).
   inline bool take_for_tx(Page* page, unsigned slot);
+  // The application gives the frame of page back (recycle(), a returned
+  // Frame): kReceived when it held it as received (kApp: the entry moves to
+  // kHome), kAllocated when a pool of the UMEM handed it out and it was not
+  // given back (the entry stays kHome), else kNo and nothing changes (it is
+  // in a fill or TX ring, or already home). Any thread holding the page.
+  enum class Held : std::uint8_t { kNo, kReceived, kAllocated };
+  inline Held take_for_home(Page* page);
   // Pages held by the kernel for socket slot (any slot: ~0u) back to
   // their pools; returns how many.
   std::size_t reclaim(unsigned slot);
@@ -313,20 +323,37 @@ class XskQueue {
   // (put_page_bulk: into the cache when this thread owns their pool, through
   // the ring otherwise); returns how many. Thread context: owner.
   std::size_t complete(std::size_t max);
-  // Gives received frames back without sending them (a drop): home through
-  // put_page_bulk. Thread context: any thread holding the frames.
-  void recycle(const XskDesc* descs, std::size_t n);
+  // Gives frames back without sending them (a drop): home through
+  // put_page_bulk; returns how many. Only a frame the application holds may
+  // be given back: one it received (from any socket of the UMEM), or one it
+  // allocated from a pool of the UMEM and has not given back. A frame in a
+  // fill or TX ring or already home, the same frame twice in one call, a
+  // page not of this UMEM or no page is refused (reported as a misuse,
+  // counted in returns_refused()) and changes nothing; the others go home.
+  // Thread context: any thread holding the frames.
+  std::size_t recycle(const XskDesc* descs, std::size_t n);
 
   // The XDP memory model: the queue's MemInfo (MemType::kXskBuffPool, its
   // id), a Frame built in the frame's headroom for a received descriptor
   // (nullptr when the headroom cannot hold one), and the descriptor of a
   // Frame. return_frame() on such a Frame sends the page home to its pool;
   // note_returned() keeps the ledger exact for frames returned that way
-  // (else they count as the application's until their pool reuses them).
+  // (else they count as the application's until their pool reuses them);
+  // call it before return_frame(), while the frames are still the
+  // application's. It returns how many it noted: a Frame whose page the
+  // application does not hold (in a fill or TX ring, already home, not of
+  // this UMEM) is refused as recycle() refuses it (reported, counted in
+  // returns_refused(), its entry unchanged) and must not be returned: it
+  // is not the application's. Thread context: any thread holding the
+  // frames.
   [[nodiscard]] MemInfo mem() const { return rxq_.mem(); }
   [[nodiscard]] Frame* to_frame(const XskDesc& desc) const;
   [[nodiscard]] static XskDesc desc_of(const Frame* frame);
-  void note_returned(const Frame* const* frames, std::size_t n);
+  std::size_t note_returned(const Frame* const* frames, std::size_t n);
+  // Frames recycle() and note_returned() refused. Any thread.
+  [[nodiscard]] std::uint64_t returns_refused() const {
+    return returns_refused_.load(std::memory_order_relaxed);
+  }
 
   // Hands the queue (its rings and its pool) to the calling thread. The
   // previous owner must have stopped using it. Thread context: new owner.
@@ -360,6 +387,12 @@ class XskQueue {
  private:
   XskQueue(XskUmem& umem, const XskQueueParams& params);
   struct Rings;
+  // nullptr when the application holds page and may give it back (a
+  // received frame's entry moves home); else why not, and nothing changed.
+  // earlier[0, count): the frames the same call already accepted.
+  const char* accept_return(Page* page, Page* const* earlier, std::size_t count);
+  // Counts and reports a refused give-back (cold).
+  void refuse_return(const char* op, const Page* page, const char* why);
 
   XskUmem& umem_;
   XskQueueParams params_;
@@ -373,6 +406,9 @@ class XskQueue {
   bool closed_ = false;
   std::atomic<std::uint32_t> in_fill_{0};
   std::atomic<std::uint32_t> in_tx_{0};
+  // Written by any thread that gives frames back (recycle, note_returned),
+  // on the refusal path only: an atomic off the fast path.
+  std::atomic<std::uint64_t> returns_refused_{0};
   XskQueueStats stats_;
 };
 

@@ -77,19 +77,36 @@ Page* XskUmem::take_from_kernel(std::uint64_t addr, FrameState from, FrameState 
   return first_page_ + frame;
 }
 
+// kHome is the application's only when a pool handed the page out and it
+// was not given back (the pool's in-use tag: no state bit). That reads the
+// descriptor, a miss a frame; received frames (kApp) need the ledger alone.
+namespace detail {
+inline bool allocated_and_out(const Page* page) {
+  const std::uintptr_t tag = load_tag(page);
+  return tag != 0 && (tag & kTagStateMask) == 0;
+}
+}  // namespace detail
+
 bool XskUmem::take_for_tx(Page* page, unsigned slot) {
   const std::uint64_t frame = addr_of(page) / kXskFrameSize;
   std::atomic<std::uint16_t>& entry = ledger_->entries[frame];
   const std::uint16_t state = entry.load(std::memory_order_relaxed) & Ledger::kStateMask;
-  // kHome is the application's only when a pool handed the page out and it
-  // was not given back (the pool's in-use tag: no state bit). That reads the
-  // descriptor, a miss a frame; received frames (kApp) need the ledger alone.
-  const bool held = state == kApp || (state == kHome && detail::load_tag(page) != 0 &&
-                                      (detail::load_tag(page) & detail::kTagStateMask) == 0);
+  const bool held = state == kApp || (state == kHome && detail::allocated_and_out(page));
   if (PPOOL_UNLIKELY(!held)) return false;
   entry.store(static_cast<std::uint16_t>(kTx | slot << Ledger::kStateBits),
               std::memory_order_relaxed);
   return true;
+}
+
+XskUmem::Held XskUmem::take_for_home(Page* page) {
+  const std::uint64_t frame = addr_of(page) / kXskFrameSize;
+  std::atomic<std::uint16_t>& entry = ledger_->entries[frame];
+  const std::uint16_t state = entry.load(std::memory_order_relaxed) & Ledger::kStateMask;
+  if (PPOOL_LIKELY(state == kApp)) {
+    entry.store(kHome, std::memory_order_relaxed);
+    return Held::kReceived;
+  }
+  return state == kHome && detail::allocated_and_out(page) ? Held::kAllocated : Held::kNo;
 }
 
 }  // namespace ppool

@@ -351,15 +351,74 @@ std::size_t XskQueue::complete(std::size_t max) {
   return done;
 }
 
-void XskQueue::recycle(const XskDesc* descs, std::size_t n) {
+namespace {
+
+// Why a frame given back (recycle(), note_returned()) was refused (cold: a
+// misuse's message).
+const char* not_returnable_reason(XskUmem::FrameState state) {
+  switch (state) {
+    case XskUmem::kFill:
+      return "the frame is in a fill ring (the kernel's until received): given back, it would "
+             "be in the pool and the ring at once";
+    case XskUmem::kTx:
+      return "the frame is in a TX ring, not yet completed: its completion sends it home";
+    case XskUmem::kHome:
+      return "the frame is home in its pool (given back already, or never handed out)";
+    case XskUmem::kApp:
+      break;
+  }
+  return "the frame is not the application's";
+}
+
+}  // namespace
+
+const char* XskQueue::accept_return(Page* page, Page* const* earlier, std::size_t count) {
+  if (PPOOL_UNLIKELY(!page)) return "no page";
+  if (PPOOL_UNLIKELY(!umem_.contains(page))) return "the page is not in this UMEM";
+  switch (umem_.take_for_home(page)) {
+    case XskUmem::Held::kReceived:
+      return nullptr;
+    case XskUmem::Held::kAllocated:
+      // A received frame given twice in one call lands here the second
+      // time (the first moved its entry home, and the pool has not had it
+      // yet): the call's accepted frames are looked through, on this path
+      // only (frames the application allocated itself), at most kBatch.
+      for (std::size_t i = 0; i < count; ++i)
+        if (earlier[i] == page) return "the frame is given back twice in one call";
+      return nullptr;
+    case XskUmem::Held::kNo:
+      break;
+  }
+  return not_returnable_reason(umem_.state_of(page));
+}
+
+void XskQueue::refuse_return(const char* op, const Page* page, const char* why) {
+  returns_refused_.fetch_add(1, std::memory_order_relaxed);
+  detail::report_misuse(detail::format(
+      "xsk queue %s:%u: %s of page %p refused: %s (the frame stays where it was)",
+      params_.ifname.c_str(), params_.queue_id, op, page ? page_address(page) : nullptr, why));
+}
+
+std::size_t XskQueue::recycle(const XskDesc* descs, std::size_t n) {
   Page* pages[kBatch];
+  std::size_t done = 0;
   for (std::size_t i = 0; i < n;) {
     const std::size_t k = std::min(n - i, kBatch);
-    for (std::size_t j = 0; j < k; ++j) pages[j] = descs[i + j].page;
-    umem_.set_state(pages, k, XskUmem::kHome, slot_);
-    put_page_bulk(pages, k);
+    std::size_t got = 0;
+    for (std::size_t j = 0; j < k; ++j) {
+      Page* page = descs[i + j].page;
+      const char* why = accept_return(page, pages, got);
+      if (PPOOL_UNLIKELY(why != nullptr)) {
+        refuse_return("recycle", page, why);
+        continue;
+      }
+      pages[got++] = page;
+    }
+    put_page_bulk(pages, got);
+    done += got;
     i += k;
   }
+  return done;
 }
 
 Frame* XskQueue::to_frame(const XskDesc& desc) const {
@@ -375,11 +434,21 @@ XskDesc XskQueue::desc_of(const Frame* frame) {
   return {page, offset, frame->len};
 }
 
-void XskQueue::note_returned(const Frame* const* frames, std::size_t n) {
+std::size_t XskQueue::note_returned(const Frame* const* frames, std::size_t n) {
+  std::size_t noted = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    Page* page = page_of(frames[i]->data);
-    if (page && umem_.contains(page)) umem_.set_state(&page, 1, XskUmem::kHome, slot_);
+    Page* page = frames[i] ? page_of(frames[i]->data) : nullptr;
+    // No look through the call's earlier frames: a Frame noted twice
+    // changes no entry the second time, and its second return is the
+    // pool's to report.
+    const char* why = accept_return(page, nullptr, 0);
+    if (PPOOL_UNLIKELY(why != nullptr)) {
+      refuse_return("note_returned", page, why);
+      continue;
+    }
+    ++noted;
   }
+  return noted;
 }
 
 void XskQueue::bind_owner() {

@@ -66,6 +66,10 @@ def check(alloc, out, err, rc, pid):
             fail(f"{name}: pool {pool['name']} stats are {sorted(pool['stats'])}")
         if pool["inflight"] != 0:
             fail(f"{name}: pool {pool['name']} ended with {pool['inflight']} in flight")
+        # The forwarder hands the queues only frames it holds: a refusal is its bug.
+        for key in ("tx_refused", "rejected", "returns_refused"):
+            if pool["queue"][key] != 0:
+                fail(f"{name}: queue of pool {pool['name']}: {key} {pool['queue'][key]}")
     if alloc == "pool" and not r["pools"]:
         fail(f"{name}: no pools in the JSON")
     empty = [k for k, v in r["rings_at_teardown"].items() if v == 0]

@@ -632,6 +632,120 @@ TEST(XskQueue, TransmitOnlyFramesTheApplicationHolds) {
   queue.close();
 }
 
+TEST(XskQueue, RecycleOnlyFramesTheApplicationHolds) {
+  SKIP_UNLESS_NETNS();
+  Veth veth("xska8", "xskb8");
+  ASSERT_TRUE(veth.ok) << "could not make a veth pair";
+  RedirectProgram prog(veth.a_index);
+  if (!prog.error.empty()) XSK_SKIP() << "cannot attach an XDP program: " << prog.error;
+  auto umem = make_umem();
+  ASSERT_TRUE(umem);
+  auto q = XskQueue::create(*umem, queue_params(veth.a, "xsk-recycle-check"));
+  if (!q && q.error().code == ppool::Errc::kUnsupported) XSK_SKIP() << q.error().message;
+  ASSERT_TRUE(q) << q.error().message;
+  XskQueue& queue = *q.value();
+  ASSERT_TRUE(prog.insert(0, queue.fd()));
+  ASSERT_EQ(queue.refill(32), 32u);
+  PacketSocket peer(veth.b_index);
+  for (std::uint32_t i = 0; i < 5; ++i) ASSERT_TRUE(peer.send(i));
+  std::vector<XskDesc> got = receive_ours(queue, 5);
+  ASSERT_EQ(got.size(), 5u);
+  ppool::set_log_hook(capture);
+  ppool::detail::restart_misuse_reports();  // earlier tests' reports do not silence ours
+
+  // Where everything is before each refusal; a refusal moves none of it.
+  struct Snapshot {
+    std::uint32_t in_fill, in_tx, ring_fill, ring_tx, home, app, fill, tx, inflight;
+    bool operator==(const Snapshot&) const = default;
+  };
+  auto snapshot = [&] {
+    const ppool::XskRingCounts r = queue.ring_counts();
+    const ppool::XskFrameCounts c = umem->counts();
+    return Snapshot{
+        queue.in_fill(),        queue.in_tx(), r.fill, r.tx, c.home, c.app, c.fill, c.tx,
+        queue.pool().inflight()};
+  };
+  const std::uint64_t misuses = ppool::misuse_count();
+
+  // A frame still in the fill ring: refused, left there. Taken, it would be
+  // in the pool's cache and the fill ring at once: the next allocation
+  // would hand it out while the kernel may write a packet into it.
+  Page* in_fill = frame_in(*umem, XskUmem::kFill);
+  ASSERT_NE(in_fill, nullptr);
+  Snapshot before = snapshot();
+  const XskDesc fill_desc{in_fill, ppool::kXskPacketHeadroom, 64};
+  EXPECT_EQ(queue.recycle(&fill_desc, 1), 0u) << "a frame in the fill ring is the kernel's";
+  EXPECT_EQ(umem->state_of(in_fill), XskUmem::kFill);
+  EXPECT_TRUE(snapshot() == before);
+  EXPECT_EQ(queue.returns_refused(), 1u);
+  EXPECT_EQ(ppool::misuse_count(), misuses + 1) << "reported as a misuse";
+  EXPECT_TRUE(logged("recycle of page")) << "the report names the operation";
+  Page* next = queue.pool().alloc_pages();
+  ASSERT_NE(next, nullptr);
+  EXPECT_NE(next, in_fill) << "the pool hands out a frame the fill ring still holds";
+  const XskDesc next_desc{next, 0, 0};
+  EXPECT_EQ(queue.recycle(&next_desc, 1), 1u) << "allocated from the pool: the application's";
+
+  // A frame in the TX ring: refused, left there until its completion.
+  ASSERT_EQ(queue.transmit(&got[0], 1), 1u);
+  before = snapshot();
+  EXPECT_EQ(queue.recycle(&got[0], 1), 0u) << "a frame in the TX ring is the kernel's";
+  EXPECT_EQ(umem->state_of(got[0].page), XskUmem::kTx);
+  EXPECT_TRUE(snapshot() == before);
+  EXPECT_EQ(queue.returns_refused(), 2u);
+  std::size_t done = 0;
+  for (int i = 0; i < 200 && done < 1; ++i) {
+    done += queue.complete(64);
+    if (done < 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(done, 1u);
+
+  // Given back once: home. A second time it is refused, and the pool is
+  // never asked (its double-put report would be a second misuse).
+  EXPECT_EQ(queue.recycle(&got[1], 1), 1u);
+  EXPECT_EQ(umem->state_of(got[1].page), XskUmem::kHome);
+  before = snapshot();
+  EXPECT_EQ(queue.recycle(&got[1], 1), 0u) << "already home";
+  EXPECT_TRUE(snapshot() == before);
+  EXPECT_EQ(queue.returns_refused(), 3u);
+
+  // The same received frame twice in one call: the first goes home, the
+  // second is refused; the frames around them go home.
+  const XskDesc twice[3] = {got[2], got[2], got[3]};
+  EXPECT_EQ(queue.recycle(twice, 3), 2u);
+  EXPECT_EQ(queue.returns_refused(), 4u);
+  EXPECT_EQ(umem->state_of(got[3].page), XskUmem::kHome);
+
+  // note_returned(): a Frame on a frame of the fill ring is refused (the
+  // Frame lives here, not in the kernel's frame); a received one is noted
+  // once, and refused after it was returned.
+  ppool::Frame on_fill{static_cast<char*>(ppool::page_address(in_fill)) + ppool::kXskPacketHeadroom,
+                       64, 0, ppool::kXskFrameSize, queue.mem()};
+  const ppool::Frame* on_fill_ptr = &on_fill;
+  before = snapshot();
+  EXPECT_EQ(queue.note_returned(&on_fill_ptr, 1), 0u);
+  EXPECT_EQ(umem->state_of(in_fill), XskUmem::kFill);
+  EXPECT_TRUE(snapshot() == before);
+  EXPECT_EQ(queue.returns_refused(), 5u);
+  ppool::Frame* frame = queue.to_frame(got[4]);
+  ASSERT_NE(frame, nullptr);
+  const ppool::Frame* frame_ptr = frame;
+  EXPECT_EQ(queue.note_returned(&frame_ptr, 1), 1u);
+  ppool::return_frame(frame);
+  EXPECT_EQ(umem->state_of(got[4].page), XskUmem::kHome);
+  // The Frame's bytes are in the page, which is home and unchanged since.
+  EXPECT_EQ(queue.note_returned(&frame_ptr, 1), 0u) << "already home";
+  EXPECT_EQ(queue.returns_refused(), 6u);
+
+  const ppool::XskFrameCounts c = umem->counts();
+  EXPECT_EQ(c.app + c.tx, 0u);
+  EXPECT_EQ(c.fill, queue.in_fill());
+  EXPECT_EQ(c.fill, 32u - 5u);
+  EXPECT_EQ(c.home + c.fill, c.frames);
+  EXPECT_EQ(ppool::misuse_count(), misuses + 6) << "each refusal reported once, none by the pool";
+  queue.close();
+}
+
 // One of a socket's rings, mapped a second time: the test posts to it behind
 // the queue's back, as a buggy application (or kernel) would.
 template <class Entry>

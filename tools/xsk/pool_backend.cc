@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -167,14 +168,30 @@ class PoolQueue final : public QueueIo {
 // close() destroyed it, and its id, by which the registry is asked what it
 // still has in flight once the UMEM is gone.
 struct ClosedPool {
-  std::string name, stats;
+  std::string name, stats, queue;
   std::uint32_t id = 0;
 };
+
+// The queue's own counts: alloc_short says whether a refill ever found its
+// pool short (a fill ring left empty while frames were to be had would show
+// there, or as the pool's alloc_slow past the warm-up).
+std::string queue_json(const ppool::XskQueue& q) {
+  const ppool::XskQueueStats& s = q.stats();
+  using ull = unsigned long long;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "{\"fill_posted\": %llu, \"rx\": %llu, \"tx\": %llu, \"completed\": %llu, "
+                "\"alloc_short\": %llu, \"tx_refused\": %llu, \"rejected\": %llu, "
+                "\"returns_refused\": %llu}",
+                ull(s.fill_posted), ull(s.rx), ull(s.tx), ull(s.completed), ull(s.alloc_short),
+                ull(s.tx_refused), ull(s.rejected), ull(q.returns_refused()));
+  return buf;
+}
 
 // Closes q (owner: this thread from now on).
 ClosedPool close_queue(ppool::XskQueue& q) {
   q.bind_owner();
-  ClosedPool closed{q.pool().name(), q.pool().stats().to_json(), q.pool().id()};
+  ClosedPool closed{q.pool().name(), q.pool().stats().to_json(), queue_json(q), q.pool().id()};
   (void)q.close();  // the pages it has out now: measured later, when they can have come back
   return closed;
 }
@@ -258,7 +275,7 @@ class PoolBackend final : public Backend {
       const std::uint32_t inflight = info ? info->inflight : 0;  // not listed: freed
       t.inflight += inflight;
       t.pools_json += (t.pools_json.empty() ? "" : ", ") + std::string("{\"name\": \"") +
-                      pool.name + "\", \"stats\": " + pool.stats +
+                      pool.name + "\", \"stats\": " + pool.stats + ", \"queue\": " + pool.queue +
                       ", \"inflight\": " + std::to_string(inflight) + "}";
     }
     return t;
