@@ -166,12 +166,20 @@ class LogRateLimit {
   void log(LogLevel level, std::string_view message);
   // Reports the messages suppressed and not yet reported; returns how many.
   std::uint64_t flush(LogLevel level = LogLevel::kWarning);
-  // Messages suppressed since construction, reported or not.
+  // Ends the current interval: the next allow() starts a new one (and
+  // reports the pending count first), as if the interval had passed. For
+  // tests, and for a caller that knows a flood is over.
+  void restart();
+  // Messages suppressed since construction, reported or not (exact once the
+  // callers stopped; while an interval starts, its thread holds the earlier
+  // count for a moment and this reads short).
   std::uint64_t suppressed() const {
     return reported_.load(std::memory_order_relaxed) + missed_.load(std::memory_order_relaxed);
   }
 
  private:
+  void report(LogLevel level, std::uint64_t missed);
+
   const char* site_;
   unsigned burst_;
   std::uint32_t interval_ms_;
@@ -182,18 +190,40 @@ class LogRateLimit {
   std::atomic<std::uint64_t> reported_{0};  // suppressed and reported
 };
 
+namespace detail {
+// Test hook: called on the thread whose allow() has just started an
+// interval, between the swap that starts it and the report of the earlier
+// intervals' suppressed count, so that a test can run other allows in
+// exactly that window. nullptr (the default): none. Costs a relaxed load
+// per interval start. Thread context: any thread; set it while no limiter
+// is in use.
+using RateLimitHook = void (*)(LogRateLimit& limit);
+void set_rate_limit_hook(RateLimitHook hook);
+}  // namespace detail
+
 // What happens after a misuse is reported (a page put twice, to the wrong pool,
 // after its pool was freed, a pointer that is not a pool page). kReport logs,
 // counts and leaves the page untouched (the kernel's WARN); kAbort logs and
 // aborts. The environment variable PPOOL_MISUSE=abort selects kAbort at start.
+// Every misuse is counted, but a flood (a loop putting the same page twice)
+// is logged at a bounded rate, as the kernel's WARN_RATELIMIT: the first of
+// a burst always, ten a second, then "misuse reports: N messages
+// suppressed" when the next one is logged. Under kAbort the first is the last.
 enum class MisusePolicy { kReport, kAbort };
 void set_misuse_policy(MisusePolicy policy);
 // Misuses reported so far in this process. Thread context: any thread.
 std::uint64_t misuse_count();
 
 namespace detail {
-// Reports a misuse through the log hook, counts it, applies the policy.
+// Reports a misuse through the log hook (rate-limited), counts it, applies
+// the policy.
 PPOOL_COLD void report_misuse(std::string_view message);
+// Test hook: logs the misuse reports' pending suppressed count now and
+// restarts their rate limit, so that the next misuse is logged whatever came
+// before it. The tests' LogCapture calls it when it starts and ends, so a
+// test that checks a report sees it, alone, even after a flood in an
+// earlier test. Thread context: any thread.
+void restart_misuse_reports();
 // printf-style formatting for reports (slow paths only).
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 }  // namespace detail

@@ -63,7 +63,10 @@ struct PagePoolParams {
   unsigned order = 0;         // 2^order pages per allocation
   unsigned pool_size = 1024;  // ring capacity
   int nid = kNoNode;          // preferred node; kNoNode: the creating CPU's node
-  DmaDevice* dev = nullptr;   // needed with kDmaMap; must outlive the pool's mappings
+  // Needed with kDmaMap. It must outlive the pool's mappings, and may go
+  // away once destroy() returns: its name is copied at create for the
+  // registry's reports, and no call into it is under way or to come.
+  DmaDevice* dev = nullptr;
   DmaDirection dma_dir = DmaDirection::kFromDevice;
   std::uint32_t max_len = 0;  // bytes synced for the device on recycle
   std::uint32_t offset = 0;   // where in the page the device writes
@@ -116,11 +119,16 @@ class PagePool {
   static Result<PagePool*> create(const PagePoolParams& params);
 
   // Stops direct recycling, drains the cache and the ring, unmaps every page
-  // still mapped (so the device may go away now), and frees the pool once no
-  // page is in flight; until then a process-wide release worker retries and
-  // reports a stalled shutdown every stall report interval. Pages returned
-  // later are freed to the allocator. Returns the pages still in flight
-  // (0: the pool is already freed). Thread context: owner only.
+  // still mapped, waits for other threads' device calls under way for this
+  // pool (a sync, a returning page's unmap), so the device may go away once
+  // it returns, and frees the pool once no page is in flight; until then a
+  // process-wide release worker retries and reports a stalled shutdown every
+  // stall report interval (the registry still lists it, with the device's
+  // name as copied at create). Pages returned later are freed to the
+  // allocator. Returns the pages still in flight (0: the pool is already
+  // freed). A second destroy of the same pool, pending or freed, is a misuse:
+  // reported ("destroy of pool N 'x': already destroyed"), and it returns 0
+  // without touching anything. Thread context: owner only.
   static std::uint32_t destroy(PagePool* pool);
 
   // A page of 2^order pages with refcount 1, DMA-mapped and synced for the
@@ -182,7 +190,10 @@ class PagePool {
   [[nodiscard]] DmaAddr get_dma_addr(const Page* page) const { return page->dma_addr; }
   [[nodiscard]] DmaDirection get_dma_dir() const { return params_.dma_dir; }
   // Hands [offset + params.offset, +len) of the page back to the CPU.
-  // Thread context: any thread holding the page.
+  // Nothing once the pool's destroy has begun (the page is unmapped, and the
+  // device may be gone). Thread context: any thread holding the page (from
+  // another thread than the owner it is announced to destroy, as a remote
+  // put's sync is: two stores to the thread's own line).
   void dma_sync_for_cpu(Page* page, std::uint32_t offset, std::uint32_t len);
 
   // Makes the calling thread the owner. The previous owner must have stopped
@@ -316,6 +327,7 @@ class PagePool {
   // produce (written at the crossings only).
   std::atomic<bool> wm_above_{false};
   DmaDirection dma_dir_;
+  bool sync_for_cpu_;         // kDmaMap and the device needs syncs (asked once, at create)
   std::uint32_t dma_offset_;  // params.offset: where syncs start
   DmaDevice* dev_;
   std::string_view dev_caller_;  // name_, as the device's reports name the pool
@@ -362,6 +374,10 @@ class PagePool {
   alignas(kCacheLine) std::uint32_t id_;
   char name_[32];
   PagePoolParams params_;
+  // The DMA device's name, copied at create: the registry describes a
+  // destroyed pool still waiting for pages (the stalled shutdown it exists to
+  // diagnose) after its device may have gone away.
+  std::string dev_name_;
   // The pool's own record of its mappings (kDmaMap only), so destroy can
   // unmap pages still in flight. Touched on map/unmap only.
   std::unique_ptr<detail::DmaRecord> dma_record_;

@@ -39,6 +39,11 @@ MisusePolicy initial_policy() {
 std::atomic<LogHook> g_hook{stderr_hook};
 std::atomic<MisusePolicy> g_policy{initial_policy()};
 std::atomic<std::uint64_t> g_misuses{0};
+// A flood of misuse (a loop putting one page twice) is all counted, but
+// logged ten a second: formatting and writing a line per misuse would turn a
+// bug into a full disk and a stalled data path.
+constinit LogRateLimit g_misuse_limit{"misuse reports"};
+constinit std::atomic<detail::RateLimitHook> g_rate_limit_hook{nullptr};
 
 }  // namespace
 
@@ -59,26 +64,42 @@ bool LogRateLimit::allow(LogLevel level) {
 // contended); here the interval's start and its count share one word, so a
 // compare-and-swap either starts a new interval or counts one more message
 // in the current one, and exactly `burst` get through per interval.
+//
+// The count reported when an interval starts must be the earlier intervals'
+// alone: it is taken (exchanged to 0) before the compare-and-swap that ends
+// them, so a message suppressed in the new interval, which can only be
+// counted after that swap, is never in it (the swap releases, the loads
+// acquire). When the swap fails (another thread started the interval, or a
+// spurious failure) the count goes back and stays pending. Cost: one more
+// atomic exchange per interval start; while it is held, suppressed() reads
+// it short.
 bool LogRateLimit::allow_at(LogLevel level, std::int64_t now_ms) {
   constexpr std::uint64_t kCountMask = 0xffff;
   const std::uint64_t now = static_cast<std::uint64_t>(now_ms < 0 ? 0 : now_ms);
-  std::uint64_t s = state_.load(std::memory_order_relaxed);
+  std::uint64_t s = state_.load(std::memory_order_acquire);
   for (;;) {
     const std::uint64_t begin = s >> 16;
     const bool expired =
         s == 0 || (now >= begin && now - begin >= static_cast<std::uint64_t>(interval_ms_));
     if (expired) {
-      if (state_.compare_exchange_weak(s, (now << 16) | 1, std::memory_order_relaxed)) {
-        flush(level);
+      const std::uint64_t earlier = missed_.exchange(0, std::memory_order_acq_rel);
+      if (state_.compare_exchange_weak(s, (now << 16) | 1, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+        if (detail::RateLimitHook hook = g_rate_limit_hook.load(std::memory_order_relaxed))
+          hook(*this);
+        report(level, earlier);
         return true;
       }
+      if (earlier) missed_.fetch_add(earlier, std::memory_order_relaxed);
       continue;  // s was reloaded
     }
     if ((s & kCountMask) >= burst_) {
       missed_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    if (state_.compare_exchange_weak(s, s + 1, std::memory_order_relaxed)) return true;
+    if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
+                                     std::memory_order_acquire))
+      return true;
   }
 }
 
@@ -87,12 +108,20 @@ void LogRateLimit::log(LogLevel level, std::string_view message) {
 }
 
 std::uint64_t LogRateLimit::flush(LogLevel level) {
-  std::uint64_t missed = missed_.exchange(0, std::memory_order_relaxed);
-  if (!missed) return 0;
+  const std::uint64_t missed = missed_.exchange(0, std::memory_order_acq_rel);
+  report(level, missed);
+  return missed;
+}
+
+void LogRateLimit::restart() {
+  state_.store(0, std::memory_order_release);
+}
+
+void LogRateLimit::report(LogLevel level, std::uint64_t missed) {
+  if (!missed) return;
   reported_.fetch_add(missed, std::memory_order_relaxed);
   ppool::log(level, detail::format("%s: %llu messages suppressed", site_,
                                    static_cast<unsigned long long>(missed)));
-  return missed;
 }
 
 void set_misuse_policy(MisusePolicy policy) {
@@ -107,8 +136,20 @@ namespace detail {
 
 void report_misuse(std::string_view message) {
   g_misuses.fetch_add(1, std::memory_order_relaxed);
-  log(LogLevel::kError, message);
-  if (g_policy.load() == MisusePolicy::kAbort) std::abort();
+  if (g_policy.load() == MisusePolicy::kAbort) {
+    log(LogLevel::kError, message);  // never suppressed: it is the last word
+    std::abort();
+  }
+  if (g_misuse_limit.allow(LogLevel::kError)) log(LogLevel::kError, message);
+}
+
+void restart_misuse_reports() {
+  g_misuse_limit.flush(LogLevel::kError);
+  g_misuse_limit.restart();
+}
+
+void set_rate_limit_hook(RateLimitHook hook) {
+  g_rate_limit_hook.store(hook, std::memory_order_relaxed);
 }
 
 std::string format(const char* fmt, ...) {

@@ -2,6 +2,7 @@
 #include "pool/dma_record.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "ppool/page_pool.h"
 
@@ -59,8 +60,13 @@ void DmaRecord::unmap(Page* page) {
     mappings_[slot].page->dma_slot = slot;
     mappings_.pop_back();
     page->dma_slot = kNoSlot;
+    // Under the lock: unmap_all(), which takes it, sees the count.
+    unmaps_in_flight_.fetch_add(1, std::memory_order_relaxed);
   }
   dev_.unmap(mapping.addr, mapping.bytes, dir_, caller_);
+  // Release: destroy, reading the count down, sees the device call finished.
+  // Nothing of the record is touched after it.
+  unmaps_in_flight_.fetch_sub(1, std::memory_order_release);
 }
 
 // The lock is held across the device calls: a holder returning one of these
@@ -68,20 +74,26 @@ void DmaRecord::unmap(Page* page) {
 // only then may free the page. In chunks, so that a device with a per-call
 // cost (io_uring: a syscall per ring) pays it once per chunk.
 void DmaRecord::unmap_all() {
-  std::lock_guard guard(lock_);
-  for (std::size_t start = 0; start < mappings_.size(); start += kChunk) {
-    const std::size_t count = std::min(mappings_.size() - start, kChunk);
-    DmaAddr addrs[kChunk];
-    std::size_t lens[kChunk];
-    for (std::size_t i = 0; i < count; ++i) {
-      const Mapping& m = mappings_[start + i];
-      m.page->dma_slot = kNoSlot;
-      addrs[i] = m.addr;
-      lens[i] = m.bytes;
+  {
+    std::lock_guard guard(lock_);
+    for (std::size_t start = 0; start < mappings_.size(); start += kChunk) {
+      const std::size_t count = std::min(mappings_.size() - start, kChunk);
+      DmaAddr addrs[kChunk];
+      std::size_t lens[kChunk];
+      for (std::size_t i = 0; i < count; ++i) {
+        const Mapping& m = mappings_[start + i];
+        m.page->dma_slot = kNoSlot;
+        addrs[i] = m.addr;
+        lens[i] = m.bytes;
+      }
+      dev_.unmap_bulk(addrs, lens, count, dir_, caller_);
     }
-    dev_.unmap_bulk(addrs, lens, count, dir_, caller_);
+    mappings_.clear();
   }
-  mappings_.clear();
+  // Holders that removed their entry before the lock was taken here may
+  // still be in the device: destroy must not return (and the device go
+  // away) under them. None can start after: every entry is gone.
+  while (unmaps_in_flight_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 }  // namespace ppool::detail

@@ -12,12 +12,19 @@
 // - whoever removes an entry (under the lock) unmaps it; nobody else can;
 // - a holder removes its page's entry and unmaps it before it frees the page;
 // - destroy unmaps every remaining entry while holding the lock, so a holder
-//   that finds its page's entry gone has waited for that unmap to finish.
+//   that finds its page's entry gone has waited for that unmap to finish;
+// - destroy returns only once no holder is inside the device's unmap (a
+//   holder that removed its entry counts itself in flight under the lock,
+//   and destroy waits for the count to drop to 0), so the device may go away
+//   then.
 //
-// Cost: one lock and one device call (map_bulk) per bulk map, one lock per
-// unmap, all cold (the slow path and the release path). Only destroy holds
-// the lock across device calls, and then only holders of in-flight pages
-// wait; the owner is the one destroying.
+// Cost: one lock and one device call (map_bulk) per bulk map, one lock and
+// two atomic RMWs (the in-flight count) per unmap, all cold (the slow path
+// and the release path). Only destroy holds the lock across device calls,
+// and then only holders of in-flight pages wait; the owner is the one
+// destroying. A holder's own unmap runs outside the lock, so the owner's
+// refill never waits behind another thread's device work; destroy waits
+// for it instead (a yield loop: one device call at most per holder).
 #pragma once
 
 #include <atomic>
@@ -50,8 +57,9 @@ class DmaRecord {
   // Unmaps the page if its mapping is still recorded; returns at once
   // otherwise (destroy unmapped it). Thread context: the page's holder.
   void unmap(Page* page);
-  // Unmaps every recorded page, with one unmap_bulk call per 64 pages.
-  // Thread context: destroy.
+  // Unmaps every recorded page, with one unmap_bulk call per 64 pages, then
+  // waits for holders' unmaps under way. Returns with no call into the
+  // device running or to come. Thread context: destroy.
   void unmap_all();
 
   // Maps the device refused, ever. Thread context: any thread.
@@ -72,6 +80,9 @@ class DmaRecord {
   std::atomic<std::uint64_t> map_failures_{0};
   std::mutex lock_;
   std::vector<Mapping> mappings_;  // Page::dma_slot indexes it
+  // Holders between removing their entry (under lock_) and the end of
+  // their device unmap (after it).
+  std::atomic<std::uint32_t> unmaps_in_flight_{0};
 };
 
 }  // namespace ppool::detail

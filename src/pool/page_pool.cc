@@ -61,6 +61,7 @@ PagePool::PagePool(const PagePoolParams& params, PageAllocator& allocator)
       max_len_(params.max_len),
       sync_on_put_((params.flags & kDmaSyncDev) && params.dev->needs_sync()),
       dma_dir_(params.dma_dir),
+      sync_for_cpu_((params.flags & kDmaMap) && params.dev->needs_sync()),
       dma_offset_(params.offset),
       dev_(params.dev),
       nid_(params.nid == kNoNode ? allocator.nid() : params.nid),
@@ -72,6 +73,7 @@ PagePool::PagePool(const PagePoolParams& params, PageAllocator& allocator)
   check_layout();
   std::snprintf(name_, sizeof name_, "%s", params.name.c_str());
   dev_caller_ = name_;
+  if (params.dev) dev_name_ = params.dev->name();
   if (params.flags & kDmaMap)
     dma_record_ = std::make_unique<detail::DmaRecord>(*params.dev, params.dma_dir, name_);
   zero_on_release_ = (params.flags & kZeroPages) && allocator.region();
@@ -106,6 +108,10 @@ PagePool::~PagePool() {
   detail::registry_remove(this);  // first: a report may be reading the pool
   if (wm_fd_ >= 0) ::close(wm_fd_);
   detail::pool_storage_retire(this, id_, name_);
+  // Dead from here on, whatever becomes of the memory (pool_storage_free()
+  // zeroes it, but a stale pointer's check must not depend on that): after
+  // the retire, so a report through a stale pointer finds the tombstone.
+  magic_.store(0, std::memory_order_release);
 }
 
 void* PagePool::operator new(std::size_t bytes) {
@@ -137,13 +143,23 @@ void PagePool::nid_changed(int nid) {
 }
 
 std::uint32_t PagePool::destroy(PagePool* pool) {
+  // A second destroy finds the pool dying (pending, its pages still out) or
+  // freed (its memory reads as a dead pool, pool_storage.h): the first
+  // destroy's work must not be redone on either.
+  if (PPOOL_UNLIKELY(!pool->alive() || pool->destroying_.load(std::memory_order_acquire))) {
+    detail::report_misuse(
+        detail::format("destroy of %s: already destroyed", pool->label().c_str()));
+    return 0;
+  }
   pool->set_owner(kNoOwner);  // no more direct recycling
   pool->destroying_.store(true, std::memory_order_seq_cst);
   detail::wait_for_remote_syncs(pool);
   pool->free_frag();
   // Every mapping at once, in bulk (io_uring: a call per ring per 64 pages,
   // not per page), the cache's and the ring's pages too: their return to
-  // the allocator in drain() then finds nothing left to unmap.
+  // the allocator in drain() then finds nothing left to unmap. It also waits
+  // for other threads' unmaps under way, so that no call into the device is
+  // left running when destroy returns.
   if (pool->dma_record_) pool->dma_record_->unmap_all();
   pool->drain();
   pool->detach_time_ns_.store(detail::now_ns(), std::memory_order_relaxed);
@@ -211,8 +227,16 @@ void PagePool::sync_for_device_remote(Page* page, std::uint32_t dma_sync_size) {
   if (!announced.destroy_begun(destroying_)) sync_for_device_owner(page, dma_sync_size);
 }
 
+// As a put's sync: the owner's needs no guard; another thread's is announced
+// (remote_sync.h) and skipped once destroy has begun, so that destroy never
+// returns while it runs in the device. needs_sync() was asked at create:
+// after destroy the device may be gone.
 void PagePool::dma_sync_for_cpu(Page* page, std::uint32_t offset, std::uint32_t len) {
-  if ((params_.flags & kDmaMap) && params_.dev->needs_sync())
+  if (!sync_for_cpu_) return;
+  if (is_owner())
+    return dev_->sync_for_cpu(page->dma_addr, dma_offset_ + offset, len, dma_dir_, dev_caller_);
+  detail::RemoteSyncScope announced(this);
+  if (!announced.destroy_begun(destroying_))
     dev_->sync_for_cpu(page->dma_addr, dma_offset_ + offset, len, dma_dir_, dev_caller_);
 }
 

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -75,8 +76,12 @@ class Storage {
   void free(void* pool) {
     std::lock_guard guard(lock_);
     // Private anonymous memory reads as zeros after MADV_DONTNEED: a stale
-    // pointer finds magic 0, never a live pool's state.
-    ::madvise(pool, slot_bytes_, MADV_DONTNEED);
+    // pointer finds magic 0, never a live pool's state. The kernel refuses it
+    // on locked memory (EINVAL under mlockall() or mlock(), as DPDK programs
+    // run): then the slot is zeroed by hand, so it reads the same, and its
+    // pages stay resident (locked memory stays anyway). Cost: a memset of the
+    // slot per destroy, on that path only.
+    if (::madvise(pool, slot_bytes_, MADV_DONTNEED) != 0) std::memset(pool, 0, slot_bytes_);
     slots_[index(pool)].state = Slot::kFree;
   }
 

@@ -27,7 +27,8 @@ namespace ppool::detail {
 // Remembers a dying pool's id and name for reports about stale pointers.
 // Called by the pool's destructor, before pool_storage_free().
 void pool_storage_retire(const void* pool, std::uint32_t id, const char* name);
-// Gives the object's memory back to the OS; the address keeps reading zeros.
+// Gives the object's memory back to the OS; the address keeps reading zeros
+// (zeroed by hand where the OS refuses: locked memory).
 void pool_storage_free(void* pool);
 // "pool 7 'eth0 rxq0' (freed)" for a retired pool's address, or "" when the
 // address is not a retired pool's.

@@ -79,7 +79,8 @@ void PagePool::put_page_slow(Page* page) {
 // The owner's run of whole pages of this pool, held by nobody else, copied
 // into the cache as each is checked and marked, with the count in a
 // register. Returns how many were taken: it stops at the first page that
-// needs the careful path, or when the cache is full.
+// needs the careful path, or when the cache is full. It syncs nothing: only
+// for a pool that does not sync on put (put_page_bulk's `run`).
 std::size_t PagePool::recycle_run_in_cache(Page* const* pages, std::size_t n) {
   const std::uint32_t count = cache_.count;
   const std::size_t room = std::min<std::size_t>(n, kAllocCacheSize - count);
@@ -169,13 +170,19 @@ void PagePool::generic_put(Page* page) {
 // for the next round. A whole page of the round's pool held by nobody else
 // (the common case) costs a tag compare, a refcount compare and two stores,
 // in runs (recycle_run_in_cache) on the owner; the rest is sorted out on the
-// careful path.
+// careful path. A pool that syncs on put takes the careful path for every
+// page, on any thread, and each is synced as put_full_page() syncs it.
 void put_page_bulk(Page** pages, std::size_t count) {
   constexpr std::uintptr_t kNoFastTag = ~std::uintptr_t{0};  // state 3: matches no page
   while (count) {
     PagePool* pool = nullptr;
     std::uintptr_t fast_tag = kNoFastTag, recycled_tag = 0;
     bool direct = false;  // the round's pool is the caller's own: napi-local
+    // Runs straight into the cache: napi-local, and nothing to sync (a pool
+    // that syncs on put sends each page through the careful path, which
+    // syncs it as the single put does). Decided once per round, so the loop
+    // tests one flag, as it did before syncing pools were kept out.
+    bool run = false;
     Page* batch[kAllocCacheRefill];
     std::size_t n = 0, deferred = 0;
     auto add = [&](Page* page) {
@@ -187,7 +194,7 @@ void put_page_bulk(Page** pages, std::size_t count) {
       n = 0;
     };
     for (std::size_t i = 0; i < count; ++i) {
-      if (direct) {
+      if (run) {
         i += pool->recycle_run_in_cache(pages + i, count - i);
         if (i == count) break;
       }
@@ -209,6 +216,7 @@ void put_page_bulk(Page** pages, std::size_t count) {
         direct = pool->is_owner();
         // A pool that syncs on put sends every page down the careful path.
         fast_tag = pool->sync_on_put_ ? kNoFastTag : pool->tag_in_use();
+        run = direct && fast_tag != kNoFastTag;
       }
       if (home != pool) {
         pages[deferred++] = page;  // another pool's: the next round

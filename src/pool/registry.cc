@@ -16,7 +16,9 @@ namespace ppool {
 namespace detail {
 
 // Reads a pool's state for reports. Each field is immutable after create(),
-// an atomic, or an owner counter read as it stands (owner_add).
+// an atomic, or an owner counter read as it stands (owner_add). Nothing here
+// calls into the DMA device: a pool listed after destroy() may have outlived
+// it.
 class PoolIntrospection {
  public:
   static PoolInfo describe(const PagePool& pool) {
@@ -26,7 +28,7 @@ class PoolIntrospection {
     info.queue = pool.params_.queue;
     info.nid = __atomic_load_n(&pool.nid_, __ATOMIC_RELAXED);  // nid_changed() stores it so
     info.order = pool.params_.order;
-    if (pool.dev_) info.dma_device = std::string(pool.dev_->name());
+    info.dma_device = pool.dev_name_;  // the device itself may be gone (after destroy)
     info.created_ns = pool.created_ns_;
     info.detach_time_s = pool.detach_realtime_ns_.load(std::memory_order_relaxed) / 1000000000;
     info.inflight = pool.inflight();

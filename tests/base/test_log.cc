@@ -163,21 +163,93 @@ TEST_F(LogTest, RateLimitOnTheRealClock) {
   EXPECT_EQ(s[11], "after");
 }
 
+// The thread whose allow starts an interval reports the earlier intervals'
+// suppressed count; other threads keep counting meanwhile, and what they
+// count belongs to the new interval. The hook holds that window open until
+// they are all done (on a machine that happens to preempt the starting
+// thread there, the window is as wide): the count taken at the start must
+// not include theirs, so nothing is reported then and the final flush has
+// every suppressed message.
+std::atomic<int> g_contenders_done{0};
+constexpr int kContenders = 4;
+
 TEST_F(LogTest, RateLimitIsExactUnderContention) {
   LogRateLimit limit("contended", 10, 1000);
+  g_contenders_done = 0;
+  detail::set_rate_limit_hook([](LogRateLimit&) {
+    while (g_contenders_done.load() < kContenders - 1) std::this_thread::yield();
+  });
   std::atomic<int> allowed{0};
   std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
+  for (int t = 0; t < kContenders; ++t) {
     threads.emplace_back([&] {
       int mine = 0;
       for (int i = 0; i < 20000; ++i) mine += limit.allow_at(LogLevel::kWarning, 42);
       allowed += mine;
+      ++g_contenders_done;
     });
   }
   for (std::thread& t : threads) t.join();
+  detail::set_rate_limit_hook(nullptr);
   EXPECT_EQ(allowed.load(), 10);
-  EXPECT_EQ(limit.suppressed(), 4u * 20000 - 10);
-  EXPECT_EQ(limit.flush(), 4u * 20000 - 10);
+  EXPECT_EQ(capture_.count(), 0u) << "the interval's start reported its own suppressed messages";
+  EXPECT_EQ(limit.suppressed(), kContenders * 20000u - 10);
+  EXPECT_EQ(limit.flush(), kContenders * 20000u - 10);
+}
+
+// Across intervals: the count the start of one reports is exactly what the
+// earlier one suppressed, with another thread counting in the new interval
+// inside the window (run from the hook, so the interleaving is fixed).
+std::atomic<int> g_window_allowed{0};
+constexpr std::int64_t kWindowStart = 5000;
+
+TEST_F(LogTest, RateLimitReportsOnlyTheEarlierIntervalsWhenOneStarts) {
+  LogRateLimit limit("window", 10, 1000);
+  for (int i = 0; i < 15; ++i) limit.allow_at(LogLevel::kWarning, kWindowStart);
+  EXPECT_EQ(limit.suppressed(), 5u);
+  g_window_allowed = 0;
+  detail::set_rate_limit_hook([](LogRateLimit& window) {
+    detail::set_rate_limit_hook(nullptr);  // once
+    std::thread([&window] {
+      for (int i = 0; i < 20; ++i)
+        g_window_allowed += window.allow_at(LogLevel::kWarning, kWindowStart + 1000);
+    }).join();
+  });
+  EXPECT_TRUE(limit.allow_at(LogLevel::kWarning, kWindowStart + 1000));
+  detail::set_rate_limit_hook(nullptr);
+  EXPECT_EQ(g_window_allowed.load(), 9);  // the new interval's other nine
+  auto s = capture_.messages();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0], "window: 5 messages suppressed");
+  EXPECT_EQ(limit.suppressed(), 16u);
+  EXPECT_EQ(limit.flush(), 11u) << "the new interval's suppressed messages stay pending";
+}
+
+// Misuse reports are rate-limited, but every one is counted, and the abort
+// policy still aborts on the first: a report the limit would suppress too.
+TEST_F(LogTest, MisuseFloodIsCountedAndAbortStillAborts) {
+  const std::uint64_t before = misuse_count();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 1000; ++i) detail::report_misuse("flooded");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(misuse_count(), before + 1000);
+  if (took < std::chrono::seconds(1)) {  // one interval: its burst alone
+    EXPECT_EQ(capture_.count(), LogRateLimit::kDefaultBurst);
+  } else {  // a machine slow enough to span several: a burst and a count line each
+    const auto intervals = std::chrono::duration_cast<std::chrono::seconds>(took).count() + 1;
+    EXPECT_LE(capture_.count(), (LogRateLimit::kDefaultBurst + 1) * intervals);
+  }
+  EXPECT_EQ(capture_.messages().front(), "flooded");
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  set_log_hook(nullptr);
+  EXPECT_DEATH(
+      {
+        for (int i = 0; i < 1000; ++i) detail::report_misuse("flooded");
+        set_misuse_policy(MisusePolicy::kAbort);
+        detail::report_misuse("page 0x4000 put twice after a flood");
+      },
+      "ppool error: page 0x4000 put twice after a flood");
+  set_log_hook(test::LogCapture::hook);
 }
 
 TEST(FormatTest, Formats) {

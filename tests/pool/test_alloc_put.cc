@@ -7,6 +7,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "ppool/page_pool.h"
@@ -39,6 +40,7 @@ class CountingDevice final : public ppool::DmaDevice {
     std::lock_guard guard(lock_);
     ++device_syncs;
     last_sync = {addr, offset, len};
+    device_sync_log.push_back(last_sync);
   }
   void sync_for_cpu(ppool::DmaAddr addr, std::size_t offset, std::size_t len, ppool::DmaDirection,
                     std::string_view) override {
@@ -52,9 +54,15 @@ class CountingDevice final : public ppool::DmaDevice {
     ppool::DmaAddr addr;
     std::size_t offset, len;
   };
+  // The syncs for the device since the last call, forgetting them.
+  std::vector<Sync> take_device_syncs() {
+    std::lock_guard guard(lock_);
+    return std::exchange(device_sync_log, {});
+  }
   bool refuse_maps = false;
   int maps = 0, unmaps = 0, device_syncs = 0, cpu_syncs = 0;
   Sync last_sync{};
+  std::vector<Sync> device_sync_log;
 
  private:
   std::mutex lock_;
@@ -274,6 +282,45 @@ TEST(PoolAlloc, SyncForDeviceIsClampedToMaxLenAndSkippedWhenCoherent) {
   EXPECT_EQ(pool->stats().recycle.ring, 0u);
   PPOOL_IF_STATS {
     EXPECT_EQ(pool->stats().recycle.cached, 1u);
+  }
+  EXPECT_EQ(PagePool::destroy(pool), 0u);
+}
+
+// A bulk put syncs every page for the device exactly as the single put does
+// (from params.offset, max_len bytes: the size a full put asks for,
+// clamped), on the owner, where the pages go into the cache in runs, as from
+// another thread, where they go through the ring.
+TEST(PoolAlloc, BulkPutSyncsEveryPageOnTheOwnerAndFromAnotherThread) {
+  CountingDevice dev;
+  PagePoolParams p = params_named("bulk-sync");
+  p.dev = &dev;
+  p.flags = ppool::kDmaMap | ppool::kDmaSyncDev;
+  p.offset = 64;
+  p.max_len = 1024;
+  PagePool* pool = create_pool(p);
+  ASSERT_NE(pool, nullptr);
+  for (const bool on_owner : {true, false}) {
+    SCOPED_TRACE(on_owner ? "on the owner" : "from another thread");
+    std::vector<Page*> pages(48);
+    ASSERT_EQ(pool->alloc_pages_bulk(pages.data(), pages.size()), pages.size());
+    std::multiset<ppool::DmaAddr> expected;
+    for (Page* page : pages) expected.insert(pool->get_dma_addr(page));
+    dev.take_device_syncs();  // the refill's, when mapped
+    const std::uint64_t cached = pool->stats().recycle.cached;
+    if (on_owner)
+      ppool::put_page_bulk(pages.data(), pages.size());
+    else
+      ppool::test::on_other_thread([&] { ppool::put_page_bulk(pages.data(), pages.size()); });
+    std::multiset<ppool::DmaAddr> synced;
+    for (const CountingDevice::Sync& sync : dev.take_device_syncs()) {
+      EXPECT_EQ(sync.offset, 64u);
+      EXPECT_EQ(sync.len, 1024u);
+      synced.insert(sync.addr);
+    }
+    EXPECT_EQ(synced, expected) << "each page put must be synced once for the device";
+    PPOOL_IF_STATS {
+      EXPECT_EQ(pool->stats().recycle.cached - cached, on_owner ? pages.size() : 0u);
+    }
   }
   EXPECT_EQ(PagePool::destroy(pool), 0u);
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -190,6 +191,50 @@ TEST_F(PoolDestroyTest, ReturnedPagesGoBackToAllocator) {
   EXPECT_EQ(stats.free_bytes, stats.committed_bytes) << "pages lost after destroy";
   EXPECT_EQ(dev.error_count(), 0u);
   EXPECT_EQ(dev.close(), 0u);
+}
+
+// A second destroy of a pool still waiting for its pages is a misuse: it is
+// reported, naming the pool, and changes nothing (the pool is pending once,
+// and freed once its page comes back).
+TEST_F(PoolDestroyTest, DestroyTwiceWhilePendingIsReported) {
+  ppool::PagePool* pool = make_pool("destroy-twice-pending", &identity_, ppool::kDmaMap);
+  ASSERT_NE(pool, nullptr);
+  const std::uint32_t id = pool->id();
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  ASSERT_EQ(ppool::PagePool::destroy(pool), 1u);
+  capture_.clear();
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_ + 1);
+  const std::vector<std::string> seen = capture_.take();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], "destroy of pool " + std::to_string(id) +
+                         " 'destroy-twice-pending': already destroyed");
+  EXPECT_EQ(ppool::pools_pending_release(), pending_before_ + 1);
+  EXPECT_EQ(pool->inflight(), 1u);
+  pool->put_full_page(page, false);
+  EXPECT_TRUE(wait_released());
+  misuses_before_ = ppool::misuse_count();
+}
+
+// A second destroy of a freed pool (its storage reads as a dead pool) is
+// reported with the freed pool's name, and touches nothing.
+TEST_F(PoolDestroyTest, DestroyTwiceAfterFreeIsReported) {
+  ppool::PagePool* pool = make_pool("destroy-twice-freed", &identity_, ppool::kDmaMap);
+  ASSERT_NE(pool, nullptr);
+  const std::uint32_t id = pool->id();
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  pool->recycle_direct(page);
+  ASSERT_EQ(ppool::PagePool::destroy(pool), 0u);  // freed
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_ + 1);
+  const std::vector<std::string> seen = capture_.take();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], "destroy of pool " + std::to_string(id) +
+                         " 'destroy-twice-freed' (freed): already destroyed");
+  EXPECT_EQ(ppool::pools_pending_release(), pending_before_);
+  misuses_before_ = ppool::misuse_count();
 }
 
 }  // namespace

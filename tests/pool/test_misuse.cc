@@ -7,7 +7,15 @@
 // no page is lost and none is handed out twice.
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <set>
 #include <string>
 #include <thread>
@@ -294,6 +302,98 @@ TEST_F(PoolMisuseTest, PutOfAFreedPageAfterPoolFreed) {
   stale->put_full_page(page, false);  // the misuse
   std::string msg = expect_one_report({page_str(page), "misuse-gone-page"});
   EXPECT_NE(msg.find("pool was freed"), std::string::npos) << msg;
+}
+
+// Under mlockall() (as DPDK programs run) the kernel refuses to drop a freed
+// pool's locked memory; a stale pointer must still find a dead pool, named
+// as freed. Runs in a child process: mlockall() holds for the whole
+// process. MCL_ONFAULT locks pages as they are touched instead of faulting
+// in every reserved range at once (the page arena, the pool storage): the
+// same locked mappings, on which MADV_DONTNEED fails the same.
+TEST_F(PoolMisuseTest, StalePoolUnderMlockallIsNamedFreed) {
+  if (::geteuid() != 0) GTEST_SKIP() << "mlockall() of the test process needs root (CAP_IPC_LOCK)";
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        // The system call itself: the sanitizers' runtimes make mlockall()
+        // a no-op (their shadow memory), and the test runs under them too.
+        if (::syscall(SYS_mlockall, MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) != 0) {
+          std::fprintf(stderr, "mlockall: %s\n", std::strerror(errno));
+          std::_Exit(2);
+        }
+        // The condition itself: locked memory cannot be dropped.
+        void* probe =
+            ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        static_cast<char*>(probe)[0] = 1;
+        if (::madvise(probe, 4096, MADV_DONTNEED) == 0) {
+          std::fprintf(stderr, "MADV_DONTNEED dropped locked memory: nothing to test\n");
+          std::_Exit(3);
+        }
+        ppool::PagePool* stale = make_pool("mlocked");
+        ppool::Page* page = stale ? stale->alloc_pages() : nullptr;
+        if (!page) std::_Exit(4);
+        stale->release_page(page);  // a normal page the test holds
+        if (ppool::PagePool::destroy(stale) != 0) std::_Exit(5);
+        capture_.clear();
+        ppool::Page* got = stale->alloc_pages();
+        stale->put_full_page(page, false);
+        const std::vector<std::string> seen = capture_.take();
+        bool ok = got == nullptr && seen.size() == 2;
+        for (const std::string& msg : seen) {
+          std::fprintf(stderr, "report: %s\n", msg.c_str());
+          ok = ok && msg.find("'mlocked' (freed)") != std::string::npos;
+        }
+        if (ok) std::fprintf(stderr, "stale pool reports name the pool freed\n");
+        std::_Exit(ok ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "stale pool reports name the pool freed");
+}
+
+// A flood of misuse (a loop putting the same page twice) is counted
+// exactly but logged at a bounded rate: the first report always, a burst per
+// interval, and then how many were suppressed, when the next one is logged.
+TEST_F(PoolMisuseTest, AFloodIsCountedExactlyAndLoggedAtABoundedRate) {
+  ppool::PagePool* pool = make_pool("misuse-flood");
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  pool->recycle_direct(page);
+  constexpr std::uint64_t kPuts = 100000;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::uint64_t i = 0; i < kPuts; ++i) pool->recycle_direct(page);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(ppool::misuse_count(), misuses_before_ + kPuts);
+  // A burst per interval the flood spanned, and a count line at each start.
+  const auto intervals = std::chrono::duration_cast<std::chrono::seconds>(took).count() + 1;
+  std::vector<std::string> seen = capture_.take();
+  EXPECT_LE(seen.size(),
+            static_cast<std::size_t>((ppool::LogRateLimit::kDefaultBurst + 1) * intervals));
+  ASSERT_FALSE(seen.empty());
+  EXPECT_NE(seen[0].find("put twice"), std::string::npos) << seen[0];
+  EXPECT_NE(seen[0].find(page_str(page)), std::string::npos) << seen[0];
+  // The next interval: the count of the suppressed goes out before the next
+  // report.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  pool->recycle_direct(page);
+  std::vector<std::string> after = capture_.take();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_NE(after[1].find("put twice"), std::string::npos) << after[1];
+  seen.push_back(after[0]);
+  // Every misuse is a report logged or one counted in a suppressed line.
+  std::uint64_t logged = 0, suppressed = 0;
+  for (const std::string& msg : seen) {
+    unsigned long long n = 0;
+    if (std::sscanf(msg.c_str(), "misuse reports: %llu messages suppressed", &n) == 1)
+      suppressed += n;
+    else
+      ++logged;
+  }
+  EXPECT_GT(suppressed, 0u) << "no suppressed-count line";
+  EXPECT_EQ(logged + suppressed, kPuts);
+  misuses_before_ = ppool::misuse_count();
+  EXPECT_EQ(page->refcount.load(), 1u);
+  expect_pool_healthy(pool);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
 }
 
 // Allocation is the owner's: from another thread it is reported (and gets

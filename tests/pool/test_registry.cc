@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -69,6 +71,47 @@ TEST(Registry, ListsLiveAndPendingPoolsUntilFreed) {
       << "freed once the page came back";
   EXPECT_FALSE(listed(id));
   EXPECT_FALSE(ppool::find_pool(0xffffffffu));
+}
+
+// A device that fails the test when anything asks for its name after it was
+// unplugged: the registry must describe a pool from what it copied.
+class UnpluggableDevice final : public ppool::CoherentDmaDevice {
+ public:
+  std::string_view name() const override {
+    if (unplugged) ADD_FAILURE() << "name() of a device that is gone";
+    return "unpluggable";
+  }
+  ppool::DmaAddr map(void* addr, std::size_t, ppool::DmaDirection, std::string_view) override {
+    return reinterpret_cast<ppool::DmaAddr>(addr);
+  }
+  void unmap(ppool::DmaAddr, std::size_t, ppool::DmaDirection, std::string_view) override {}
+  bool unplugged = false;
+};
+
+// The stalled shutdown the registry exists to diagnose: destroy() returned
+// (so the device may go away, page_pool.h) with a page still out. Listing
+// the pending pool still names its device, without calling into it.
+TEST(Registry, APendingPoolIsDescribedAfterItsDeviceIsGone) {
+  auto dev = std::make_unique<UnpluggableDevice>();
+  ppool::PagePool* pool = make_pool("registry-gone", dev.get(), ppool::kDmaMap);
+  ASSERT_NE(pool, nullptr);
+  const std::uint32_t id = pool->id();
+  ppool::Page* held = pool->alloc_pages();
+  ASSERT_NE(held, nullptr);
+  EXPECT_EQ(ppool::PagePool::destroy(pool), 1u);
+  dev->unplugged = true;
+  std::optional<ppool::PoolInfo> info = ppool::find_pool(id);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->dma_device, "unpluggable");
+  dev.reset();  // gone (AddressSanitizer catches a read of it)
+  const std::vector<ppool::PoolInfo> pools = ppool::list_pools();
+  auto it = std::find_if(pools.begin(), pools.end(),
+                         [id](const ppool::PoolInfo& p) { return p.id == id; });
+  ASSERT_NE(it, pools.end());
+  EXPECT_EQ(it->dma_device, "unpluggable");
+  EXPECT_EQ(it->inflight, 1u);
+  ppool::put_page(held);  // nothing of the device is called on the way home
+  EXPECT_TRUE(wait_for([&] { return !ppool::find_pool(id); }, std::chrono::milliseconds(5000)));
 }
 
 // Another thread reads the counters while the owner allocates and recycles:

@@ -1,10 +1,14 @@
-// Another thread's sync for the device against destroy: destroy does not
-// unmap while a sync it could not stop is under way, and a sync that starts
-// after destroy has begun is skipped.
+// Other threads' calls into the device against destroy: destroy does not
+// unmap while a sync it could not stop is under way, a sync that starts
+// after destroy has begun is skipped, and destroy does not return while
+// another thread is still inside the device (a returning page's unmap, a
+// sync for the CPU): once it returns the device may go away.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <latch>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -95,6 +99,109 @@ TEST(RemoteSync, ASyncAfterDestroyBeganIsSkipped) {
   ppool::test::on_other_thread([&] { pool->put_full_page(page, false); });
   for (std::size_t i = syncs_before; i < dev.events().size(); ++i)
     EXPECT_NE(dev.events()[i], "sync begin") << "a sync after destroy's unmap";
+  EXPECT_TRUE(ppool::test::wait_for([] { return ppool::pools_pending_release() == 0; }, 5000ms));
+}
+
+// A device on which one unmap, or one sync for the CPU, once armed, blocks
+// until `proceed` opens; `entered` opens when it is inside, and `*_returned`
+// is set as it leaves.
+class BlockingCallDevice final : public ppool::DmaDevice {
+ public:
+  std::string_view name() const override { return "blocking-call"; }
+  ppool::DmaAddr map(void* addr, std::size_t, ppool::DmaDirection, std::string_view) override {
+    return reinterpret_cast<ppool::DmaAddr>(addr);
+  }
+  void unmap(ppool::DmaAddr, std::size_t, ppool::DmaDirection, std::string_view) override {
+    if (!block_unmap.exchange(false)) return;
+    entered.count_down();
+    proceed.wait();
+    unmap_returned.store(true);
+  }
+  void sync_for_device(ppool::DmaAddr, std::size_t, std::size_t, ppool::DmaDirection,
+                       std::string_view) override {}
+  void sync_for_cpu(ppool::DmaAddr, std::size_t, std::size_t, ppool::DmaDirection,
+                    std::string_view) override {
+    cpu_syncs.fetch_add(1);
+    if (!block_cpu_sync.exchange(false)) return;
+    entered.count_down();
+    proceed.wait();
+    cpu_sync_returned.store(true);
+  }
+  bool needs_sync() const override { return true; }
+
+  std::atomic<bool> block_unmap{false}, block_cpu_sync{false};
+  std::latch entered{1}, proceed{1};
+  std::atomic<bool> unmap_returned{false}, cpu_sync_returned{false};
+  std::atomic<int> cpu_syncs{0};
+};
+
+// Runs destroy() while another thread is blocked inside the device, and
+// returns whether the device call had returned when destroy did. The
+// blocked call is let go once destroy returns, or after a grace period: a
+// destroy that waits for it is then still waiting (whatever the period, it
+// cannot return first), while one that does not has long returned (the
+// period only bounds how long a broken destroy takes to show).
+bool call_returned_before_destroy(ppool::PagePool* pool, BlockingCallDevice& dev,
+                                  const std::atomic<bool>& call_returned, std::uint32_t* inflight) {
+  std::mutex lock;
+  std::condition_variable cv;
+  bool destroyed = false;
+  std::thread releaser([&] {
+    std::unique_lock guard(lock);
+    cv.wait_for(guard, 200ms, [&] { return destroyed; });
+    dev.proceed.count_down();
+  });
+  *inflight = ppool::PagePool::destroy(pool);
+  const bool returned = call_returned.load();
+  {
+    std::lock_guard guard(lock);
+    destroyed = true;
+  }
+  cv.notify_one();
+  releaser.join();
+  return returned;
+}
+
+TEST(DeviceCallsAgainstDestroy, DestroyWaitsForAReturningPagesUnmap) {
+  BlockingCallDevice dev;
+  ppool::PagePool* pool = ppool::test::make_pool("unmap-race", &dev, ppool::kDmaMap);
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* page = pool->alloc_pages();  // the rest of the refill stays in the cache
+  ASSERT_NE(page, nullptr);
+  dev.block_unmap = true;
+  std::thread holder([&] { pool->release_page(page); });  // unmaps it, outside the record's lock
+  dev.entered.wait();
+  std::uint32_t inflight = 0;
+  EXPECT_TRUE(call_returned_before_destroy(pool, dev, dev.unmap_returned, &inflight))
+      << "destroy returned while another thread was inside the device's unmap";
+  holder.join();
+  EXPECT_LE(inflight, 1u);
+  ppool::put_page(page);  // released: a normal page, freed by its last put
+  EXPECT_TRUE(ppool::test::wait_for([] { return ppool::pools_pending_release() == 0; }, 5000ms));
+}
+
+TEST(DeviceCallsAgainstDestroy, DestroyWaitsForASyncForTheCpuAndLaterOnesAreSkipped) {
+  BlockingCallDevice dev;
+  ppool::PagePool* pool = ppool::test::make_pool("cpu-sync-race", &dev, ppool::kDmaMap);
+  ASSERT_NE(pool, nullptr);
+  ppool::Page* page = pool->alloc_pages();
+  ASSERT_NE(page, nullptr);
+  pool->dma_sync_for_cpu(page, 0, 64);  // the owner's: straight to the device
+  EXPECT_EQ(dev.cpu_syncs.load(), 1);
+  dev.block_cpu_sync = true;
+  std::thread holder([&] { pool->dma_sync_for_cpu(page, 0, 64); });
+  dev.entered.wait();
+  std::uint32_t inflight = 0;
+  EXPECT_TRUE(call_returned_before_destroy(pool, dev, dev.cpu_sync_returned, &inflight))
+      << "destroy returned while another thread was inside the device's sync_for_cpu";
+  holder.join();
+  EXPECT_EQ(inflight, 1u);
+  // The page is unmapped and the device may be gone: a sync now, from any
+  // thread, does nothing.
+  ppool::test::on_other_thread([&] { pool->dma_sync_for_cpu(page, 0, 64); });
+  pool->dma_sync_for_cpu(page, 0, 64);
+  EXPECT_EQ(dev.cpu_syncs.load(), 2) << "a sync for the CPU reached the device after destroy";
+  pool->put_full_page(page, false);
   EXPECT_TRUE(ppool::test::wait_for([] { return ppool::pools_pending_release() == 0; }, 5000ms));
 }
 

@@ -24,11 +24,18 @@ class LogCapture {
   };
 
   // Starts empty and installs the hook; the destructor restores the default.
+  // Misuse reports are rate-limited: both restart the limit (a count still
+  // pending is logged to the hook in place then), so a test sees its own
+  // reports, and only those, whatever floods came before.
   LogCapture() {
+    detail::restart_misuse_reports();
     clear();
     set_log_hook(&LogCapture::hook);
   }
-  ~LogCapture() { set_log_hook(nullptr); }
+  ~LogCapture() {
+    detail::restart_misuse_reports();
+    set_log_hook(nullptr);
+  }
   LogCapture(const LogCapture&) = delete;
   LogCapture& operator=(const LogCapture&) = delete;
 
