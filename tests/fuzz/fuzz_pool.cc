@@ -2,9 +2,11 @@
 //
 // Each input byte string decodes into operations on three pool slots (a pool
 // that maps and syncs through a DebugDmaDevice, a compound-page pool that
-// maps through it, and a plain pool): every alloc path, every put path (on
-// this thread or on a helper thread that puts what it is handed, one
-// operation at a time so a run is deterministic), page and fragment
+// maps through it, and a plain pool or one that maps and asks for syncs on a
+// coherent device): every alloc path (alloc_pages_bulk included), every put
+// path (on this thread or on a helper thread that puts what it is handed,
+// one operation at a time so a run is deterministic), put_page_bulk of
+// mixed pools, XDP frames (return_frame, FrameBulk), page and fragment
 // references, release_page, destroy with pages still held and their later
 // return, re-creation. The decoder knows what the harness holds and only
 // emits legal operations, so any report is a bug in ppool:
@@ -14,6 +16,16 @@
 //   - a DMA mapping count that disagrees with inflight(), any DebugDmaDevice
 //     finding, any misuse report (the misuse policy is abort),
 //   - data written by the harness into a page changed while it held it,
+//   - the syncs for the device of the puts of each operation, which must be
+//     exactly one per page that went home to a live pool that syncs, at
+//     params.offset, of min(dma_sync_size, max_len) bytes (max_len for the
+//     full-page, frame and bulk puts), and none for a page that did not go
+//     home (released, a fragment still out) or went home to a destroyed
+//     pool; a coherent device gets no sync call at all,
+//   - the registry: every live pool, and every destroyed one the harness
+//     still holds pages of, found by find_pool() and listed by list_pools()
+//     (ids ascending) with its name, its state and its inflight; a pool once
+//     gone from the registry never comes back,
 //   - after the run, when everything was put back and every pool destroyed:
 //     a pool still pending release after a bounded wait, a mapping still
 //     live, a page not back in the page allocator; leaks via LSan.
@@ -31,6 +43,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -40,7 +53,9 @@
 #include "ppool/dma.h"
 #include "ppool/page.h"
 #include "ppool/page_pool.h"
+#include "ppool/registry.h"
 #include "ppool/xdp.h"
+#include "support/recording_device.h"
 
 namespace {
 
@@ -75,11 +90,11 @@ void trace(const char* format, ...) {
   va_end(args);
 }
 
-constexpr const char* kOpNames[] = {"create",     "destroy",       "alloc_pages", "alloc_burst",
-                                    "alloc_frag", "alloc",         "alloc_va",    "put",
-                                    "put_bulk",   "put_burst",     "get_page",    "release_page",
-                                    "ref_page",   "fragment_page", "unref_page",  "sync_for_cpu",
-                                    "recreate",   "frame",         "frame_flush", "hand_over"};
+constexpr const char* kOpNames[] = {
+    "create",      "destroy",       "alloc_pages", "alloc_burst",  "alloc_frag", "alloc",
+    "alloc_va",    "put",           "put_bulk",    "put_burst",    "get_page",   "release_page",
+    "ref_page",    "fragment_page", "unref_page",  "sync_for_cpu", "recreate",   "frame",
+    "frame_flush", "hand_over",     "alloc_bulk"};
 constexpr const char* kMethodNames[] = {"recycle_direct",   "put_page", "put_full_page",
                                         "generic put_page", "PageRef",  "free_va"};
 
@@ -122,10 +137,13 @@ class Helper {
 };
 
 // What outlives a run: the devices, the page allocator, the helper thread.
-// Never destroyed (the helper thread runs until exit).
+// Never destroyed (the helper thread runs until exit). The checker's syncs
+// reach the recorder behind it; the coherent recorder serves pools that ask
+// for syncs on a device that needs none.
 struct Env {
-  ppool::IdentityDmaDevice identity;
-  ppool::DebugDmaDevice debug{identity};
+  ppool::test::RecordingDmaDevice recorder{true};
+  ppool::DebugDmaDevice debug{recorder};
+  ppool::test::RecordingDmaDevice coherent{false};
   ppool::PageAllocator allocator{ppool::PageAllocatorOptions{}};
   Helper helper;
   std::uint64_t serial = 0;  // makes pool names unique (mappings are counted by name)
@@ -157,6 +175,7 @@ class Reader {
 
 constexpr int kSlots = 3;
 constexpr std::size_t kMaxItems = 256;
+constexpr std::uint32_t kSyncFull = ~std::uint32_t{0};  // the full-page puts: max_len
 
 // One pool created during the run, alive or destroyed.
 struct Instance {
@@ -167,6 +186,15 @@ struct Instance {
   bool alive;
   std::uint32_t pool_size;  // the ring's capacity
   std::uint32_t offset;
+  std::uint32_t max_len;
+  ppool::DmaDirection dir;
+  bool syncs;     // kDmaSyncDev on a device that needs syncs: puts home sync
+  bool coherent;  // maps on the coherent recorder
+  std::uint32_t id;
+  bool gone;  // no longer in the registry (destroyed and freed)
+  // The page the pool cuts fragments from: it holds its own references on
+  // it, so no fragment put brings it home.
+  Page* frag_page;
   std::size_t page_bytes;
   // Its receive queue's XDP memory model (registered while alive); frames
   // keep the MemInfo after.
@@ -211,6 +239,7 @@ enum Op : std::uint8_t {
   kFrame,
   kFrameFlush,
   kHandOver,
+  kAllocBulk,
   kOpCount
 };
 
@@ -324,12 +353,135 @@ class Run {
     return pages;
   }
 
+  // ---- the syncs for the device ----
+
+  // The references the harness holds on a page: its items' and those of the
+  // frames queued in the FrameBulk.
+  int page_refs(const Page* page) const {
+    int refs = 0;
+    for (const auto* list : {&items_, &bulk_items_})
+      for (const Item& item : *list)
+        if (item.page == page) refs += item.refs;
+    return refs;
+  }
+
+  // Called once the model took in a put of `before` (the item as it was):
+  // when the put brought the page home (a whole page's last reference, a
+  // fragment page's last fragment once the pool dropped its own), a live
+  // pool that syncs syncs it once, at params.offset, for min(sync_size,
+  // max_len) bytes; a destroyed pool does not (the kernel's dma_sync is off
+  // after destroy). `seen` dedupes the pages of one bulk put.
+  void expect_home(const Item& before, std::uint32_t sync_size,
+                   std::vector<Page*>* seen = nullptr) {
+    const Instance& in = inst_[before.inst];
+    bool home = false;
+    switch (before.kind) {
+      case Kind::kWhole:
+        home = before.refs == 1;
+        break;
+      case Kind::kFrag:
+        home = page_refs(before.page) == 0 && in.frag_page != before.page;
+        break;
+      case Kind::kNormal:
+        break;
+    }
+    if (!home) return;
+    if (seen) {
+      if (std::find(seen->begin(), seen->end(), before.page) != seen->end()) return;
+      seen->push_back(before.page);
+    }
+    if (!in.alive || !in.syncs) return;
+    expected_syncs_.push_back({reinterpret_cast<ppool::DmaAddr>(ppool::page_address(before.page)),
+                               in.offset, std::min(sync_size, in.max_len), in.dir, in.name});
+  }
+
+  std::string describe(const ppool::test::RecordingDmaDevice::Sync& s) const {
+    char text[160];
+    std::snprintf(text, sizeof text, "%s: %#llx +%zu len %zu %s", s.caller.c_str(),
+                  static_cast<unsigned long long>(s.addr), s.offset, s.len,
+                  ppool::to_string(s.dir));
+    return text;
+  }
+
+  // The syncs since the last settle against the ones the puts since then
+  // expect; then both are forgotten. Before each allocation (whose own
+  // syncs, of fresh and reused pages, are dropped after it) and after each
+  // operation.
+  void settle_syncs() {
+    std::vector<ppool::test::RecordingDmaDevice::Sync> got = e_.recorder.device_syncs();
+    std::sort(expected_syncs_.begin(), expected_syncs_.end());
+    if (got != expected_syncs_) {
+      std::string text;
+      for (const auto& s : got) text += "\n  synced   " + describe(s);
+      for (const auto& s : expected_syncs_) text += "\n  expected " + describe(s);
+      fail("the puts' syncs for the device (%zu) are not one per page home (%zu):%s", got.size(),
+           expected_syncs_.size(), text.c_str());
+    }
+    e_.recorder.clear_syncs();
+    expected_syncs_.clear();
+    FUZZ_CHECK(e_.coherent.device_syncs().empty() && e_.coherent.cpu_syncs() == 0,
+               "a pool synced on a device that needs no syncs (%zu syncs)",
+               e_.coherent.device_syncs().size());
+  }
+
+  // ---- the registry ----
+
+  // Live pools and destroyed ones the harness holds pages of are found and
+  // listed as they are; a destroyed pool may leave once its pages are back,
+  // and never comes back.
+  void check_registry() {
+    const std::vector<ppool::PoolInfo> listed = ppool::list_pools();
+    for (std::size_t k = 1; k < listed.size(); ++k)
+      FUZZ_CHECK(listed[k - 1].id < listed[k].id, "list_pools: id %u listed after id %u",
+                 listed[k].id, listed[k - 1].id);
+    for (std::size_t i = 0; i < inst_.size(); ++i) {
+      Instance& in = inst_[i];
+      const auto entry = std::find_if(listed.begin(), listed.end(),
+                                      [&](const ppool::PoolInfo& p) { return p.id == in.id; });
+      const bool in_list = entry != listed.end();
+      const std::optional<ppool::PoolInfo> found = ppool::find_pool(in.id);
+      if (in.gone) {
+        FUZZ_CHECK(!in_list && !found, "pool '%s' (id %u) came back to the registry",
+                   in.name.c_str(), in.id);
+        continue;
+      }
+      if (!found) {  // freed: only a destroyed pool whose pages are all back
+        FUZZ_CHECK(!in.alive, "live pool '%s' (id %u) is not in the registry", in.name.c_str(),
+                   in.id);
+        FUZZ_CHECK(held_pages(static_cast<int>(i)).empty(),
+                   "destroyed pool '%s' (id %u) left the registry with pages out", in.name.c_str(),
+                   in.id);
+        in.gone = true;
+        continue;
+      }
+      // Listed before it was found, so listed too.
+      FUZZ_CHECK(in_list, "pool '%s' (id %u) found but not listed", in.name.c_str(), in.id);
+      for (const ppool::PoolInfo* info : {&*found, &*entry}) {
+        FUZZ_CHECK(info->name == in.name, "registry: id %u is named '%s', not '%s'", in.id,
+                   info->name.c_str(), in.name.c_str());
+        FUZZ_CHECK((info->detach_time_s == 0) == in.alive,
+                   "registry: pool '%s'%s has detach time %lld", in.name.c_str(),
+                   in.alive ? "" : " (destroyed)", static_cast<long long>(info->detach_time_s));
+        if (!in.alive) continue;  // the release worker may be releasing its pages now
+        FUZZ_CHECK(info->inflight == in.pool->inflight(),
+                   "registry: pool '%s' has %u in flight, the pool says %u", in.name.c_str(),
+                   info->inflight, in.pool->inflight());
+        FUZZ_CHECK(info->stats.to_json() == in.pool->stats().to_json(),
+                   "registry: pool '%s' counters %s, the pool's %s", in.name.c_str(),
+                   info->stats.to_json().c_str(), in.pool->stats().to_json().c_str());
+      }
+    }
+  }
+
   // After every operation.
   void check() {
+    settle_syncs();
+    check_registry();
     FUZZ_CHECK(bulk_.count() == bulk_items_.size(), "FrameBulk holds %u frames, %zu were queued",
                bulk_.count(), bulk_items_.size());
     FUZZ_CHECK(ppool::misuse_count() == misuses_, "a misuse was reported");
     FUZZ_CHECK(e_.debug.error_count() == 0, "the DMA checker found an error");
+    std::size_t coherent_inflight = 0;  // destroy unmaps every page: the live pools' only
     for (std::size_t i = 0; i < inst_.size(); ++i) {
       const Instance& in = inst_[i];
       const std::vector<Page*> pages = held_pages(static_cast<int>(i));
@@ -352,12 +504,16 @@ class Run {
       FUZZ_CHECK(inflight >= held && inflight <= held + extra,
                  "pool '%s'%s: inflight %u, the harness holds %zu pages (at most %zu more)",
                  in.name.c_str(), in.alive ? "" : " (destroyed)", inflight, held, extra);
+      if (in.coherent && in.alive) coherent_inflight += inflight;
       if (in.dma) {
         const std::size_t live = e_.debug.live_mappings(in.name);
         FUZZ_CHECK(live == (in.alive ? inflight : 0), "pool '%s'%s: %zu pages mapped, %u in flight",
                    in.name.c_str(), in.alive ? "" : " (destroyed)", live, inflight);
       }
     }
+    FUZZ_CHECK(e_.coherent.live_mappings() == coherent_inflight && e_.coherent.bad_unmaps() == 0,
+               "the coherent device: %zu pages mapped, %zu in flight, %zu bad unmaps",
+               e_.coherent.live_mappings(), coherent_inflight, e_.coherent.bad_unmaps());
   }
 
   // ---- operations ----
@@ -391,8 +547,13 @@ class Run {
         p.max_len = static_cast<std::uint32_t>(ppool::kPageSize << p.order);
         p.pool_size = kSizes1[(variant / 3) % 3];
         break;
-      default:  // plain
+      default:  // plain, or mapped on the coherent device (asking for syncs it must not get)
         p.pool_size = kSizes2[variant % 3];
+        if (variant & 0x40) {
+          p.flags = ppool::kDmaMap | ppool::kDmaSyncDev;
+          p.dev = &e_.coherent;
+          p.max_len = static_cast<std::uint32_t>(ppool::kPageSize);
+        }
         break;
     }
     in.name = "fz" + std::to_string(slot) + "-" + std::to_string(++e_.serial);
@@ -401,7 +562,14 @@ class Run {
     FUZZ_CHECK(created.ok(), "create '%s': %s", in.name.c_str(),
                created.ok() ? "" : created.error().message.c_str());
     in.pool = created.value();
-    in.dma = p.flags & ppool::kDmaMap;
+    in.dma = (p.flags & ppool::kDmaMap) && p.dev == &e_.debug;
+    in.coherent = p.dev == &e_.coherent;
+    in.syncs = (p.flags & ppool::kDmaSyncDev) && p.dev->needs_sync();
+    in.max_len = p.max_len;
+    in.dir = p.dma_dir;
+    in.id = in.pool->id();
+    in.gone = false;
+    in.frag_page = nullptr;
     in.alive = true;
     // The ring holds a power of two at least pool_size.
     in.pool_size = static_cast<std::uint32_t>(std::bit_ceil(std::max(p.pool_size, 2u)));
@@ -428,17 +596,42 @@ class Run {
     FUZZ_CHECK(inflight == held, "destroy of '%s' left %u in flight, the harness holds %zu",
                in.name.c_str(), inflight, held);
     in.alive = false;
+    in.frag_page = nullptr;  // free_frag() dropped the pool's references
     slot_[slot] = -1;
   }
 
   void alloc_pages(int slot) {
     PagePool* pool = pool_in(slot);
     if (!pool || items_.size() >= kMaxItems) return;
+    settle_syncs();
     Page* page = pool->alloc_pages();
+    e_.recorder.clear_syncs();  // a refill syncs its fresh pages: not a put's
     const int i = slot_[slot];
     FUZZ_CHECK(page, "alloc_pages of '%s' failed", inst_[i].name.c_str());
     check_fresh(i, page, 0, static_cast<std::uint32_t>(inst_[i].page_bytes), false);
     add(Kind::kWhole, page, i, 0, static_cast<std::uint32_t>(inst_[i].page_bytes));
+  }
+
+  // alloc_pages_bulk: up to 100 pages at once (a run out of the cache, a
+  // bulk from the ring, the allocator's bulk), each checked as alloc_pages'.
+  void op_alloc_bulk() {
+    const std::uint8_t b = in_.byte(), count = in_.byte();
+    const int slot = b % kSlots;
+    PagePool* pool = pool_in(slot);
+    if (!pool || items_.size() >= kMaxItems) return;
+    const int i = slot_[slot];
+    const std::size_t n = std::min<std::size_t>(1 + count % 100, kMaxItems - items_.size());
+    std::vector<Page*> pages(n);
+    settle_syncs();
+    const std::size_t got = pool->alloc_pages_bulk(pages.data(), n);
+    e_.recorder.clear_syncs();  // a refill syncs its fresh pages: not a put's
+    trace("  alloc_pages_bulk of %zu from '%s': %zu", n, inst_[i].name.c_str(), got);
+    FUZZ_CHECK(got == n, "alloc_pages_bulk(%zu) of '%s' gave %zu", n, inst_[i].name.c_str(), got);
+    const auto bytes = static_cast<std::uint32_t>(inst_[i].page_bytes);
+    for (Page* page : pages) {  // added one by one: a page twice in the bulk is caught
+      check_fresh(i, page, 0, bytes, false);
+      add(Kind::kWhole, page, i, 0, bytes);
+    }
   }
 
   std::uint32_t frag_size(int slot, std::uint8_t b) {
@@ -472,6 +665,7 @@ class Run {
     const std::uint32_t want = frag_size(slot, b);
     std::uint32_t size = want, offset = 0;
     Page* page;
+    settle_syncs();
     if (va) {
       void* addr = pool->alloc_va(&size);
       FUZZ_CHECK(addr, "alloc_va(%u) of '%s' failed", want, inst_[i].name.c_str());
@@ -484,7 +678,9 @@ class Run {
       page = pool->alloc(&offset, &size);
       FUZZ_CHECK(page, "alloc(%u) of '%s' failed", want, inst_[i].name.c_str());
     }
+    e_.recorder.clear_syncs();  // refills and reused fragment pages sync: not a put's
     const bool whole = want * 2 > bytes;
+    if (!whole && offset == 0) inst_[i].frag_page = page;  // a fresh fragment page
     FUZZ_CHECK(size >= want, "alloc(%u) of '%s' gave %u bytes", want, inst_[i].name.c_str(), size);
     FUZZ_CHECK(offset % ppool::kCacheLine == 0, "alloc of '%s': offset %u", inst_[i].name.c_str(),
                offset);
@@ -506,8 +702,11 @@ class Run {
       return;
     }
     const std::uint32_t size = frag_size(slot, b);
+    settle_syncs();
     Page* page = pool->alloc_frag(size, &offset);
+    e_.recorder.clear_syncs();
     FUZZ_CHECK(page, "alloc_frag(%u) of '%s' failed", size, inst_[i].name.c_str());
+    if (offset == 0) inst_[i].frag_page = page;  // a fresh fragment page
     FUZZ_CHECK(offset % ppool::kCacheLine == 0, "alloc_frag of '%s': offset %u",
                inst_[i].name.c_str(), offset);
     check_fresh(i, page, offset, size, true);
@@ -567,9 +766,11 @@ class Run {
       // are the harness's, on a normal page now.
       item.kind = Kind::kNormal;
       --item.refs;
-      return;
+      return;  // released: not home, no sync
     }
+    const Item before = item;
     if (--item.refs == 0) remove(i);
+    expect_home(before, m == kPutPage ? sync_size : kSyncFull);
   }
 
   std::size_t pick(std::uint8_t b) const { return b % items_.size(); }
@@ -629,8 +830,10 @@ class Run {
     on(flags & 1, [&pages] { ppool::put_page_bulk(pages.data(), pages.size()); });
     // Highest index first, so removals do not move the ones still to update.
     std::sort(chosen.begin(), chosen.end(), std::greater<>());
+    std::vector<Item> before;
     for (std::size_t idx : chosen) {
       Item& item = items_[idx];
+      before.push_back(item);
       if (item.kind == Kind::kWhole && item.refs > 1) {
         item.kind = Kind::kNormal;
         --item.refs;
@@ -638,6 +841,9 @@ class Run {
         remove(idx);
       }
     }
+    // The kernel's bulk put syncs each page as a put_full_page would.
+    std::vector<Page*> seen;
+    for (const Item& item : before) expect_home(item, kSyncFull, &seen);
   }
 
   void op_get_page() {
@@ -739,7 +945,7 @@ class Run {
     if (how == 2 && item.refs == 1 && item.kind != Kind::kNormal) {
       trace("  FrameBulk add of page %p +%u of '%s'", ppool::page_address(item.page), item.offset,
             in.name.c_str());
-      if (bulk_.count() == ppool::FrameBulk::kSize) bulk_items_.clear();  // flushed first
+      if (bulk_.count() == ppool::FrameBulk::kSize) bulk_flushed();  // add() flushes first
       bulk_.add(frame);
       bulk_items_.push_back(item);
       remove(i);
@@ -758,9 +964,12 @@ class Run {
     if (item.kind == Kind::kWhole && item.refs > 1) {
       item.kind = Kind::kNormal;  // the pool's put of a shared page releases it
       --item.refs;
-    } else if (--item.refs == 0) {
-      remove(i);
-      return;
+    } else {
+      const Item before = item;
+      const bool last = --item.refs == 0;
+      if (last) remove(i);
+      expect_home(before, kSyncFull);  // a frame's page goes home as put_full_page
+      if (last) return;
     }
     write_token(item);  // the frame overwrote it
   }
@@ -768,7 +977,15 @@ class Run {
   void frame_flush() {
     trace("  FrameBulk flush of %u", bulk_.count());
     bulk_.flush();
+    bulk_flushed();
+  }
+
+  // The FrameBulk was flushed: its frames went home in one put_page_bulk.
+  void bulk_flushed() {
+    std::vector<Item> flushed = std::move(bulk_items_);
     bulk_items_.clear();
+    std::vector<Page*> seen;
+    for (const Item& item : flushed) expect_home(item, kSyncFull, &seen);
   }
 
   // The pool moves to the helper thread (bind_owner), which allocates from
@@ -868,8 +1085,11 @@ class Run {
       case kFrameFlush:
         frame_flush();
         break;
-      default:  // kHandOver
+      case kHandOver:
         op_hand_over();
+        break;
+      default:  // kAllocBulk
+        op_alloc_bulk();
         break;
     }
   }
@@ -919,6 +1139,13 @@ class Run {
     }
     FUZZ_CHECK(e_.debug.live_mappings() == 0, "%zu DMA mappings left after the run",
                e_.debug.live_mappings());
+    FUZZ_CHECK(e_.coherent.live_mappings() == 0, "%zu coherent mappings left after the run",
+               e_.coherent.live_mappings());
+    // Every pool of the run left the registry with its last page.
+    check_registry();
+    for (const Instance& in : inst_)
+      FUZZ_CHECK(in.gone, "pool '%s' (id %u) still in the registry after the run", in.name.c_str(),
+                 in.id);
     FUZZ_CHECK(e_.debug.error_count() == 0, "the DMA checker found an error");
     const ppool::PageAllocatorStats s = e_.allocator.stats();
     FUZZ_CHECK(s.free_bytes + s.released_bytes == s.committed_bytes,
@@ -934,6 +1161,7 @@ class Run {
   int slot_[kSlots];
   std::vector<Instance> inst_;
   std::vector<Item> items_;
+  std::vector<ppool::test::RecordingDmaDevice::Sync> expected_syncs_;  // since the last settle
   // Frames queued in bulk_, not yet returned: the harness may not touch them.
   ppool::FrameBulk bulk_;
   std::vector<Item> bulk_items_;

@@ -9,7 +9,7 @@ import os
 # Opcodes and their argument bytes, as in fuzz_pool.cc's enum Op.
 CREATE, DESTROY, ALLOC_PAGES, ALLOC_BURST, ALLOC_FRAG, ALLOC, ALLOC_VA, PUT, PUT_BULK, \
     PUT_BURST, GET_PAGE, RELEASE_PAGE, REF_PAGE, FRAGMENT_PAGE, UNREF_PAGE, SYNC_FOR_CPU, \
-    RECREATE, FRAME, FRAME_FLUSH, HAND_OVER = range(20)
+    RECREATE, FRAME, FRAME_FLUSH, HAND_OVER, ALLOC_BULK = range(21)
 # FRAME's mode byte: 0 return_frame, 1 return_frame_rx_napi, 2 FrameBulk
 # (0x10: on the helper thread).
 RETURN_FRAME, RX_NAPI, FRAME_BULK = range(3)
@@ -18,6 +18,9 @@ RETURN_FRAME, RX_NAPI, FRAME_BULK = range(3)
 RECYCLE_DIRECT, PUT_PAGE, PUT_FULL_PAGE, GENERIC_PUT, PAGE_REF, FREE_VA = range(6)
 HELPER, DIRECT = 0x10, 0x20
 SLOT_SYNC, SLOT_ORDER, SLOT_PLAIN = 0, 1, 2
+# CREATE/RECREATE variant bits: 0x40 on SLOT_ORDER syncs on put; on
+# SLOT_PLAIN maps and asks for syncs on a coherent device (none may come).
+VARIANT_SYNC = 0x40
 
 
 def burst(slot, n):  # allocates n pages (1..64)
@@ -26,6 +29,14 @@ def burst(slot, n):  # allocates n pages (1..64)
 
 def put_burst(n, how):  # puts the newest n items
     return [PUT_BURST, n, how]
+
+
+def alloc_bulk(slot, n):  # alloc_pages_bulk of n pages (1..100)
+    return [ALLOC_BULK, slot, n - 1]
+
+
+def put_bulk(count, start=0, helper=False, stride=1):  # put_page_bulk of up to count items
+    return [PUT_BULK, count - 1, start, (stride - 1) << 1 | (1 if helper else 0)]
 
 
 SEEDS = {
@@ -88,6 +99,22 @@ SEEDS = {
     "fragment_in_framebulk": [ALLOC_FRAG, SLOT_SYNC, 2, FRAME, 0, FRAME_BULK, 0,
                               ALLOC_VA, SLOT_SYNC, 2, ALLOC_FRAG, SLOT_SYNC, 2, FRAME, 1, FRAME_BULK, 0,
                               FRAME_FLUSH, DESTROY, SLOT_SYNC] + put_burst(5, GENERIC_PUT),
+    # put_page_bulk on the owner of pools that sync on put: every page synced.
+    "bulk_sync_owner": alloc_bulk(SLOT_SYNC, 12) + put_bulk(12)
+    + [RECREATE, SLOT_ORDER, VARIANT_SYNC] + alloc_bulk(SLOT_ORDER, 5) + alloc_bulk(SLOT_SYNC, 5)
+    + put_bulk(10, 1, stride=2) + alloc_bulk(SLOT_SYNC, 70) + put_bulk(70, helper=True),
+    # The coherent device: mapped, asked for syncs, never synced.
+    "coherent_device": [RECREATE, SLOT_PLAIN, VARIANT_SYNC | 2] + alloc_bulk(SLOT_PLAIN, 20)
+    + put_burst(5, PUT_PAGE) + put_burst(5, PUT_FULL_PAGE | HELPER) + put_bulk(10)
+    + [ALLOC_FRAG, SLOT_PLAIN, 3, ALLOC_FRAG, SLOT_PLAIN, 3, PUT, 0, FREE_VA, 0, PUT, 0, PAGE_REF, 0],
+    # Frames of three pools, one FrameBulk: put_page_bulk of mixed pools.
+    "frames_mixed_bulk": alloc_bulk(SLOT_SYNC, 6) + alloc_bulk(SLOT_ORDER, 3) + alloc_bulk(SLOT_PLAIN, 6)
+    + [FRAME, 0, FRAME_BULK, 9, FRAME, 3, FRAME_BULK, 9, FRAME, 7, FRAME_BULK, 9] * 3
+    + [FRAME_FLUSH] + [FRAME, 0, RETURN_FRAME, 60, FRAME, 0, RX_NAPI | HELPER, 6],
+    # Pools destroyed with pages out stay in the registry until the last comes back.
+    "registry_pending": alloc_bulk(SLOT_SYNC, 4) + alloc_bulk(SLOT_PLAIN, 3)
+    + [DESTROY, SLOT_SYNC, PUT, 0, PUT_FULL_PAGE, 0, DESTROY, SLOT_PLAIN, CREATE, SLOT_SYNC, 3]
+    + alloc_bulk(SLOT_SYNC, 2) + [PUT, 1, GENERIC_PUT | HELPER, 0] + put_bulk(7, helper=True),
 }
 
 
