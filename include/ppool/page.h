@@ -308,11 +308,23 @@ class PageAllocator {
   // THP elsewhere. Reads smaps: slow, for reports. Thread context: any thread.
   [[nodiscard]] std::size_t huge_backed_bytes() const;
 
-  // Calls visit with the head page of every allocated block of every
-  // allocator of the process, each allocator's lock held in turn (visit
-  // must not call into an allocator). O(pages committed): for reports.
-  // Thread context: any thread.
-  static void visit_allocated(const std::function<void(const Page*)>& visit);
+  // An allocated block as visit_allocated() read it, under the allocator's
+  // lock: its head and the head's two tags at that moment.
+  struct VisitedBlock {
+    const Page* head;
+    std::uintptr_t pp_tag;     // the owning pool's tag (Page::pp_tag), 0 for none
+    std::uint64_t holder_tag;  // the holder tag (Page::holder_tag)
+  };
+  // Calls visit with every allocated block of every allocator of the
+  // process. Each allocator's lock is held only while a bounded chunk of
+  // descriptors is read (1024), never while visit runs, so the allocators
+  // serve their pools between chunks and visit may call into them; a block
+  // may be freed by the time visit sees it (read its tags from the
+  // VisitedBlock, not from the page, whose free-list links share the holder
+  // tag's word), and what is allocated or freed meanwhile may be missed: a
+  // report, not a snapshot. O(pages committed), and a 10 us pause between
+  // chunks: for reports. Thread context: any thread.
+  static void visit_allocated(const std::function<void(const VisitedBlock&)>& visit);
 
  private:
   struct Impl;

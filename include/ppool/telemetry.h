@@ -5,16 +5,24 @@
 // first pool's creation, or telemetry_start() does; no thread and no cost
 // when off. Commands (one per message; the reply is one JSON object):
 //   /              {"/": ["/", "/ppool/list", ...]} (the commands)
-//   /info          {"/info": {"pid": N, "version": "...", "max_output_len": N}}
+//   /info          {"/info": {"pid": N, "version": "...", "max_output_len": N,
+//                   "stats": "on"}}
 //   /ppool/list    {"/ppool/list": [id, ...]}
 //   /ppool/info,ID {"/ppool/info": {"id": N, "name": ..., "queue": N, "nid": N,
 //                   "order": N, "dma_device": ..., "created_ns": N,
-//                   "detach_time": N, "inflight": N, "inflight_mem": N}}
+//                   "detach_time": N, "inflight": N, "inflight_mem": N, "stats": "on"}}
 //   /ppool/stats,ID   {"/ppool/stats": {the eleven counters under the kernel's names}}
-//   /ppool/holders,ID {"/ppool/holders": {"pool_id": N, "pages": N,
+//   /ppool/holders,ID {"/ppool/holders": {"pool_id": N, "pages": N, "age_ms": N,
 //                      "holders": [{"holder": N, "name": ..., "pages": N, "oldest_age_ms": N}]}}
 //   /ppool/prometheus {"/ppool/prometheus": "text exposition format ..."}
-// An unknown command or ID gets {"error": "..."} naming it.
+// An unknown command or ID gets {"error": "..."} naming it. Built with
+// -DPPOOL_STATS=OFF, "stats" says "compiled out", /ppool/stats's value is
+// {"stats": "compiled out"} instead of counters that would read 0, and the
+// Prometheus text leaves the kernel's eleven out (ppool_stats_enabled 0).
+// A holder report scans every allocator's descriptors, so the endpoint runs
+// at most one scan per 100 ms (or nine times the last scan's length) for all
+// pools together, a request sooner waiting its turn; a pool scanned less
+// than that ago gets the same result again, age_ms old.
 //
 // The socket is AF_UNIX SOCK_SEQPACKET, as DPDK telemetry v2's: on connect
 // the client gets a hello, {"version": "ppool X.Y.Z", "pid": N,
@@ -26,9 +34,13 @@
 //
 // Naming, so that tools find endpoints: PATH may be any path, but a file
 // name starting with "ppool" and ending with ".sock", at an absolute path
-// (PPOOL_TELEMETRY=/run/ppool/ppool-eth0.sock, /tmp/ppool-$$.sock), is what
-// ppool-stat without --socket finds: it lists the listening SOCK_SEQPACKET
-// sockets of /proc/net/unix so named and reads each that answers the hello.
+// (PPOOL_TELEMETRY=/run/ppool/ppool-eth0.sock, $XDG_RUNTIME_DIR/ppool-$$.sock),
+// is what ppool-stat without --socket finds: it lists the listening
+// SOCK_SEQPACKET sockets of /proc/net/unix so named and reads each that
+// answers the hello. Put it in a directory only its user may write to: a
+// fixed name in /tmp can be taken first by anyone (ppool-fwd and ppool-xsk
+// default to /run/ppool/, $XDG_RUNTIME_DIR/ppool/ or a private
+// /tmp/ppool-UID/, tools/common/telemetry.h).
 #pragma once
 
 #include <optional>
@@ -39,8 +51,10 @@
 
 namespace ppool {
 
-// Listens (nullopt) on a Unix socket at path (an existing socket file there is
-// replaced when nothing answers on it) with one thread serving clients.
+// Listens (nullopt) on a Unix socket at path with one thread serving
+// clients. An existing socket file there is replaced only when it is stale
+// and ours (this user's, nothing answering on it); anything else there (a
+// file, a live endpoint, another user's socket) is refused and kept.
 // kInvalidArgument for an unusable path, naming it; already started: an
 // error naming the running path. Thread context: any thread.
 [[nodiscard]] std::optional<Error> telemetry_start(const std::string& path);

@@ -78,10 +78,11 @@ HolderReport scan_holders(const PoolTags& tags) {
   std::map<std::uint32_t, Group> groups;
   const std::uint32_t now = now_ms();
   std::uint64_t pages = 0;
-  PageAllocator::visit_allocated([&](const Page* page) {
-    const std::uintptr_t tag = __atomic_load_n(&page->pp_tag, __ATOMIC_RELAXED);
-    if (tag != tags.in_use && tag != tags.fragments) return;
-    const std::uint64_t word = load_holder_tag(page);
+  // The tags as read under the allocator's lock (the page may be freed by
+  // now): the scan runs in chunks and this runs between them.
+  PageAllocator::visit_allocated([&](const PageAllocator::VisitedBlock& block) {
+    if (block.pp_tag != tags.in_use && block.pp_tag != tags.fragments) return;
+    const std::uint64_t word = block.holder_tag;
     const auto holder = static_cast<std::uint32_t>(word);
     Group& g = groups[holder];
     ++g.pages;

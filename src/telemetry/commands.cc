@@ -31,6 +31,7 @@ std::string process_info_json() {
   o.key("pid").num(static_cast<std::int64_t>(getpid()));
   o.key("version").str("ppool " PPOOL_VERSION_STRING);
   o.key("max_output_len").num(kMaxOutputLen);
+  o.key("stats").str(kStatsState);
   return o.close();
 }
 
@@ -73,32 +74,27 @@ std::optional<std::string> pool_info(std::uint32_t id) {
   o.key("detach_time").num(pool->detach_time_s);
   o.key("inflight").num(pool->inflight);
   o.key("inflight_mem").num(pool->inflight_mem);
+  o.key("stats").str(kStatsState);
   return o.close();
 }
 
+// The kernel's eleven; with the counters compiled out {"stats": "compiled
+// out"} instead of eleven numbers of which eight would read 0 whatever the
+// pool does (the kernel's page-pool-stats-get is refused likewise without
+// CONFIG_PAGE_POOL_STATS).
 std::optional<std::string> pool_stats(std::uint32_t id) {
   const std::optional<PoolInfo> pool = find_pool(id);
   if (!pool) return std::nullopt;
+  if constexpr (!PPOOL_STATS) {
+    JsonBuilder o('{');
+    o.key("stats").str(kStatsState);
+    return o.close();
+  }
   return pool->stats.to_json();
 }
 
 std::optional<std::string> pool_holder_report(std::uint32_t id) {
-  const std::optional<HolderReport> report = pool_holders(id);
-  if (!report) return std::nullopt;
-  JsonBuilder holders('[');
-  for (const HolderGroup& g : report->groups) {
-    JsonBuilder h('{');
-    h.key("holder").num(g.holder);
-    h.key("name").str(g.name);
-    h.key("pages").num(g.pages);
-    h.key("oldest_age_ms").num(g.oldest_age_ms);
-    holders.raw(h.close());
-  }
-  JsonBuilder o('{');
-  o.key("pool_id").num(report->pool_id);
-  o.key("pages").num(report->pages);
-  o.key("holders").raw(holders.close());
-  return o.close();
+  return holders_json(id);
 }
 
 std::optional<std::string> prometheus(std::uint32_t) {

@@ -10,6 +10,7 @@
 
 #include "ppool/registry.h"
 #include "ppool/telemetry.h"
+#include "telemetry/json.h"  // utf8_length
 #include "telemetry/telemetry_internal.h"
 
 namespace ppool {
@@ -22,75 +23,84 @@ struct Family {
   std::string_view help;
   std::uint64_t (*value)(const PoolInfo&);
   bool (*present)(const PoolInfo&);  // nullptr: every pool has a sample
+  bool kernel;                       // one of the kernel's eleven: needs PPOOL_STATS
 };
 
 bool detached(const PoolInfo& p) {
   return p.detach_time_s != 0;
 }
 
-// The kernel's eleven (PagePoolStats), then ppool's own counters and gauges.
+// The kernel's eleven (PagePoolStats), then ppool's own counters and gauges
+// (counted in every build).
 constexpr Family kFamilies[] = {
     {"ppool_alloc_fast_total", "counter", "Pages allocated from the pool's cache.",
-     [](const PoolInfo& p) { return p.stats.alloc.fast; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.alloc.fast; }, nullptr, true},
     {"ppool_alloc_slow_total", "counter",
      "Slow-path order-0 allocations: a bulk from the page allocator into the cache.",
-     [](const PoolInfo& p) { return p.stats.alloc.slow; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.alloc.slow; }, nullptr, true},
     {"ppool_alloc_slow_high_order_total", "counter",
      "Slow-path higher-order allocations from the page allocator.",
-     [](const PoolInfo& p) { return p.stats.alloc.slow_high_order; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.alloc.slow_high_order; }, nullptr, true},
     {"ppool_alloc_empty_total", "counter",
      "Refills that found the ring empty, forcing a slow-path allocation.",
-     [](const PoolInfo& p) { return p.stats.alloc.empty; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.alloc.empty; }, nullptr, true},
     {"ppool_alloc_refill_total", "counter", "Refills of the cache from the ring.",
-     [](const PoolInfo& p) { return p.stats.alloc.refill; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.alloc.refill; }, nullptr, true},
     {"ppool_alloc_waive_total", "counter",
      "Pages taken from the ring at refill but released: not of the pool's NUMA node.",
-     [](const PoolInfo& p) { return p.stats.alloc.waive; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.alloc.waive; }, nullptr, true},
     {"ppool_recycle_cached_total", "counter", "Pages recycled into the cache.",
-     [](const PoolInfo& p) { return p.stats.recycle.cached; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.recycle.cached; }, nullptr, true},
     {"ppool_recycle_cache_full_total", "counter",
      "Direct recycles that found the cache full (the page went to the ring).",
-     [](const PoolInfo& p) { return p.stats.recycle.cache_full; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.recycle.cache_full; }, nullptr, true},
     {"ppool_recycle_ring_total", "counter", "Pages recycled into the ring.",
-     [](const PoolInfo& p) { return p.stats.recycle.ring; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.recycle.ring; }, nullptr, true},
     {"ppool_recycle_ring_full_total", "counter",
      "Pages freed to the page allocator because the ring was full.",
-     [](const PoolInfo& p) { return p.stats.recycle.ring_full; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.recycle.ring_full; }, nullptr, true},
     {"ppool_recycle_released_refcnt_total", "counter",
      "Pages released because another reference still held them (refcount above one).",
-     [](const PoolInfo& p) { return p.stats.recycle.released_refcnt; }, nullptr},
+     [](const PoolInfo& p) { return p.stats.recycle.released_refcnt; }, nullptr, true},
     {"ppool_alloc_limited_total", "counter", "Allocations refused at the pool's max_inflight.",
-     [](const PoolInfo& p) { return p.extra.alloc_limited; }, nullptr},
+     [](const PoolInfo& p) { return p.extra.alloc_limited; }, nullptr, false},
     {"ppool_pages_zeroed_total", "counter", "Pages cleared (kZeroPages).",
-     [](const PoolInfo& p) { return p.extra.pages_zeroed; }, nullptr},
+     [](const PoolInfo& p) { return p.extra.pages_zeroed; }, nullptr, false},
     {"ppool_inflight_pages", "gauge",
      "Pages taken from the page allocator and not given back: with users, in the cache or in the "
      "ring (the kernel's inflight).",
-     [](const PoolInfo& p) { return std::uint64_t{p.inflight}; }, nullptr},
+     [](const PoolInfo& p) { return std::uint64_t{p.inflight}; }, nullptr, false},
     {"ppool_inflight_bytes", "gauge", "The inflight pages' bytes (the kernel's inflight-mem).",
-     [](const PoolInfo& p) { return p.inflight_mem; }, nullptr},
+     [](const PoolInfo& p) { return p.inflight_mem; }, nullptr, false},
     {"ppool_inflight_peak_pages", "gauge", "The most pages inflight at once.",
-     [](const PoolInfo& p) { return std::uint64_t{p.extra.inflight_peak}; }, nullptr},
+     [](const PoolInfo& p) { return std::uint64_t{p.extra.inflight_peak}; }, nullptr, false},
     {"ppool_detach_time_seconds", "gauge",
      "When a destroyed pool still waiting for pages in flight was destroyed (Unix time; "
      "only such pools have a sample).",
-     [](const PoolInfo& p) { return static_cast<std::uint64_t>(p.detach_time_s); }, detached},
+     [](const PoolInfo& p) { return static_cast<std::uint64_t>(p.detach_time_s); }, detached,
+     false},
 };
 
 // A label value: backslash, double quote and newline escaped, as the
-// format requires.
+// format requires, and each byte that is not UTF-8 as U+FFFD (the format's
+// text is UTF-8; a scraper refuses it otherwise).
 std::string label_value(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (char c : text) {
-    if (c == '\\')
+  for (std::size_t i = 0; i < text.size();) {
+    const std::size_t n = utf8_length(text, i);
+    const char c = text[i];
+    if (n == 0)
+      out += "\xef\xbf\xbd";  // U+FFFD REPLACEMENT CHARACTER
+    else if (c == '\\')
       out += "\\\\";
     else if (c == '"')
       out += "\\\"";
     else if (c == '\n')
       out += "\\n";
     else
-      out += c;
+      out.append(text.substr(i, n));
+    i += n == 0 ? 1 : n;
   }
   return out;
 }
@@ -118,9 +128,15 @@ std::string prometheus_text() {
   std::vector<std::string> pool_labels;
   pool_labels.reserve(pools.size());
   for (const PoolInfo& p : pools) pool_labels.push_back(detail::labels(p));
-  std::string out;
+  // Whether the kernel's eleven are counted, as a gauge: with them compiled
+  // out their families are left out rather than shown as zeros.
+  std::string out =
+      detail::cat({"# HELP ppool_stats_enabled Whether the pools' counters are compiled in "
+                   "(PPOOL_STATS): 0 leaves the kernel's eleven out.\n"
+                   "# TYPE ppool_stats_enabled gauge\nppool_stats_enabled ",
+                   PPOOL_STATS ? "1" : "0", "\n"});
   for (const detail::Family& f : detail::kFamilies)
-    detail::append_family(out, f, pools, pool_labels);
+    if (PPOOL_STATS || !f.kernel) detail::append_family(out, f, pools, pool_labels);
   return out;
 }
 

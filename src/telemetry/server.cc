@@ -88,12 +88,18 @@ bool answers(const sockaddr_un& addr) {
   return live;
 }
 
-// Bind found path taken: removes it when it is a socket no one listens on
-// (a process that died without telemetry_stop), else says why not.
+// Bind found path taken: removes it when it is a stale socket of ours (this
+// user's, no one listening: a process that died without telemetry_stop),
+// else says why not. Another user's socket is left alone even when dead: it
+// may be a squatter's bait, and removing it is not ours to decide.
 std::optional<Error> remove_stale(const std::string& path, const sockaddr_un& addr) {
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) return std::nullopt;  // gone meanwhile: bind again
   if (!S_ISSOCK(st.st_mode)) return path_error(path, "exists and is not a socket");
+  if (st.st_uid != geteuid())
+    return path_error(
+        path, cat({"a socket of uid ", std::to_string(st.st_uid),
+                   " is there, not one of this process's uid ", std::to_string(geteuid())}));
   if (answers(addr)) return path_error(path, "another process's endpoint answers there");
   if (errno != ECONNREFUSED)
     return path_error(path, cat({"in use (connect: ", std::strerror(errno), ")"}));

@@ -2,12 +2,16 @@
 # ppool-stat against a real process (stat_target, its endpoint started by
 # PPOOL_TELEMETRY): the JSON's shape and counters that move between two
 # reads, the table, discovery through /proc/net/unix, the Prometheus text,
-# the holder report, --watch, and a one-line message with exit status 1
-# when the process is missing or goes away mid-read, 2 on bad arguments.
-#   tests/telemetry/stat.sh PPOOL_STAT STAT_TARGET
+# the holder report, --watch, names with terminal escapes shown escaped (and
+# exact in --json), and a one-line message with exit status 1 when the
+# process is missing or goes away mid-read, 2 on bad arguments. STATS is the
+# build's PPOOL_STATS (1 or 0): with 0 every output must say the counters
+# are compiled out instead of showing zeros.
+#   tests/telemetry/stat.sh PPOOL_STAT STAT_TARGET STATS
 set -uo pipefail
 stat=$1
 target=$2
+stats=${3:?STATS: the build PPOOL_STATS, 1 or 0}
 dir=$(mktemp -d /tmp/ppool-stat-test.XXXXXX)
 sock=$dir/ppool-stat-test.sock
 pid=
@@ -33,7 +37,7 @@ if ! grep -q '^ready' "$dir/target.out"; then
   echo "FAIL: stat_target did not start: $(cat "$dir/target.err")"
   exit 1
 fi
-read -r _ id0 id1 <"$dir/target.out"
+read -r _ id0 id1 id2 <"$dir/target.out"
 
 # run NAME EXPECTED_RC ARGS...: ppool-stat's stdout in $dir/NAME.out, stderr
 # in $dir/NAME.err; a failure when it exits otherwise.
@@ -50,10 +54,11 @@ run() {
 run json1 0 --socket "$sock" --json
 sleep 0.3
 run json2 0 --socket "$sock" --json
-python3 - "$dir/json1.out" "$dir/json2.out" "$pid" "$id0" "$id1" <<'PY' || fail "the --json output"
+python3 - "$dir/json1.out" "$dir/json2.out" "$pid" "$id0" "$id1" "$id2" "$stats" <<'PY' || fail "the --json output"
 import json, sys
-a, b = (json.load(open(p)) for p in sys.argv[1:3])
+a, b = (json.load(open(p, encoding="utf-8")) for p in sys.argv[1:3])
 pid, ids = int(sys.argv[3]), {int(sys.argv[4]), int(sys.argv[5])}
+evil_id, stats = int(sys.argv[6]), sys.argv[7] == "1"
 counters = ["alloc_fast", "alloc_slow", "alloc_slow_high_order", "alloc_empty", "alloc_refill",
             "alloc_waive", "recycle_cached", "recycle_cache_full", "recycle_ring",
             "recycle_ring_full", "recycle_released_refcnt"]
@@ -67,15 +72,20 @@ for j in (a, b):
     if set(mine) != ids: bad.append(f"pools {sorted(mine)}, not {sorted(ids)}")
     for p in mine.values():
         if list(p) != fields: bad.append(f"pool fields {list(p)}")
-        if list(p["stats"]) != counters: bad.append(f"counters {list(p['stats'])}")
-        if not all(isinstance(v, int) and v >= 0 for v in p["stats"].values()):
-            bad.append("counters must be whole numbers")
         if not isinstance(p["name"], str) or not p["name"].startswith("stat rxq"):
             bad.append(f"name {p['name']!r}")
         if p["inflight_mem"] != p["inflight"] * 4096: bad.append("inflight_mem != inflight pages")
+        if not stats:
+            if p["stats"] != "compiled out": bad.append(f"stats {p['stats']!r}, not 'compiled out'")
+            continue
+        if list(p["stats"]) != counters: bad.append(f"counters {list(p['stats'])}")
+        if not all(isinstance(v, int) and v >= 0 for v in p["stats"].values()):
+            bad.append("counters must be whole numbers")
+    evil = [p["name"] for p in j["pools"] if p["id"] == evil_id]
+    if evil != ["evil\x1b[2J\nname"]: bad.append(f"the escaped name comes back as {evil!r}")
 pa = {p["id"]: p for p in a["pools"]}
 pb = {p["id"]: p for p in b["pools"]}
-for i in ids:
+for i in (ids if stats else ()):
     before, after = pa[i]["stats"], pb[i]["stats"]
     if any(after[c] < before[c] for c in counters): bad.append(f"pool {i}: a counter went back")
     if not after["recycle_ring"] > before["recycle_ring"]:
@@ -88,6 +98,13 @@ PY
 run table 0 --socket "$sock"
 grep -q "stat rxq0" "$dir/table.out" || fail "the table has no 'stat rxq0': $(cat "$dir/table.out")"
 grep -q "^pid $pid " "$dir/table.out" || fail "the table has no 'pid $pid' header"
+# A name with terminal escapes: shown escaped, on its row, no control byte.
+grep -qF 'evil\x1b[2J\nname' "$dir/table.out" || fail "the table has no escaped name: $(cat -v "$dir/table.out")"
+LC_ALL=C grep -q '[[:cntrl:]]' <(tr -d '\n' <"$dir/table.out") && fail "a control character in the table: $(cat -v "$dir/table.out")"
+if [ "$stats" = 0 ]; then
+  [ "$(grep -c "statistics compiled out" "$dir/table.out")" -ge 3 ] ||
+    fail "the table does not say the statistics are compiled out: $(cat "$dir/table.out")"
+fi
 run found 0
 grep -q "^pid $pid  $sock" "$dir/found.out" || fail "discovery did not find $sock: $(cat "$dir/found.out")"
 run found_json 0 --json
@@ -96,8 +113,13 @@ python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert isinstance(j
 
 # The Prometheus text, and promtool's opinion of it where it is installed.
 run prom 0 --socket "$sock" --prometheus
-grep -q "^ppool_recycle_ring_total{pool=\"$id0\",name=\"stat rxq0\",queue=\"0\"} [0-9]" "$dir/prom.out" ||
-  fail "--prometheus has no recycle_ring sample for pool $id0"
+if [ "$stats" = 1 ]; then
+  grep -q "^ppool_recycle_ring_total{pool=\"$id0\",name=\"stat rxq0\",queue=\"0\"} [0-9]" "$dir/prom.out" ||
+    fail "--prometheus has no recycle_ring sample for pool $id0"
+else
+  grep -q "^ppool_recycle_ring_total" "$dir/prom.out" && fail "--prometheus shows compiled-out counters"
+fi
+grep -q "^ppool_stats_enabled $stats\$" "$dir/prom.out" || fail "--prometheus has no ppool_stats_enabled $stats"
 if [ -x /usr/bin/promtool ]; then
   /usr/bin/promtool check metrics <"$dir/prom.out" >"$dir/promtool.out" 2>&1 ||
     fail "promtool check metrics: $(cat "$dir/promtool.out")"
@@ -106,6 +128,8 @@ fi
 # Holders: 3 pages of pool id0 held by holder 9, "stat holder".
 run holders 0 --socket "$sock" --holders "$id0"
 grep -Eq "^ +9  stat holder +3 " "$dir/holders.out" || fail "--holders: $(cat "$dir/holders.out")"
+grep -qF 'evil\x1b]0;title\x07holder' "$dir/holders.out" || fail "--holders: no escaped name: $(cat -v "$dir/holders.out")"
+LC_ALL=C grep -q '[[:cntrl:]]' <(tr -d '\n' <"$dir/holders.out") && fail "a control character in --holders: $(cat -v "$dir/holders.out")"
 run holders_json 0 --socket "$sock" --holders "$id0" --json
 python3 -c "
 import json,sys; j=json.load(open(sys.argv[1]))
@@ -117,6 +141,11 @@ grep -q "no pool with id 99999" "$dir/no_pool.err" || fail "--holders 99999: $(c
 # --watch: two redraws of rates.
 run watch 0 --socket "$sock" --watch 0.2 --count 2
 [ "$(grep -c "alloc_fast/s" "$dir/watch.out")" = 2 ] || fail "--watch --count 2: $(cat "$dir/watch.out")"
+grep -qF 'evil\x1b[2J\nname' "$dir/watch.out" || fail "--watch has no escaped name: $(cat -v "$dir/watch.out")"
+LC_ALL=C grep -q '[[:cntrl:]]' <(tr -d '\n' <"$dir/watch.out") && fail "a control character in --watch: $(cat -v "$dir/watch.out")"
+if [ "$stats" = 0 ]; then
+  grep -q "statistics compiled out" "$dir/watch.out" || fail "--watch shows rates of compiled-out counters"
+fi
 
 # Bad arguments: exit 2, a message, nothing on stdout.
 for args in "--bogus" "--watch --json" "--count 2" "--holders x" "--prometheus --holders 1" "--watch 0"; do

@@ -1,9 +1,11 @@
 // A process for tests/telemetry/stat.sh to read with ppool-stat: two pools
-// whose counters keep moving, three pages held by a named holder, and the
-// telemetry endpoint started by the environment (PPOOL_TELEMETRY=PATH) at
-// the first pool's creation, as an application would get it.
+// whose counters keep moving, three pages held by a named holder, a third
+// pool and a holder whose names carry terminal escapes (which ppool-stat
+// must show escaped), and the telemetry endpoint started by the environment
+// (PPOOL_TELEMETRY=PATH) at the first pool's creation, as an application
+// would get it.
 //   PPOOL_TELEMETRY=PATH stat_target SECONDS
-// Prints "ready ID0 ID1" once the endpoint answers, churns until SECONDS
+// Prints "ready ID0 ID1 ID2" once the endpoint answers, churns until SECONDS
 // have passed, then exits 0. Exits 3 when the environment did not start
 // the endpoint.
 #include <chrono>
@@ -48,6 +50,7 @@ void churn(ppool::PagePool* pool) {
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 30;
   ppool::PagePool* pools[] = {make("stat rxq0", 0), make("stat rxq1", 1)};
+  ppool::PagePool* evil = make("evil\x1b[2J\nname", 2);
   if (ppool::telemetry_path().empty()) {
     std::fprintf(stderr, "stat_target: PPOOL_TELEMETRY did not start the endpoint\n");
     return 3;
@@ -58,7 +61,10 @@ int main(int argc, char** argv) {
     ppool::set_page_holder(held.back(), 9);
   }
   ppool::name_holder(9, "stat holder");
-  std::printf("ready %u %u\n", pools[0]->id(), pools[1]->id());
+  held.push_back(pools[0]->alloc_pages());
+  ppool::set_page_holder(held.back(), 10);
+  ppool::name_holder(10, "evil\x1b]0;title\x07holder");
+  std::printf("ready %u %u %u\n", pools[0]->id(), pools[1]->id(), evil->id());
   std::fflush(stdout);
 
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
@@ -68,5 +74,6 @@ int main(int argc, char** argv) {
   }
   for (ppool::Page* page : held) pools[0]->recycle_direct(page);
   for (ppool::PagePool* pool : pools) ppool::PagePool::destroy(pool);
+  ppool::PagePool::destroy(evil);
   return 0;
 }

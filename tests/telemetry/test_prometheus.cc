@@ -217,23 +217,41 @@ class PrometheusTest : public ::testing::Test {
 TEST_F(PrometheusTest, TextExpositionFormat) {
   const std::string text = ppool::prometheus_text();
   const std::vector<Sample> samples = check_exposition(text);
+  std::vector<Sample> enabled;  // the process's one sample, without labels
   for (const Sample& s : samples) {
     EXPECT_TRUE(s.name.starts_with("ppool_")) << s.name;
+    if (s.name == "ppool_stats_enabled") {
+      enabled.push_back(s);
+      EXPECT_TRUE(s.labels.empty());
+      continue;
+    }
     EXPECT_EQ(s.labels.size(), 3u) << s.name;
     EXPECT_TRUE(s.labels.count("pool") && s.labels.count("name") && s.labels.count("queue"));
   }
-  // The kernel's names, as counters.
+  ASSERT_EQ(enabled.size(), 1u);
+  EXPECT_EQ(enabled[0].value, ppool::test::kStatsCompiledIn ? 1 : 0);
+  // The kernel's names, as counters; left out, not zeros, when they are
+  // compiled out.
   for (const char* family :
        {"ppool_alloc_fast_total", "ppool_alloc_slow_total", "ppool_alloc_slow_high_order_total",
         "ppool_alloc_empty_total", "ppool_alloc_refill_total", "ppool_alloc_waive_total",
         "ppool_recycle_cached_total", "ppool_recycle_cache_full_total", "ppool_recycle_ring_total",
-        "ppool_recycle_ring_full_total", "ppool_recycle_released_refcnt_total",
-        "ppool_inflight_pages", "ppool_inflight_bytes"})
+        "ppool_recycle_ring_full_total", "ppool_recycle_released_refcnt_total"}) {
+    for (const ppool::PagePool* p : pools_)
+      EXPECT_EQ(of(samples, family, p).size(), ppool::test::kStatsCompiledIn ? 1u : 0u) << family;
+    if (!ppool::test::kStatsCompiledIn) {
+      EXPECT_EQ(text.find(std::string("# HELP ") + family + " "), std::string::npos) << family;
+    }
+  }
+  for (const char* family : {"ppool_alloc_limited_total", "ppool_pages_zeroed_total",
+                             "ppool_inflight_pages", "ppool_inflight_bytes"})
     for (const ppool::PagePool* p : pools_) EXPECT_EQ(of(samples, family, p).size(), 1u) << family;
   EXPECT_TRUE(of(samples, "ppool_detach_time_seconds", pools_[0]).empty()) << "live pools";
   EXPECT_NE(text.find("# TYPE ppool_detach_time_seconds gauge\n"), std::string::npos);
 
-  EXPECT_EQ(of(samples, "ppool_recycle_ring_total", pools_[0])[0].value, 1);
+  PPOOL_IF_STATS {
+    EXPECT_EQ(of(samples, "ppool_recycle_ring_total", pools_[0])[0].value, 1);
+  }
   const double inflight = pools_[1]->inflight();
   EXPECT_GE(inflight, 1);
   EXPECT_EQ(of(samples, "ppool_inflight_pages", pools_[1])[0].value, inflight);

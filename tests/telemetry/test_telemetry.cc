@@ -4,6 +4,7 @@
 // owner's counters.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -15,12 +16,15 @@
 #include <thread>
 #include <vector>
 
+#include "common/telemetry.h"
 #include "ppool/holder.h"
 #include "ppool/page_pool.h"
 #include "ppool/registry.h"
 #include "ppool/telemetry.h"
+#include "stat/printable.h"
 #include "support/pool_fixtures.h"
 #include "support/stats.h"
+#include "telemetry/telemetry_internal.h"
 #include "telemetry/telemetry_support.h"
 
 namespace {
@@ -139,6 +143,8 @@ TEST_F(TelemetryTest, HelloThenOneReplyPerCommand) {
   const JsonValue info = c.ask("/info");
   ASSERT_TRUE(info.get("/info")) << info.dump();
   EXPECT_EQ(info.get("/info")->dump(), hello.dump()) << "/info is the hello";
+  ASSERT_TRUE(hello.get("stats")) << hello.dump();
+  EXPECT_EQ(hello.get("stats")->text, ppool::test::kStatsCompiledIn ? "on" : "compiled out");
 }
 
 TEST_F(TelemetryTest, ListInfoAndStatsMatchThePools) {
@@ -177,18 +183,26 @@ TEST_F(TelemetryTest, ListInfoAndStatsMatchThePools) {
   EXPECT_GE(number(*info, "inflight"), 1u);
   EXPECT_EQ(number(*info, "inflight_mem"), a->inflight() * ppool::kPageSize);
 
+  ASSERT_TRUE(info->get("stats")) << info->dump();
+  EXPECT_EQ(info->get("stats")->text, ppool::test::kStatsCompiledIn ? "on" : "compiled out");
+
   for (ppool::PagePool* p : {a, b}) {
     const JsonValue s = c.ask(cmd("/ppool/stats", p->id()));
     const JsonValue* stats = s.get("/ppool/stats");
     ASSERT_TRUE(stats) << s.dump();
+    if (!ppool::test::kStatsCompiledIn) {
+      // Not eleven numbers of which eight read 0 whatever the pool does.
+      EXPECT_EQ(stats->dump(), "{\"stats\": \"compiled out\"}");
+      continue;
+    }
     EXPECT_EQ(stats->keys.size(), 11u) << "the kernel's eleven, nothing else";
     const ppool::PagePoolStats expected = p->stats();
     for (const Counter& counter : kCounters)
       EXPECT_EQ(number(*stats, counter.name), counter.get(expected)) << counter.name;
   }
-  const JsonValue s = c.ask(cmd("/ppool/stats", a->id()));
-  EXPECT_GT(number(*s.get("/ppool/stats"), "recycle_ring"), 0u) << "counted in every build";
   PPOOL_IF_STATS {
+    const JsonValue s = c.ask(cmd("/ppool/stats", a->id()));
+    EXPECT_GT(number(*s.get("/ppool/stats"), "recycle_ring"), 0u);
     EXPECT_GT(number(*s.get("/ppool/stats"), "alloc_slow"), 0u);
     EXPECT_GT(number(*s.get("/ppool/stats"), "alloc_fast"), 0u);
     EXPECT_GT(number(*s.get("/ppool/stats"), "recycle_cached"), 0u);
@@ -208,6 +222,7 @@ TEST_F(TelemetryTest, HoldersGroupTaggedPages) {
   ASSERT_TRUE(report) << reply.dump();
   EXPECT_EQ(number(*report, "pool_id"), p->id());
   EXPECT_EQ(number(*report, "pages"), 5u);
+  EXPECT_EQ(number(*report, "age_ms"), 0u) << "a fresh scan";
   const JsonValue* holders = report->get("holders");
   ASSERT_TRUE(holders && holders->items.size() == 2) << report->dump();
   const JsonValue& top = holders->items[0];  // most pages first
@@ -390,6 +405,7 @@ TEST_F(TelemetryTest, UnusablePathsAreRefusedByName) {
 // counters through the endpoint: every read is whole (ThreadSanitizer
 // checks the reads race nothing) and no counter ever goes backwards.
 TEST_F(TelemetryTest, CountersReadWhileTheOwnerRunsNeverGoBack) {
+  PPOOL_REQUIRE_STATS();
   const std::string path = start();
   std::atomic<std::uint32_t> id{0};
   std::atomic<bool> stop{false};
@@ -439,6 +455,214 @@ TEST_F(TelemetryTest, CountersReadWhileTheOwnerRunsNeverGoBack) {
   socket_reader.join();
   stop = true;
   owner.join();
+}
+
+// A client asking for a pool's holders in a loop gets the last result again,
+// with its age, until the interval has passed: no scan each time. The
+// interval is set to an hour here so that the check does not depend on how
+// fast the machine is; the pages taken between the two requests show only
+// once it is lifted.
+TEST_F(TelemetryTest, HoldersWithinTheIntervalAreServedAgainNotScanned) {
+  ppool::PagePool* p = pool("tele-throttle");
+  ASSERT_TRUE(p);
+  ppool::detail::set_holder_scan_interval(std::chrono::hours(1));
+  std::vector<ppool::Page*> pages;
+  for (int i = 0; i < 3; ++i) pages.push_back(p->alloc_pages());
+  const JsonValue first = command_json(cmd("/ppool/holders", p->id()));
+  ASSERT_TRUE(first.get("/ppool/holders")) << first.dump();
+  EXPECT_EQ(number(*first.get("/ppool/holders"), "pages"), 3u);
+  EXPECT_EQ(number(*first.get("/ppool/holders"), "age_ms"), 0u);
+  for (int i = 0; i < 2; ++i) pages.push_back(p->alloc_pages());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const JsonValue again = command_json(cmd("/ppool/holders", p->id()));
+  ASSERT_TRUE(again.get("/ppool/holders")) << again.dump();
+  EXPECT_EQ(number(*again.get("/ppool/holders"), "pages"), 3u) << "the kept result, not a scan";
+  EXPECT_GE(number(*again.get("/ppool/holders"), "age_ms"), 20u) << "and how old it is";
+  ppool::detail::set_holder_scan_interval(std::chrono::milliseconds(0));
+  const JsonValue fresh = command_json(cmd("/ppool/holders", p->id()));
+  EXPECT_EQ(number(*fresh.get("/ppool/holders"), "pages"), 5u);
+  EXPECT_EQ(number(*fresh.get("/ppool/holders"), "age_ms"), 0u);
+  ppool::detail::set_holder_scan_interval(std::chrono::milliseconds(100));
+  for (ppool::Page* page : pages) p->recycle_direct(page);
+}
+
+// Scans of different pools are spaced by the interval too: the second
+// request waits its turn (a lower bound on the time, which a slow machine
+// only lengthens).
+TEST_F(TelemetryTest, HolderScansOfDifferentPoolsWaitTheirTurn) {
+  ppool::PagePool* a = pool("tele-spaced-a");
+  ppool::PagePool* b = pool("tele-spaced-b");
+  ASSERT_TRUE(a && b);
+  ppool::detail::set_holder_scan_interval(std::chrono::milliseconds(300));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(command_json(cmd("/ppool/holders", a->id())).get("/ppool/holders"));
+  const JsonValue second = command_json(cmd("/ppool/holders", b->id()));
+  const auto waited = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(second.get("/ppool/holders")) << second.dump();
+  EXPECT_EQ(number(*second.get("/ppool/holders"), "age_ms"), 0u) << "a scan of its own";
+  EXPECT_GE(waited, std::chrono::milliseconds(300)) << "the second scan did not wait its turn";
+  ppool::detail::set_holder_scan_interval(std::chrono::milliseconds(100));
+}
+
+// A stale socket file of another user is not ours to remove: it may be
+// bait, and the endpoint refuses the path naming the owner.
+TEST_F(TelemetryTest, StaleSocketOfAnotherUserIsKept) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to make a file of another user (chown)";
+  const std::string path = dir_.socket();
+  const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  const sockaddr_un addr = ppool::test::unix_address(path);
+  ASSERT_EQ(bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
+  close(fd);
+  ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0) << std::strerror(errno);
+  const std::optional<ppool::Error> error = ppool::telemetry_start(path);
+  ASSERT_TRUE(error) << "another user's socket file was replaced";
+  EXPECT_NE(error->message.find(path), std::string::npos) << error->message;
+  EXPECT_NE(error->message.find("uid 65534"), std::string::npos) << error->message;
+  struct stat st;
+  ASSERT_EQ(lstat(path.c_str(), &st), 0) << "kept";
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(ppool::telemetry_path(), "");
+}
+
+// Without --telemetry or PPOOL_TELEMETRY the tools' endpoint goes to a
+// private runtime directory (as root /run/ppool, mode 0700), not to a name
+// anyone could take first in /tmp, and it is named so that ppool-stat's
+// discovery (listening SOCK_SEQPACKET sockets of /proc/net/unix named
+// ppool*.sock) finds it.
+TEST_F(TelemetryTest, ToolsDefaultEndpointIsInAPrivateRuntimeDirectory) {
+  const char* env = std::getenv("PPOOL_TELEMETRY");
+  const std::string saved = env ? env : "";
+  unsetenv("PPOOL_TELEMETRY");
+  const std::string path = ppool::tools::start_telemetry("test", "");
+  if (!saved.empty()) setenv("PPOOL_TELEMETRY", saved.c_str(), 1);
+  ASSERT_FALSE(path.empty());
+  const std::string dir = path.substr(0, path.rfind('/'));
+  EXPECT_EQ(path.substr(dir.size()), "/ppool-test-" + std::to_string(getpid()) + ".sock");
+  if (geteuid() == 0) {
+    EXPECT_EQ(dir, "/run/ppool");
+  } else {
+    EXPECT_NE(dir, "/tmp");
+  }
+  struct stat st;
+  ASSERT_EQ(lstat(dir.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(st.st_uid, geteuid());
+  std::ifstream unix_sockets("/proc/net/unix");
+  std::string line;
+  bool listed = false;
+  while (std::getline(unix_sockets, line)) listed |= line.ends_with(" " + path);
+  EXPECT_TRUE(listed) << path << " is not in /proc/net/unix";
+  RawClient c(path);
+  EXPECT_TRUE(c.connected());
+}
+
+// runtime_dir(): $XDG_RUNTIME_DIR/ppool, else /tmp/ppool-UID, made 0700;
+// one that is a symlink, another user's or writable by others is refused,
+// naming it.
+TEST(RuntimeDir, PicksAndChecksThePrivateDirectory) {
+  TempDir base;
+  const std::string root = base.socket("");  // "<dir>/"
+  ppool::tools::RuntimeDirPlaces at;
+  at.root = false;
+  at.xdg_runtime_dir = root + "xdg";
+  ASSERT_EQ(mkdir(at.xdg_runtime_dir.c_str(), 0700), 0);
+  at.tmp = root + "tmp";
+  ASSERT_EQ(mkdir(at.tmp.c_str(), 01777), 0);
+  at.run = root + "run";
+  ASSERT_EQ(mkdir(at.run.c_str(), 0755), 0);
+  auto mode_of = [](const std::string& dir) {
+    struct stat st;
+    return lstat(dir.c_str(), &st) == 0 ? st.st_mode & 07777 : 0u;
+  };
+
+  ppool::Result<std::string> dir = ppool::tools::runtime_dir(at);
+  ASSERT_TRUE(dir) << dir.error().message;
+  EXPECT_EQ(dir.value(), at.xdg_runtime_dir + "/ppool");
+  EXPECT_EQ(mode_of(dir.value()), 0700u);
+  at.root = true;
+  dir = ppool::tools::runtime_dir(at);
+  ASSERT_TRUE(dir) << dir.error().message;
+  EXPECT_EQ(dir.value(), at.run + "/ppool");
+  EXPECT_EQ(mode_of(dir.value()), 0700u);
+  at.root = false;
+
+  for (const std::string unset : {"", "relative/dir"}) {
+    at.xdg_runtime_dir = unset;
+    dir = ppool::tools::runtime_dir(at);
+    ASSERT_TRUE(dir) << dir.error().message;
+    EXPECT_EQ(dir.value(), at.tmp + "/ppool-" + std::to_string(geteuid()));
+    EXPECT_EQ(mode_of(dir.value()), 0700u);
+  }
+  const std::string fallback = dir.value();
+  const ppool::Result<std::string> path = ppool::tools::default_telemetry_path("fwd", at);
+  ASSERT_TRUE(path);
+  EXPECT_EQ(path.value(), fallback + "/ppool-fwd-" + std::to_string(getpid()) + ".sock");
+
+  // Squatted: writable by others, a symlink to elsewhere, another user's.
+  ASSERT_EQ(chmod(fallback.c_str(), 0777), 0);
+  dir = ppool::tools::runtime_dir(at);
+  ASSERT_FALSE(dir);
+  EXPECT_NE(dir.error().message.find(fallback), std::string::npos) << dir.error().message;
+  EXPECT_NE(dir.error().message.find("writable by others"), std::string::npos)
+      << dir.error().message;
+  ASSERT_EQ(rmdir(fallback.c_str()), 0);
+  ASSERT_EQ(symlink(at.run.c_str(), fallback.c_str()), 0);
+  dir = ppool::tools::runtime_dir(at);
+  ASSERT_FALSE(dir);
+  EXPECT_NE(dir.error().message.find("not a directory"), std::string::npos) << dir.error().message;
+  ASSERT_EQ(unlink(fallback.c_str()), 0);
+  if (geteuid() == 0) {
+    ASSERT_EQ(mkdir(fallback.c_str(), 0700), 0);
+    ASSERT_EQ(chown(fallback.c_str(), 65534, 65534), 0);
+    dir = ppool::tools::runtime_dir(at);
+    ASSERT_FALSE(dir);
+    EXPECT_NE(dir.error().message.find("belongs to uid 65534"), std::string::npos)
+        << dir.error().message;
+  }
+}
+
+// The library's JSON quoting (replies, ppool-stat --json): control
+// characters escaped as RFC 8259 requires, well-formed UTF-8 kept, and each
+// byte that is not UTF-8 replaced by U+FFFD, so that the text stays valid
+// JSON for a strict reader.
+TEST(JsonQuote, ControlCharactersAndBytesThatAreNotUtf8) {
+  using ppool::detail::json_quote;
+  EXPECT_EQ(json_quote("evil\x1b[2J\nname"), "\"evil\\u001b[2J\\nname\"");
+  EXPECT_EQ(json_quote(std::string("a\0b", 3)), "\"a\\u0000b\"");
+  EXPECT_EQ(json_quote("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+  // A stray continuation byte, a truncated sequence, an overlong '/', a
+  // surrogate, 0xff.
+  EXPECT_EQ(json_quote("\x80|\xc3|\xc0\xaf|\xed\xa0\x80|\xff"),
+            "\"\xef\xbf\xbd|\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd|"
+            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd\"");
+}
+
+// A pool's name reaches a client as it was given, control characters and
+// all, through the endpoint's JSON.
+TEST_F(TelemetryTest, ANameWithControlCharactersRoundTrips) {
+  ppool::PagePool* p = pool("evil\x1b[2J\nname");
+  ASSERT_TRUE(p);
+  const std::string text = ppool::telemetry_command(cmd("/ppool/info", p->id()));
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << "escaped in the JSON";
+  const JsonValue reply = RawClient::parse(text);
+  ASSERT_TRUE(reply.get("/ppool/info")) << text;
+  EXPECT_EQ(reply.get("/ppool/info")->get("name")->text, "evil\x1b[2J\nname");
+}
+
+// ppool-stat's printable(): what a terminal would act on, shown escaped.
+TEST(Printable, EscapesWhatATerminalWouldActOn) {
+  using ppool::tools::printable;
+  EXPECT_EQ(printable("evil\x1b[2J\nname"), "evil\\x1b[2J\\nname");
+  EXPECT_EQ(printable("tab\there\r\x7f\\"), "tab\\there\\r\\x7f\\\\");
+  EXPECT_EQ(printable("plain rxq0"), "plain rxq0");
+  EXPECT_EQ(printable("caf\xc3\xa9 \xe2\x82\xac"), "caf\xc3\xa9 \xe2\x82\xac") << "UTF-8 kept";
+  EXPECT_EQ(printable("\xc2\x9b"
+                      "2J"),
+            "\\xc2\\x9b2J")
+      << "C1 CSI";
+  EXPECT_EQ(printable("\xff\xc3"), "\\xff\\xc3") << "not UTF-8";
 }
 
 }  // namespace

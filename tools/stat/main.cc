@@ -14,6 +14,7 @@
 #include "../common/args.h"
 #include "stat/client.h"
 #include "stat/discover.h"
+#include "stat/printable.h"
 #include "stat/report.h"
 
 namespace {
@@ -95,8 +96,10 @@ std::optional<int> parse(int argc, char** argv, Options& o) {
   return std::nullopt;
 }
 
+// The message on one line: it may carry a process's text (its error
+// replies quote what was sent), escaped as the table's names are.
 int fail(const std::string& message) {
-  std::fprintf(stderr, "ppool-stat: %s\n", message.c_str());
+  std::fprintf(stderr, "ppool-stat: %s\n", ppool::tools::printable(message).c_str());
   return 1;
 }
 
@@ -114,8 +117,8 @@ std::optional<int> connect_all(const Options& o, std::vector<ppool::tools::Telem
       out.push_back(std::move(*client));
   if (out.empty())
     return fail(
-        "no telemetry endpoint found (start a process with PPOOL_TELEMETRY=/tmp/ppool-NAME.sock, "
-        "or name one with --socket)");
+        "no telemetry endpoint found (start a process with "
+        "PPOOL_TELEMETRY=$XDG_RUNTIME_DIR/ppool-NAME.sock, or name one with --socket)");
   return std::nullopt;
 }
 

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <string>
 
+#include "stat/printable.h"
+
 namespace ppool::tools {
 namespace {
 
@@ -54,9 +56,14 @@ const PoolSnapshot* find(const ProcessSnapshot& p, std::uint32_t id) {
   return nullptr;
 }
 
+// The text every row puts in place of the counters when the process was
+// built with -DPPOOL_STATS=OFF.
+constexpr const char* kCompiledOut = "statistics compiled out";
+
 void print_header(const ProcessSnapshot& p) {
-  std::printf("pid %lld  %s  %s  %zu pool%s\n", static_cast<long long>(p.pid), p.path.c_str(),
-              p.version.c_str(), p.pools.size(), p.pools.size() == 1 ? "" : "s");
+  std::printf("pid %lld  %s  %s  %zu pool%s\n", static_cast<long long>(p.pid),
+              printable(p.path).c_str(), printable(p.version).c_str(), p.pools.size(),
+              p.pools.size() == 1 ? "" : "s");
 }
 
 // "12.5%" of part in whole, "-" when there was nothing.
@@ -74,6 +81,11 @@ constexpr std::string_view kRecyclePaths[] = {"recycle_cached", "recycle_ring", 
                                               "recycle_released_refcnt"};
 
 void print_rate_row(const PoolSnapshot& now, const PoolSnapshot* then, double seconds) {
+  if (now.stats_compiled_out()) {
+    std::printf("%5u  %-20s %-75s %9llu%s\n", now.id, printable(now.name()).c_str(), kCompiledOut,
+                static_cast<unsigned long long>(now.field("inflight")), then ? "" : "  (new)");
+    return;
+  }
   auto delta = [&](std::string_view c) -> double {
     const std::uint64_t before = then ? then->counter(c) : 0;
     const std::uint64_t after = now.counter(c);
@@ -82,8 +94,9 @@ void print_rate_row(const PoolSnapshot& now, const PoolSnapshot* then, double se
   double recycles = 0;
   for (std::string_view path : kRecyclePaths) recycles += delta(path);
   std::printf("%5u  %-20s %12.0f %10.0f %12.0f %8s %8s %10s %9s %9llu%s\n", now.id,
-              now.name().c_str(), delta("alloc_fast") / seconds, delta("alloc_slow") / seconds,
-              recycles / seconds, percent(delta("recycle_cached"), recycles).c_str(),
+              printable(now.name()).c_str(), delta("alloc_fast") / seconds,
+              delta("alloc_slow") / seconds, recycles / seconds,
+              percent(delta("recycle_cached"), recycles).c_str(),
               percent(delta("recycle_ring"), recycles).c_str(),
               percent(delta("recycle_ring_full"), recycles).c_str(),
               percent(delta("recycle_released_refcnt"), recycles).c_str(),
@@ -101,6 +114,10 @@ std::uint64_t PoolSnapshot::counter(std::string_view name) const {
 std::string PoolSnapshot::name() const {
   const JsonValue* v = info.get("name");
   return v ? v->text : std::string();
+}
+bool PoolSnapshot::stats_compiled_out() const {
+  const JsonValue* v = stats.get("stats");
+  return v && v->is(JsonValue::Kind::kString) && v->text == "compiled out";
 }
 
 std::optional<ProcessSnapshot> gather(TelemetryClient& client, std::string* error) {
@@ -128,7 +145,9 @@ std::string process_json(const ProcessSnapshot& p) {
     ppool::detail::JsonBuilder o('{');
     for (std::string_view field : kPoolFields)
       if (const JsonValue* v = pool.info.get(field)) o.key(field).raw(v->dump());
-    o.key("stats").raw(pool.stats.dump());
+    // "stats": "compiled out" as the endpoint says it, not an object.
+    o.key("stats").raw(pool.stats_compiled_out() ? pool.stats.get("stats")->dump()
+                                                 : pool.stats.dump());
     pools.raw(o.close());
   }
   ppool::detail::JsonBuilder o('{');
@@ -141,14 +160,22 @@ void print_table(const ProcessSnapshot& p) {
   print_header(p);
   std::printf("%5s  %-20s %5s %9s %14s %12s %14s %12s\n", "id", "name", "queue", "inflight",
               "alloc_fast", "alloc_slow", "recycle_cached", "recycle_ring");
-  for (const PoolSnapshot& pool : p.pools)
+  for (const PoolSnapshot& pool : p.pools) {
+    if (pool.stats_compiled_out()) {
+      std::printf("%5u  %-20s %5llu %9llu %s\n", pool.id, printable(pool.name()).c_str(),
+                  static_cast<unsigned long long>(pool.field("queue")),
+                  static_cast<unsigned long long>(pool.field("inflight")), kCompiledOut);
+      continue;
+    }
     std::printf("%5u  %-20s %5llu %9llu %14llu %12llu %14llu %12llu\n", pool.id,
-                pool.name().c_str(), static_cast<unsigned long long>(pool.field("queue")),
+                printable(pool.name()).c_str(),
+                static_cast<unsigned long long>(pool.field("queue")),
                 static_cast<unsigned long long>(pool.field("inflight")),
                 static_cast<unsigned long long>(pool.counter("alloc_fast")),
                 static_cast<unsigned long long>(pool.counter("alloc_slow")),
                 static_cast<unsigned long long>(pool.counter("recycle_cached")),
                 static_cast<unsigned long long>(pool.counter("recycle_ring")));
+  }
 }
 
 void print_rates(const ProcessSnapshot& before, const ProcessSnapshot& after) {
@@ -160,16 +187,21 @@ void print_rates(const ProcessSnapshot& before, const ProcessSnapshot& after) {
 }
 
 void print_holders(const JsonValue& report) {
-  std::printf("pool %llu: %llu pages out with users\n",
+  std::printf("pool %llu: %llu pages out with users",
               static_cast<unsigned long long>(number_of(report, "pool_id")),
               static_cast<unsigned long long>(number_of(report, "pages")));
+  // The endpoint scans at most once per interval and serves a pool's last
+  // result until then: say how old this one is.
+  if (const std::uint64_t age = number_of(report, "age_ms"))
+    std::printf(" (as of %llu ms ago)", static_cast<unsigned long long>(age));
+  std::printf("\n");
   std::printf("%10s  %-24s %10s %12s\n", "holder", "name", "pages", "oldest age");
   const JsonValue* holders = report.get("holders");
   if (!holders) return;
   for (const JsonValue& h : holders->items) {
     const JsonValue* name = h.get("name");
     const std::uint64_t holder = number_of(h, "holder");
-    const std::string shown = holder == 0 ? "(untagged)" : name ? name->text : "";
+    const std::string shown = holder == 0 ? "(untagged)" : name ? printable(name->text) : "";
     std::printf("%10llu  %-24s %10llu %10.1f s\n", static_cast<unsigned long long>(holder),
                 shown.c_str(), static_cast<unsigned long long>(number_of(h, "pages")),
                 static_cast<double>(number_of(h, "oldest_age_ms")) / 1000.0);

@@ -24,6 +24,9 @@ struct PoolSnapshot {
   [[nodiscard]] std::uint64_t field(std::string_view name) const;
   [[nodiscard]] std::uint64_t counter(std::string_view name) const;
   [[nodiscard]] std::string name() const;
+  // The process was built with -DPPOOL_STATS=OFF: stats is {"stats":
+  // "compiled out"}, no counters.
+  [[nodiscard]] bool stats_compiled_out() const;
 };
 
 struct ProcessSnapshot {
@@ -43,12 +46,16 @@ struct ProcessSnapshot {
 [[nodiscard]] std::string process_json(const ProcessSnapshot& p);
 
 // A header line for the process, then a row per pool: id, name, queue,
-// inflight, alloc fast/slow, recycle cached/ring.
+// inflight, alloc fast/slow, recycle cached/ring ("statistics compiled out"
+// in their place when they are). Names, the path and the version are shown
+// through printable(): control characters and bytes that are not UTF-8
+// escaped.
 void print_table(const ProcessSnapshot& p);
 
 // Per-second rates between two snapshots of one process (like diffs of
 // `ethtool -S`): allocations fast and slow, each recycle path's share of all
 // recycles, and inflight now. A pool in only one of them is shown as new.
+// Names escaped as print_table()'s.
 void print_rates(const ProcessSnapshot& before, const ProcessSnapshot& after);
 
 // /ppool/holders' value as a table: holder, name, pages, oldest age.
