@@ -162,13 +162,17 @@ TEST(Watermarks, ParamsAreChecked) {
 // A driver and a consumer thread at once: the driver allocates while below
 // the high mark and waits on the eventfd above it; the consumer returns
 // everything. Every rise is followed by a fall; nothing is lost (TSan runs
-// this in CI).
+// this in CI). The consumer starts once the driver has seen the first rise:
+// a consumer that keeps pace from the start may hold the pool below the high
+// mark for the whole run (seen once in 150 runs), and the test would then
+// not test a rise at all.
 TEST(Watermarks, DriverAndConsumerStress) {
   PagePool* pool = watermarked(256, 64);
   constexpr int kPages = 200000;
-  ppool::detail::MpscRing<Page*> handoff(4096);
-  std::atomic<bool> done{false};
+  ppool::detail::MpscRing<Page*> handoff(4096);  // more than the high mark: it is reached
+  std::atomic<bool> done{false}, risen{false};
   std::thread consumer([&] {
+    while (!risen.load(std::memory_order_acquire)) std::this_thread::yield();
     Page* batch[32];
     while (!done.load(std::memory_order_acquire) || !handoff.empty()) {
       std::size_t n = handoff.consume_bulk(batch, 32);
@@ -182,6 +186,7 @@ TEST(Watermarks, DriverAndConsumerStress) {
       ASSERT_GE(::poll(&pfd, 1, 1000), 0);
       std::uint64_t value;
       if (::read(pool->watermark_fd(), &value, sizeof value) == 8) ++rises;
+      risen.store(true, std::memory_order_release);
       continue;
     }
     Page* page = pool->alloc_pages();
