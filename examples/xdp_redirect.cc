@@ -1,4 +1,4 @@
-// xdp_redirect: the seeds' common driver layer, made real.
+// xdp_redirect: the kernel documentation's common driver layer, made real.
 //
 // Two drivers, A and B, each with N receive queues; a queue is a thread with
 // its own pool registered as its XDP memory model, and its own TX ring. Each
@@ -100,7 +100,7 @@ bool setup_queue(Queue& q) {
   params.dev = q.dev;
   params.dma_dir = ppool::DmaDirection::kBidirectional;  // XDP_TX writes back out
   params.max_len = ppool::kPageSize;
-  params.pool_size = 2 * kTxRingSize;  // the seeds: RX ring + frames out on TX rings
+  params.pool_size = 2 * kTxRingSize;  // an RX ring + frames out on TX rings
   params.name = q.name;
   auto created = ppool::PagePool::create(params);
   if (!created) {

@@ -1,6 +1,6 @@
 // ppool-bench: ppool against DPDK's rte_mempool, the general allocators
 // (glibc, jemalloc, mimalloc, tcmalloc) and mmap, the same workloads in one
-// process on one machine (issue 4; the targets are DESIGN.md section 6).
+// process on one machine (the targets are BENCHMARKS.md's).
 //
 //   ppool-bench [--quick] [--repeat N] [--json FILE] [--plot FILE.png|FILE.svg]
 //               [--only IMPL,...] [--workloads WORKLOAD,...] [--touch-gib N]

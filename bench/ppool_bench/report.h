@@ -40,8 +40,8 @@ void warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 // ratio = impl ns/op / ppool ns/op for the same workload. With more than
 // one round, also each row's spread and its ratio to dpdk_mempool (on
-// ppool's row: ppool / DPDK, the figure DESIGN.md section 6 sets targets
-// for); with one, the table of before --repeat. Then the memory backings'
+// ppool's row: ppool / DPDK, the figure the performance targets are
+// set for); with one, the table of before --repeat. Then the memory backings'
 // rows against their 4 KiB row, with what was in huge pages.
 void print_table(const std::vector<Row>& rows, const char* how);
 // An array of rows: workload, impl, ns_per_op and ops_per_sec (of the

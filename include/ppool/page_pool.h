@@ -171,7 +171,7 @@ class PagePool {
   // any thread.
   void release_page(Page* page);
 
-  // ---- fragments (the seeds' "conserve memory" mode) ----
+  // ---- fragments (the kernel documentation's "conserve memory" mode) ----
 
   // A fragment of size bytes (rounded up to a cache line) of the pool's
   // current page, at *offset; a fresh page when the current one is full.

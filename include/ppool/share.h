@@ -1,5 +1,5 @@
 // ppool/share.h - zero-copy hand-off of pool pages to another process (layer
-// share, above pool): the seeds' "zero-copy RX into userspace", the way
+// share, above pool): the kernel documentation's "zero-copy RX into userspace", the way
 // io_uring's zero-copy receive hands its page_pool's buffers to the
 // application.
 //

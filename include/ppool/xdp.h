@@ -6,7 +6,7 @@
 // driver's queue and transmitted there is returned from that driver's TX
 // completion (return_frame, or FrameBulk for 16 at a time) and lands in its
 // home pool's ring: it never goes through the page allocator. That is the
-// seeds' "common driver layer".
+// kernel documentation's "common driver layer".
 #pragma once
 
 #include <cstdint>

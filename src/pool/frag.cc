@@ -1,4 +1,4 @@
-// Fragments (the seeds' "conserve memory" mode) with the kernel's bias
+// Fragments (the kernel documentation's "conserve memory" mode) with the kernel's bias
 // scheme: the pool takes kFragBiasMax references on its current fragment
 // page, hands out fragments without touching the count, and drops what it
 // did not hand out when the page is full. A fragment's put drops one

@@ -1,5 +1,5 @@
-// The pool's in-flight accounting and the feedback built on it (the seeds'
-// "OOM protection at device level, as having a feedback-loop knows number of
+// The pool's in-flight accounting and the feedback built on it (the kernel
+// documentation's "OOM protection at device level, as having a feedback-loop knows number of
 // outstanding pages"): the max_inflight limit, the high/low watermarks and
 // their eventfd, and the counters beyond the kernel's eleven. All of it runs
 // on slow paths; the inline fast path never looks.

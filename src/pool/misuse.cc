@@ -1,4 +1,4 @@
-// Misuse reports of the page pool (DESIGN.md section 5): each names the page
+// Misuse reports of the page pool (README, Misuse): each names the page
 // and the pool, living or freed, and says what was wrong.
 #include "pool/pool_internal.h"
 #include "pool/pool_storage.h"

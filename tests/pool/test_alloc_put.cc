@@ -1,4 +1,4 @@
-// The rows of DESIGN.md section 3 that the core covers: the alloc cache, the
+// The kernel semantics that the core covers: the alloc cache, the
 // ring and its refill, the slow path with DMA map and sync, the put paths,
 // the refcount > 1 rule, release_page, bulk put across pools, the NUMA waive,
 // in-flight accounting, stats, allocation failure and generic put.

@@ -1,4 +1,4 @@
-// Destroy and deferred release (DESIGN.md section 3, "destroy"): a pool with
+// Destroy and deferred release (the kernel's page_pool_destroy): a pool with
 // nothing in flight is freed at once; one with pages in flight unmaps them,
 // waits for them on the release worker, reports a stalled shutdown, and frees
 // each returned page to the allocator exactly once.

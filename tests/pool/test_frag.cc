@@ -45,7 +45,7 @@ TEST(PoolFrag, TwoHalfPagePacketsShareAPage) {
   Page* a = pool->alloc(&off1, &size1);
   Page* b = pool->alloc(&off2, &size2);
   ASSERT_NE(a, nullptr);
-  EXPECT_EQ(a, b);  // the seeds' "conserve memory": two packets, one page
+  EXPECT_EQ(a, b);  // the kernel documentation's "conserve memory": two packets, one page
   EXPECT_EQ(off1, 0u);
   EXPECT_EQ(off2, 2048u);
   EXPECT_EQ(size2, 2048u);

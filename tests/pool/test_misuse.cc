@@ -1,4 +1,4 @@
-// Bad input and misuse (DESIGN.md section 5): a page put twice, to the wrong
+// Bad input and misuse (README, Misuse): a page put twice, to the wrong
 // pool, a page that is no pool's, a pointer that is not a page descriptor
 // (misaligned included), a put or alloc through a stale pool pointer, an
 // alloc off the owner thread, a fragment put too often, and a generic

@@ -1,4 +1,4 @@
-// Concurrency (DESIGN.md section 4), meant for ThreadSanitizer: one owner
+// Concurrency (each function's stated thread context), meant for ThreadSanitizer: one owner
 // thread allocates from two pools and recycles some pages directly; four
 // returner threads give the rest back singly, in mixed-pool bulks, through the
 // generic put_page, and with allow_direct from a non-owner thread (which must

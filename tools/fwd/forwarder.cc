@@ -255,7 +255,7 @@ bool Queue::setup_pool(ppool::DmaDevice* dev) {
   params.flags = ppool::kDmaMap;
   params.dev = dev;
   params.dma_dir = ppool::DmaDirection::kBidirectional;  // received, then sent out
-  params.pool_size = 4096;                               // the seeds: RX ring + what is out on TX
+  params.pool_size = 4096;                               // an RX ring + what is out on TX
   auto created = ppool::PagePool::create(params);
   if (!created) {
     ppool::log(ppool::LogLevel::kError, created.error().message);
