@@ -1,5 +1,5 @@
 // DPDK's mempool in the same loop shapes as icount_page_pool, so callgrind
-// counts both with the same yardstick (bench/icount.sh runs it when built):
+// counts both with the same yardstick (scripts/icount.sh runs it when built):
 //   fast: rte_mempool_get + rte_mempool_put with a per-lcore cache (256)
 //   ring: the same on a mempool without cache (every op goes to the ring)
 #include <rte_eal.h>

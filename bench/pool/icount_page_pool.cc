@@ -1,7 +1,7 @@
 // Runs one page-pool path for a given number of iterations, in a function of
 // its own, so that callgrind can count its instructions alone:
 //
-//   bench/icount.sh        (instructions per op for each path)
+//   scripts/icount.sh        (instructions per op for each path)
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>

@@ -8,7 +8,7 @@
 # namespace of its own: the selftest needs none); then a run stopped by
 # SIGTERM: exit 143, JSON marked, no namespace left behind.
 # Exits 77 (skipped, and says why) where the selftest cannot run: not root,
-# no network namespaces, no trafgen. With PPOOL_REQUIRE_XSK=1 (tools/test.sh
+# no network namespaces, no trafgen. With PPOOL_REQUIRE_XSK=1 (scripts/test.sh
 # sets it where all of those are there) a skip is a failure instead.
 set -uo pipefail
 exec python3 - "$1" "${2:-2}" <<'PY'

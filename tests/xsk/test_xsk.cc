@@ -226,7 +226,7 @@ ppool::XskQueueParams queue_params(const std::string& ifname, const char* pool_n
   return p;
 }
 
-// PPOOL_REQUIRE_XSK=1 (tools/test.sh sets it where root, network namespaces
+// PPOOL_REQUIRE_XSK=1 (scripts/test.sh sets it where root, network namespaces
 // and trafgen are there): a test that would skip fails instead, so a machine
 // that can run AF_XDP never passes CI with these tests skipped.
 bool xsk_required() {

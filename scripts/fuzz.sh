@@ -5,7 +5,7 @@
 # entries go to a temporary directory, never into the repository. Exits
 # non-zero on any crash, leak or sanitizer report; the reproducer is kept in
 # build-fuzz/findings/.
-#   bash tools/fuzz.sh [SECONDS] [extra libFuzzer flags...]
+#   bash scripts/fuzz.sh [SECONDS] [extra libFuzzer flags...]
 # Needs clang and its libFuzzer runtime (Debian: clang, libclang-rt-14-dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -7,10 +7,10 @@
 # statistics compiled out (tools included), Debug with PPOOL_DEBUG under
 # AddressSanitizer + UBSan, clang under ThreadSanitizer; and the fuzzer.
 # Warnings are errors in all of them.
-#   PPOOL_BUILD_DIR=b bash tools/test.sh   # build directories b, b-<config> (default: build)
+#   PPOOL_BUILD_DIR=b bash scripts/test.sh   # build directories b, b-<config> (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PPOOL_WITH_PROMTOOL=1 bash tools/install-deps.sh
+PPOOL_WITH_PROMTOOL=1 bash scripts/install-deps.sh
 jobs=$(nproc)
 B=${PPOOL_BUILD_DIR:-build}
 # Where AF_XDP can run (root, network namespaces, trafgen), its tests must:
@@ -141,7 +141,7 @@ PY
 fi
 
 step "main build (RelWithDebInfo, g++) and tests"
-bash tools/build.sh "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPPOOL_WERROR=ON
+bash scripts/build.sh "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPPOOL_WERROR=ON
 ctest --test-dir "$B" --output-on-failure -j "$jobs"
 
 step "main build: the concurrency tests, 150 times each"
@@ -265,21 +265,21 @@ step "install (static), consumers through find_package and pkg-config"
 install_and_consume "$B"
 
 step "Release, g++, shared libraries: tests, install, consumers"
-bash tools/build.sh "$B-release-gcc" -DCMAKE_BUILD_TYPE=Release -DPPOOL_WERROR=ON \
+bash scripts/build.sh "$B-release-gcc" -DCMAKE_BUILD_TYPE=Release -DPPOOL_WERROR=ON \
   -DBUILD_SHARED_LIBS=ON -DPPOOL_BUILD_BENCH=OFF
 ctest --test-dir "$B-release-gcc" --output-on-failure -j "$jobs" -LE netns_stress
 install_and_consume "$B-release-gcc"
 
 step "statistics compiled out (PPOOL_STATS=OFF): tests, tools and examples included"
 # Debug: the counters' absence is what is tested, and -O0 builds faster.
-bash tools/build.sh "$B-stats-off" -DCMAKE_BUILD_TYPE=Debug -DPPOOL_STATS=OFF -DPPOOL_WERROR=ON \
+bash scripts/build.sh "$B-stats-off" -DCMAKE_BUILD_TYPE=Debug -DPPOOL_STATS=OFF -DPPOOL_WERROR=ON \
   -DPPOOL_BUILD_BENCH=OFF
 ctest --test-dir "$B-stats-off" --output-on-failure -j "$jobs" -LE netns_stress
 
 # The Debug build with PPOOL_DEBUG (the headers' debug-only checks) is the
 # sanitizers' build: one build and one test run for both, not two.
 step "Debug with PPOOL_DEBUG, AddressSanitizer + UndefinedBehaviorSanitizer"
-bash tools/build.sh "$B-asan" -DCMAKE_BUILD_TYPE=Debug -DPPOOL_DEBUG=ON \
+bash scripts/build.sh "$B-asan" -DCMAKE_BUILD_TYPE=Debug -DPPOOL_DEBUG=ON \
   -DPPOOL_SANITIZE=address,undefined -DPPOOL_WERROR=ON -DPPOOL_BUILD_BENCH=OFF
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$B-asan" --output-on-failure -j "$jobs" -LE netns_stress
 "$B-asan/examples/napi_poll" | tail -n 1
@@ -291,7 +291,7 @@ ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$B-asan" --output-on-failure -j "$
 # code generation at -O2, and the races at the speed the tests ran): one
 # build and test run for both, not two.
 step "clang (RelWithDebInfo) under ThreadSanitizer"
-CC=clang CXX=clang++ bash tools/build.sh "$B-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+CC=clang CXX=clang++ bash scripts/build.sh "$B-tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DPPOOL_SANITIZE=thread -DPPOOL_WERROR=ON -DPPOOL_BUILD_BENCH=OFF
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$B-tsan" --output-on-failure -j "$jobs" \
   -LE netns_stress
@@ -306,9 +306,9 @@ TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/using_it" | tail -n 1
 TSAN_OPTIONS=halt_on_error=1 "$B-tsan/tools/ppool-fwd" --selftest --seconds 1 --port 9200 2>/dev/null |
   tail -n 1 | cut -c 1-100
 
-if [ -f tools/fuzz.sh ]; then
-  step "fuzzing (tools/fuzz.sh 60)"
-  PPOOL_FUZZ_BUILD_DIR="$B-fuzz" bash tools/fuzz.sh 60
+if [ -f scripts/fuzz.sh ]; then
+  step "fuzzing (scripts/fuzz.sh 60)"
+  PPOOL_FUZZ_BUILD_DIR="$B-fuzz" bash scripts/fuzz.sh 60
 fi
 
 step "all green"

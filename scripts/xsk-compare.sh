@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ppool-xsk on ppool's pools against the free-frame stack: interleaved
 # selftests (pool, stack, pool, stack, ...), medians of each.
-#   tools/xsk/compare.sh PATH/TO/ppool-xsk [REPS] [SECONDS] [EXTRA ARGS...]
+#   scripts/xsk-compare.sh PATH/TO/ppool-xsk [REPS] [SECONDS] [EXTRA ARGS...]
 # pps is what the pipeline received per second (trafgen and the forwarder
 # share the machine's cores, so it moves with the forwarder's CPU cost);
 # cpu_ns_per_frame is the whole process's CPU time (user + kernel: the TX

@@ -9,8 +9,8 @@
 # Each run's last line is its JSON summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/install-deps.sh
-bash tools/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+bash scripts/install-deps.sh
+bash scripts/build.sh build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 seconds=${PPOOL_FWD_SECONDS:-4}
 # The pool run opens its telemetry socket; ppool-stat reads it halfway through.
 socket=/tmp/ppool-fwd-run-$$.sock

@@ -3,12 +3,12 @@
 # with perf's cpu-clock (these VMs have no hardware counters), interleaving
 # the two allocators, and prints ns per frame of the forwarder's user-space
 # code, total and per function, for each run.
-#   tools/xsk/user_cost.sh PATH/TO/ppool-xsk [REPS] [SECONDS]
+#   scripts/xsk-user-cost.sh PATH/TO/ppool-xsk [REPS] [SECONDS]
 set -euo pipefail
 xsk=$1
 reps=${2:-3}
 seconds=${3:-4}
-command -v perf >/dev/null || { echo "user_cost.sh: needs perf (Debian package linux-perf)" >&2; exit 2; }
+command -v perf >/dev/null || { echo "xsk-user-cost.sh: needs perf (Debian package linux-perf)" >&2; exit 2; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 freq=4999

@@ -12,7 +12,7 @@
 # slow path's difference is the clear's share (under valgrind, whose CPUID
 # hides ERMS and AVX-512 from glibc, memset runs a vector loop: its count is
 # not the native clear's).
-#   bench/icount.sh [BUILD_DIR]
+#   scripts/icount.sh [BUILD_DIR]
 set -euo pipefail
 build=${1:-build}
 bin=$build/bench/icount_page_pool

@@ -2,8 +2,8 @@
 # Installs the Debian packages ppool's build, tests and benchmarks need, when
 # they are missing (clang and its runtime libraries: the clang build and the
 # fuzzer). Safe to run again: it installs nothing already present.
-#   PPOOL_WITH_DPDK=1 bash tools/install-deps.sh      # also DPDK, for the benchmarks
-#   PPOOL_WITH_PROMTOOL=1 bash tools/install-deps.sh  # also promtool (tools/test.sh sets it)
+#   PPOOL_WITH_DPDK=1 bash scripts/install-deps.sh      # also DPDK, for the benchmarks
+#   PPOOL_WITH_PROMTOOL=1 bash scripts/install-deps.sh  # also promtool (scripts/test.sh sets it)
 set -euo pipefail
 
 need=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Configures and builds one flavour of ppool into a build directory.
-#   tools/build.sh DIR [extra cmake args...]
+#   scripts/build.sh DIR [extra cmake args...]
 set -euo pipefail
 dir=$1
 shift
