@@ -1,4 +1,4 @@
-// The DMA ops table's bulk ops (issue 10): DmaDevice's default loops stop at
+// The DMA ops table's bulk ops: DmaDevice's default loops stop at
 // the first refusal and say how many they mapped; coherent devices get their
 // no-op syncs from CoherentDmaDevice; the identity device maps a bulk in one
 // call; DebugDmaDevice finds in a bulk what it finds in single calls and

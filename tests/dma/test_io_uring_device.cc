@@ -1,7 +1,7 @@
 // The io_uring fixed-buffer DMA device on a real ring: a mapped page is a
 // real registered buffer (a fixed write from it works), an unmapped slot is
 // not, the table's limits are reported, and a pool over the device maps on
-// its slow path and unmaps everything at destroy. Bulk ops (issue 10): a
+// its slow path and unmaps everything at destroy. Bulk ops: a
 // bulk of contiguous slots is one register call per ring, a refusal partway
 // maps exactly the pages before it and leaks no slot. Misuse: an unmap that
 // names no slot mapped now (twice, kDmaMappingError, never mapped, beyond

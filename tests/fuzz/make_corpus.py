@@ -39,7 +39,7 @@ def put_bulk(count, start=0, helper=False, stride=1):  # put_page_bulk of up to 
     return [PUT_BULK, count - 1, start, (stride - 1) << 1 | (1 if helper else 0)]
 
 
-SEEDS = {
+INPUTS = {
     "alloc_recycle_direct": burst(SLOT_SYNC, 10) + put_burst(10, RECYCLE_DIRECT)
     + burst(SLOT_PLAIN, 10) + put_burst(10, RECYCLE_DIRECT) + burst(SLOT_PLAIN, 10),
     "ring_from_helper": burst(SLOT_PLAIN, 40) + put_burst(40, PUT_FULL_PAGE | HELPER | DIRECT)
@@ -121,10 +121,10 @@ SEEDS = {
 def main():
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
     os.makedirs(out, exist_ok=True)
-    for name, program in SEEDS.items():
+    for name, program in INPUTS.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(bytes(b & 0xff for b in program))
-    print(f"{len(SEEDS)} seeds in {out}")
+    print(f"{len(INPUTS)} inputs in {out}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-// Destroy racing the return of its pages (issue 9, item 1): exactly one party
+// Destroy racing the return of its pages: exactly one party
 // unmaps each page, with the address and length it was mapped with, before
 // the page can be freed. Two pools share one DebugDmaDevice and one page
 // allocator, so a page freed too early is re-mapped by the other pool while

@@ -161,7 +161,7 @@ TEST_F(HolderTest, ScanWhileTheOwnerRuns) {
   EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);
 }
 
-// The case: a destroyed pool whose remaining pages all sit with one
+// The case holder tags exist for: a destroyed pool whose remaining pages all sit with one
 // holder; the stalled-shutdown report names it, and the holder report of
 // the pending pool shows it.
 TEST_F(HolderTest, StalledShutdownNamesTheHolder) {

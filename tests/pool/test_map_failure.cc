@@ -1,4 +1,4 @@
-// A DMA device that refuses mappings (issue 9, item 2): a refusal inside a
+// A DMA device that refuses mappings: a refusal inside a
 // bulk refill is counted and ends the bulk (the pages mapped before it serve,
 // the rest go back to the allocator); an allocation whose first map is
 // refused returns nullptr and is counted; the pool works again once the

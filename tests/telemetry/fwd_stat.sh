@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The issue's check, as a user runs it: `ppool-stat --socket PATH --json`
+# Telemetry end to end, as a user runs it: `ppool-stat --socket PATH --json`
 # against a running ppool-fwd returns every pool with the kernel's eleven
 # counters, and they move between two reads (with STATS 0, the build's
 # PPOOL_STATS off, "compiled out" instead, also in the table); the holder
