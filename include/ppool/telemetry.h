@@ -3,7 +3,9 @@
 //
 // Off unless asked: PPOOL_TELEMETRY=PATH in the environment starts it at the
 // first pool's creation, or telemetry_start() does; no thread and no cost
-// when off. Commands (one per message; the reply is one JSON object):
+// when off. The endpoint itself (src/telemetry/) knows no pools: the pool
+// layer registers the /ppool/ commands with it and starts it, so this header
+// is the pool layer's (src/README.md). Commands (one per message; the reply is one JSON object):
 //   /              {"/": ["/", "/ppool/list", ...]} (the commands)
 //   /info          {"/info": {"pid": N, "version": "...", "max_output_len": N,
 //                   "stats": "on"}}

@@ -10,7 +10,7 @@
 
 #include "pool/holder_scan.h"
 #include "pool/pool_internal.h"
-#include "telemetry/telemetry_env.h"
+#include "pool/telemetry_commands.h"
 
 namespace ppool {
 namespace detail {
@@ -70,8 +70,9 @@ bool with_pool(std::uint32_t id, Fn&& fn) {
 }  // namespace
 
 void registry_add(PagePool* pool) {
-  // PPOOL_TELEMETRY=PATH starts the endpoint with the first pool: the one
-  // call from this layer up into telemetry's, a load after the first.
+  // PPOOL_TELEMETRY=PATH starts the endpoint, with this layer's commands,
+  // at the first pool's creation: a call down into the telemetry layer, so
+  // a static link keeps it, and one atomic load after the first.
   telemetry_from_env();
   Registry& r = registry();
   std::lock_guard lock(r.mu);

@@ -1,4 +1,5 @@
-// The telemetry endpoint's socket (ppool/telemetry.h), as DPDK telemetry v2:
+// The telemetry endpoint's socket (telemetry/endpoint.h; the protocol is
+// ppool/telemetry.h's), as DPDK telemetry v2:
 // an AF_UNIX SOCK_SEQPACKET listener; a client gets a hello on connect
 // ({"version": ..., "pid": N, "max_output_len": N}), then each message it
 // sends is one command and each reply one message. One thread serves every
@@ -22,13 +23,10 @@
 #include <string>
 #include <vector>
 
-#include "ppool/telemetry.h"
+#include "telemetry/endpoint.h"
 #include "telemetry/json.h"
-#include "telemetry/telemetry_env.h"
-#include "telemetry/telemetry_internal.h"
 
-namespace ppool {
-namespace detail {
+namespace ppool::detail {
 namespace {
 
 // The longest command read; a longer message gets an error (DPDK reads 1024).
@@ -89,7 +87,7 @@ bool answers(const sockaddr_un& addr) {
 }
 
 // Bind found path taken: removes it when it is a stale socket of ours (this
-// user's, no one listening: a process that died without telemetry_stop),
+// user's, no one listening: a process that died without telemetry_close),
 // else says why not. Another user's socket is left alone even when dead: it
 // may be a squatter's bait, and removing it is not ours to decide.
 std::optional<Error> remove_stale(const std::string& path, const sockaddr_un& addr) {
@@ -163,7 +161,7 @@ void accept_client(int listen_fd, std::vector<int>& clients) {
 
 // Answers the client's next command; false once the client is gone or
 // misbehaves (a reply it does not read in time: MSG_DONTWAIT keeps one
-// client from stalling the others and telemetry_stop()).
+// client from stalling the others and telemetry_close()).
 bool serve_client(int fd, std::string& buffer) {
   const ssize_t n = recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT | MSG_TRUNC);
   if (n < 0) return errno == EAGAIN || errno == EINTR;
@@ -174,7 +172,7 @@ bool serve_client(int fd, std::string& buffer) {
     o.key("error").str(cat({"command longer than ", std::to_string(kMaxCommandLen), " bytes"}));
     reply = o.close();
   } else {
-    reply = telemetry_command(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+    reply = telemetry_run(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
   }
   if (send_reply(fd, reply)) return true;
   if (errno != EMSGSIZE) return false;
@@ -284,40 +282,38 @@ std::optional<Error> start_locked(Endpoint& e, const std::string& path) {
 
 }  // namespace
 
-void telemetry_from_env() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    const char* path = std::getenv("PPOOL_TELEMETRY");
-    if (!path || !*path || !telemetry_path().empty()) return;
-    if (auto error = telemetry_start(path)) log(LogLevel::kError, error->message);
-  });
-}
-
-}  // namespace detail
-
-std::optional<Error> telemetry_start(const std::string& path) {
-  detail::Endpoint& e = detail::endpoint();
+std::optional<Error> telemetry_listen(const std::string& path) {
+  Endpoint& e = endpoint();
   std::lock_guard lock(e.mu);
-  std::optional<Error> error = detail::start_locked(e, path);
+  std::optional<Error> error = start_locked(e, path);
   if (!error && !e.exit_hook) {
     e.exit_hook = true;
-    std::atexit(telemetry_stop);  // so a socket file outlives no process that exits
+    std::atexit(telemetry_close);  // so a socket file outlives no process that exits
   }
   return error;
 }
 
-void telemetry_stop() {
-  detail::Endpoint& e = detail::endpoint();
+void telemetry_listen_from_env() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const char* path = std::getenv("PPOOL_TELEMETRY");
+    if (!path || !*path || !telemetry_listening_path().empty()) return;
+    if (auto error = telemetry_listen(path)) log(LogLevel::kError, error->message);
+  });
+}
+
+void telemetry_close() {
+  Endpoint& e = endpoint();
   std::lock_guard lock(e.mu);
   if (!e.server) return;
-  detail::shut_down(*e.server);
+  shut_down(*e.server);
   e.server.reset();
 }
 
-std::string telemetry_path() {
-  detail::Endpoint& e = detail::endpoint();
+std::string telemetry_listening_path() {
+  Endpoint& e = endpoint();
   std::lock_guard lock(e.mu);
   return e.server ? e.server->path : std::string();
 }
 
-}  // namespace ppool
+}  // namespace ppool::detail

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/telemetry.h"
+#include "pool/telemetry_commands.h"
 #include "ppool/holder.h"
 #include "ppool/page_pool.h"
 #include "ppool/registry.h"
@@ -24,7 +25,6 @@
 #include "stat/printable.h"
 #include "support/pool_fixtures.h"
 #include "support/stats.h"
-#include "telemetry/telemetry_internal.h"
 #include "telemetry/telemetry_support.h"
 
 namespace {

@@ -1,11 +1,12 @@
-// /ppool/holders (ppool/telemetry.h), throttled. A holder scan reads every
-// descriptor of every allocator (PageAllocator::visit_allocated), a chunk at
-// a time under the allocator's lock: harmless once (4 ms for 256 MiB
-// committed, mostly pauses), but a client asking in a loop would keep the
-// allocators' locks busy for the pools' owners and a core busy besides. So the endpoint scans
-// at most once per interval for all pools together (a request that comes
-// sooner waits for its turn), and a pool scanned less than an interval ago
-// gets that result again, with its age, without a scan.
+// /ppool/holders (ppool/telemetry.h; registered by telemetry_commands.cc),
+// throttled. A holder scan reads every descriptor of every allocator
+// (PageAllocator::visit_allocated), a chunk at a time under the allocator's
+// lock: harmless once (4 ms for 256 MiB committed, mostly pauses), but a
+// client asking in a loop would keep the allocators' locks busy for the
+// pools' owners and a core busy besides. So the endpoint scans at most once
+// per interval for all pools together (a request that comes sooner waits
+// for its turn), and a pool scanned less than an interval ago gets that
+// result again, with its age, without a scan.
 #include <algorithm>
 #include <chrono>
 #include <mutex>
@@ -14,9 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "pool/telemetry_commands.h"
 #include "ppool/registry.h"
 #include "telemetry/json.h"
-#include "telemetry/telemetry_internal.h"
 
 namespace ppool::detail {
 namespace {

@@ -10,8 +10,8 @@
 
 #include "ppool/registry.h"
 #include "ppool/telemetry.h"
-#include "telemetry/json.h"  // utf8_length
-#include "telemetry/telemetry_internal.h"
+#include "telemetry/endpoint.h"  // cat
+#include "telemetry/json.h"      // utf8_length
 
 namespace ppool {
 namespace detail {
