@@ -289,21 +289,22 @@ void telemetry_from_env() {
   std::call_once(once, [] {
     const char* path = std::getenv("PPOOL_TELEMETRY");
     if (!path || !*path || !telemetry_path().empty()) return;
-    if (auto error = telemetry_start(path)) log(LogLevel::kError, error->message);
+    if (Result<void> started = telemetry_start(path); !started)
+      log(LogLevel::kError, started.error().message);
   });
 }
 
 }  // namespace detail
 
-std::optional<Error> telemetry_start(const std::string& path) {
+Result<void> telemetry_start(const std::string& path) {
   detail::Endpoint& e = detail::endpoint();
   std::lock_guard lock(e.mu);
-  std::optional<Error> error = detail::start_locked(e, path);
-  if (!error && !e.exit_hook) {
+  if (std::optional<Error> error = detail::start_locked(e, path)) return std::move(*error);
+  if (!e.exit_hook) {
     e.exit_hook = true;
     std::atexit(telemetry_stop);  // so a socket file outlives no process that exits
   }
-  return error;
+  return {};
 }
 
 void telemetry_stop() {
