@@ -281,15 +281,15 @@ class PageAllocator {
   // A private allocator (a memory limit, a backing, a shared region).
   // Thread context: any thread.
   // @return the allocator, or an Error that names what is wrong and how to
-  //   fix it; nothing is allocated or mapped then (the descriptor of the
-  //   failed allocator is freed, its region unmapped and closed):
-  //   kInvalidArgument: an option out of its domain, named
+  //   fix it; nothing is left allocated or mapped then (a region made
+  //   before the refusal is unmapped and its memfd closed):
+  //   - kInvalidArgument: an option out of its domain, named
   //     ("options.max_bytes: a shared region needs a size");
-  //   kUnsupported: huge pages are short ("... reserve them as root: echo 2
+  //   - kUnsupported: huge pages are short ("... reserve them as root: echo 2
   //     > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages ..., or
   //     set options.hugetlb_fallback_thp"), or the kernel cannot create the
   //     region's memfd with that backing;
-  //   kOutOfMemory: a region that cannot be locked (naming RLIMIT_MEMLOCK)
+  //   - kOutOfMemory: a region that cannot be locked (naming RLIMIT_MEMLOCK)
   //     or mapped, or the arena is full.
   [[nodiscard]] static Result<std::unique_ptr<PageAllocator>> create(PageAllocatorOptions options);
 

@@ -58,10 +58,10 @@ namespace ppool {
 // @return success (the endpoint is listening; exit() or telemetry_stop()
 //   removes its file), or an Error, nothing started and nothing at path
 //   changed but a stale socket of ours removed:
-//   kInvalidArgument: already started (the message names the running
+//   - kInvalidArgument: already started (the message names the running
 //     path), an empty or too long path, or path unusable (occupied, not
 //     ours, a live endpoint, no such directory: the message names it);
-//   kOutOfMemory: no socket, eventfd or thread could be had.
+//   - kOutOfMemory: no socket, eventfd or thread could be had.
 [[nodiscard]] Result<void> telemetry_start(const std::string& path);
 // Stops the thread and removes the socket file; nothing when not started.
 // Cannot fail. Thread context: any thread.

@@ -23,10 +23,10 @@ class XskRedirect {
   // Creates the XSKMAP (`queues` entries) and loads the program. Thread
   // context: any thread.
   // @return success, or an Error naming the failing call and its cause:
-  //   kUnsupported: the kernel refused (no CAP_NET_ADMIN/CAP_BPF, no
+  //   - kUnsupported: the kernel refused (no CAP_NET_ADMIN/CAP_BPF, no
   //     AF_XDP, the verifier's log appended);
-  //   kOutOfMemory: the kernel could not allocate the map or the program;
-  //   kInvalidArgument: queues is 0 or too large for an XSKMAP.
+  //   - kOutOfMemory: the kernel could not allocate the map or the program;
+  //   - kInvalidArgument: queues is 0 or too large for an XSKMAP.
   //   On an error the map may exist without the program: call load() only
   //   once per object; detach() (or the destructor) closes what was made.
   [[nodiscard]] Result<void> load(unsigned queues);
@@ -34,15 +34,16 @@ class XskRedirect {
   // generic (skb) mode; generic_only skips driver mode. mode() says which.
   // Thread context: any thread.
   // @return success, or an Error from the last mode tried (generic):
-  //   kInvalidArgument: no such interface, or load() did not succeed;
-  //   kUnsupported: the kernel refused (permission, another XDP program
+  //   - kInvalidArgument: no such interface, or load() did not succeed;
+  //   - kUnsupported: the kernel refused (permission, another XDP program
   //     already attached in that mode). Nothing is attached afterwards.
   [[nodiscard]] Result<void> attach(int ifindex, bool generic_only = false);
   // Puts an AF_XDP socket (XskQueue::fd()) at queue's slot of the map.
   // Thread context: any thread.
-  // @return success, or an Error: kInvalidArgument: queue beyond the map,
-  //   or socket_fd not a bound AF_XDP socket; kUnsupported: any other
-  //   refusal. The slot is unchanged afterwards.
+  // @return success, or an Error; the slot is unchanged then:
+  //   - kInvalidArgument: queue beyond the map, or socket_fd no descriptor;
+  //   - kUnsupported: any other refusal (a descriptor that is not a bound
+  //     AF_XDP socket among them).
   [[nodiscard]] Result<void> add_socket(unsigned queue, int socket_fd);
   // Detaches (if attached), closes the program and the map. Idempotent;
   // cannot fail (a detach the kernel refuses leaves nothing to do here).
