@@ -66,12 +66,32 @@ inline constexpr std::size_t kCacheLine = 64;
 inline constexpr unsigned kPageShift = 12;
 inline constexpr std::size_t kPageSize = std::size_t{1} << kPageShift;
 
+// How ppool fails, one way per kind of call:
+// - Setup (create, register, start, attach: a few times per process or
+//   queue) returns Result<T> or Result<void>, an Error on failure: a code
+//   for programs, a message for people that names the field, the call or
+//   the limit at fault. Nothing was built or changed when it fails, unless
+//   its comment says otherwise.
+// - The hot paths (alloc_pages, alloc_frag, put, map) return nullptr, 0 or
+//   kDmaMappingError, and count the failure where stats or a counter shows
+//   it, as the kernel's page_pool and DPDK's rte_mempool do there: no
+//   message is built at line rate, and the caller's one compare is the
+//   check it makes anyway.
+// - Misuse (a page put twice or to the wrong pool, a call from the wrong
+//   thread) is no error the caller handles: it is reported through the log
+//   hook, counted, and changes nothing (or aborts: set_misuse_policy()).
+// Each public function's comment gives its thread context and, under
+// "@return", its outcomes as rte_mempool.h does: each Errc it can return,
+// what it means, and what the caller holds afterwards. A function whose
+// comment names no failure has none.
+//
 // Error codes, in the spirit of errno: a code for programs, a message for people.
 enum class Errc {
   kInvalidArgument,  // a parameter is out of its domain; the message names it
-  kOutOfMemory,      // the page allocator or the heap is exhausted
-  kMapFailed,        // the DMA device refused a mapping
-  kUnsupported,      // the machine lacks what was asked for
+  kOutOfMemory,      // the page allocator, the heap or a kernel resource is exhausted
+  kMapFailed,        // the DMA device refused a mapping (no setup call returns it
+                     // today: a refused map is counted, PagePool::map_failures())
+  kUnsupported,      // the machine, the kernel or a permission lacks what was asked for
 };
 
 struct Error {
@@ -90,10 +110,14 @@ namespace detail {
 }
 }  // namespace detail
 
-// A value or an Error (std::expected arrives with C++23). value() on an error
-// and error() on a value print what was asked and abort: check ok() first.
+// A value or an Error (std::expected arrives with C++23): what every fallible
+// setup function returns; the hot paths return nullptr and count instead (see
+// page_pool.h). value() on an error and error() on a value print what was
+// asked and abort: check ok() first. The class is [[nodiscard]]: a dropped
+// Result is a compile-time warning (an error under -Werror); a caller that
+// means to drop one says so with (void) and a comment.
 template <class T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}
   Result(Error error) : v_(std::move(error)) {}
@@ -122,6 +146,25 @@ class Result {
   }
 
   std::variant<T, Error> v_;
+};
+
+// Success with nothing to return, or an Error: the same ok()/error() as
+// Result<T>, no value(). Result<void>{} is success.
+template <>
+class [[nodiscard]] Result<void> {
+ public:
+  Result() = default;
+  Result(Error error) : error_(std::move(error)), failed_(true) {}
+  [[nodiscard]] bool ok() const { return !failed_; }
+  [[nodiscard]] explicit operator bool() const { return ok(); }
+  [[nodiscard]] const Error& error() const {
+    if (PPOOL_UNLIKELY(!failed_)) detail::result_misuse("error()", nullptr);
+    return error_;
+  }
+
+ private:
+  Error error_{};
+  bool failed_ = false;
 };
 
 enum class LogLevel { kDebug, kInfo, kWarning, kError };

@@ -33,10 +33,13 @@ class CudaDmaDevice final : public CoherentDmaDevice {
  public:
   // Loads the driver and retains GPU `ordinal`'s primary context (the one
   // the CUDA runtime uses too, so pages mapped here serve runtime streams).
-  // Errors: no driver ("no NVIDIA driver (libcuda.so.1) on this machine"),
-  // no GPU, an ordinal out of range, or the driver's own reason.
   // Thread context: any thread.
-  static Result<std::unique_ptr<CudaDmaDevice>> create(int ordinal = 0);
+  // @return the device, or an Error; nothing is retained then:
+  //   - kUnsupported: no driver ("no NVIDIA driver (libcuda.so.1) on this
+  //     machine"), no GPU, or the driver's own reason;
+  //   - kInvalidArgument: an ordinal out of range (the message says how
+  //     many GPUs there are).
+  [[nodiscard]] static Result<std::unique_ptr<CudaDmaDevice>> create(int ordinal = 0);
   // Unregisters pages still mapped (reported: a pool should have unmapped
   // them at destroy) and releases the context. Thread context: any thread,
   // once no other thread uses the device.
@@ -45,21 +48,24 @@ class CudaDmaDevice final : public CoherentDmaDevice {
   CudaDmaDevice& operator=(const CudaDmaDevice&) = delete;
 
   std::string_view name() const override { return "cuda"; }
-  // Registers [addr, +len) for the GPU; kDmaMappingError (logged with the
-  // driver's reason and the caller) when the driver refuses. Thread context:
-  // any thread (the device's context is made current on it).
+  // Registers [addr, +len) for the GPU. Thread context: any thread (the
+  // device's context is made current on it).
+  // @return the page's device address, or kDmaMappingError when the driver
+  //   refuses (logged with its reason and the caller, rate-limited); nothing
+  //   is registered then.
   DmaAddr map(void* addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
-  // Unregisters a mapping made by map(); an unknown address is reported.
-  // Thread context: any thread.
+  // Unregisters a mapping made by map(). Cannot fail; an unknown address,
+  // or the driver's refusal, is logged. Thread context: any thread.
   void unmap(DmaAddr addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
   // map_bulk/unmap_bulk are DmaDevice's loops: the driver registers one
   // range per call, and a bulk would share only cuCtxSetCurrent (a
   // thread-local store). Syncs are no-ops (CoherentDmaDevice).
 
   // Makes the device's context current on the calling thread, as a thread
-  // that issues copies must; false (logged) when the driver refuses.
-  // Thread context: any thread.
-  bool make_current() const;
+  // that issues copies must. Thread context: any thread.
+  // @return success, or an Error: kUnsupported with the driver's reason
+  //   (cuCtxSetCurrent).
+  [[nodiscard]] Result<void> make_current() const;
   // The CUcontext, for code that drives the GPU itself.
   void* context() const { return context_; }
   int ordinal() const { return ordinal_; }
@@ -72,6 +78,9 @@ class CudaDmaDevice final : public CoherentDmaDevice {
 
  private:
   CudaDmaDevice(const detail::CudaDriver& driver, int ordinal, int device, void* context);
+  // make_current() for map and unmap: false when it failed, logged
+  // (rate-limited).
+  bool enter_context() const;
 
   const detail::CudaDriver& driver_;
   int ordinal_;

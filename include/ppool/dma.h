@@ -8,6 +8,12 @@
 // the recycle path and are skipped when needs_sync() is false (a
 // CoherentDmaDevice). Every call names its caller (the pool's name) so that
 // a backend that checks, like DebugDmaDevice, can say whose mistake it found.
+//
+// Failures (ppool/base.h): map is on the pools' refill path and returns
+// kDmaMappingError, the kernel's dma_mapping_error() convention, which the
+// pool counts (PagePool::map_failures()); a backend logs why, rate-limited.
+// Unmaps and syncs cannot fail; a bad one (an unknown address) is a
+// reported misuse or a DebugDmaDevice finding.
 #pragma once
 
 #include <cstddef>
@@ -33,21 +39,24 @@ class DmaDevice {
   virtual ~DmaDevice() = default;
   virtual std::string_view name() const = 0;
 
-  // Maps len bytes at addr for DMA; kDmaMappingError when refused.
+  // Maps len bytes at addr for DMA.
+  // @return the device's address, or kDmaMappingError when the device
+  //   refuses (out of IOMMU space, locked memory, table slots; the backend
+  //   logs why). Nothing is mapped then.
   virtual DmaAddr map(void* addr, std::size_t len, DmaDirection dir, std::string_view caller) = 0;
   virtual void unmap(DmaAddr addr, std::size_t len, DmaDirection dir, std::string_view caller) = 0;
 
-  // Maps [addrs[i], +lens[i]) for i in [0, n), in order, into out[i], and
-  // stops at the first refusal: returns m, the number mapped; out[0, m) are
-  // valid, addrs[m] (when m < n) was refused as map() would refuse it, and
-  // addrs[m + 1, n) were never asked for. Pools rely on the stop: a refusal
-  // means the device is out of something (IOMMU space, locked memory, table
-  // slots) and ends the refill, so a failing allocation costs one refused
-  // call, not one per page. A length per entry because one entry may be a
-  // compound page (a pool of order > 0); a pool's bulk is at most 64.
-  // A backend whose mapping has a per-call cost (a syscall, an IOTLB flush)
-  // overrides this to pay it once per bulk; the default is a loop over map().
-  // Thread context: any thread.
+  // Maps [addrs[i], +lens[i]) for i in [0, n), in order, into out[i], and stops
+  // at the first refusal. Pools rely on the stop: a refusal means the device
+  // is out of something (IOMMU space, locked memory, table slots) and ends the
+  // refill, so a failing allocation costs one refused call, not one per page.
+  // A length per entry because one entry may be a compound page (a pool of
+  // order > 0); a pool's bulk is at most 64. A backend whose mapping has a
+  // per-call cost (a syscall, an IOTLB flush) overrides this to pay it once
+  // per bulk; the default is a loop over map(). Thread context: any thread.
+  // @return m, the number mapped: out[0, m) are valid, addrs[m] (when m < n)
+  //   was refused as map() would refuse it, and addrs[m + 1, n) were never
+  //   asked for.
   [[nodiscard]] virtual std::size_t map_bulk(void* const* addrs, const std::size_t* lens,
                                              DmaAddr* out, std::size_t n, DmaDirection dir,
                                              std::string_view caller) {
@@ -135,7 +144,8 @@ class DebugDmaDevice final : public DmaDevice {
                     std::string_view caller) override;
   bool needs_sync() const override { return true; }
 
-  // Reports every mapping still live as an error; returns how many there were.
+  // Reports every mapping still live as an error. @return how many there
+  // were (0: clean).
   std::size_t close();
   std::size_t live_mappings() const;
   // Live mappings made by one caller (a pool's name).

@@ -37,25 +37,30 @@ namespace ppool {
 
 class IoUringDmaDevice final : public CoherentDmaDevice {
  public:
-  // Registers a sparse table of `slots` buffers in each ring. Errors name
-  // the cause: io_uring refused (old kernel, seccomp), or RLIMIT_MEMLOCK.
-  // Thread context: any thread; the rings must outlive the device.
-  static Result<std::unique_ptr<IoUringDmaDevice>> create(std::span<io_uring* const> rings,
-                                                          unsigned slots);
+  // Registers a sparse table of `slots` buffers in each ring. Thread
+  // context: any thread; the rings must outlive the device.
+  // @return the device, or an Error; no ring keeps a table then (those
+  //   registered before the refusal are unregistered):
+  //   - kInvalidArgument: no ring, or 0 slots;
+  //   - kUnsupported: io_uring refused, with the kernel's reason (an old
+  //     kernel, seccomp, RLIMIT_MEMLOCK, a ring that already has a table).
+  [[nodiscard]] static Result<std::unique_ptr<IoUringDmaDevice>> create(
+      std::span<io_uring* const> rings, unsigned slots);
   ~IoUringDmaDevice() override;  // unregisters the tables
 
   std::string_view name() const override { return "io_uring"; }
   // One slot, registered in every ring: a syscall per ring (map_bulk of one
-  // page). Refused (with a logged reason, rate-limited to 10 a second) when
-  // the table is full or the kernel will not pin. Thread context: any thread.
+  // page). Thread context: any thread.
+  // @return the slot index, or kDmaMappingError when the table is full or
+  //   the kernel will not pin (the reason logged, rate-limited to 10 a
+  //   second); the slot is free again then.
   DmaAddr map(void* addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
-  // Clears the slot in every ring and frees it. Errors: an addr that names
-  // no slot mapped now (kDmaMappingError, beyond the table, never mapped,
-  // unmapped already, being mapped or unmapped by another call) or a len
-  // other than the one mapped there is refused: reported as a misuse naming
-  // the device, the address, the caller and why (detail::report_misuse), and
-  // the slot and the free stack are left as they were. Thread context: any
-  // thread.
+  // Clears the slot in every ring and frees it. Cannot fail, but an addr that
+  // names no slot mapped now (kDmaMappingError, beyond the table, never mapped,
+  // unmapped already, being mapped or unmapped by another call) or a len other
+  // than the one mapped there is refused: reported as a misuse naming the
+  // device, the address, the caller and why (detail::report_misuse), and the
+  // slot and the free stack are left as they were. Thread context: any thread.
   void unmap(DmaAddr addr, std::size_t len, DmaDirection dir, std::string_view caller) override;
   // n free slots, registered with one io_uring_register_buffers_update_tag
   // call per ring per run of contiguous slots (at most 64 to a run): a
@@ -66,6 +71,7 @@ class IoUringDmaDevice final : public CoherentDmaDevice {
   // is asked for alone to learn the reason (one more call per ring). Slots of
   // pages not mapped go back to the free stack, cleared in every ring.
   // Thread context: any thread.
+  // @return how many were mapped, as DmaDevice::map_bulk().
   [[nodiscard]] std::size_t map_bulk(void* const* addrs, const std::size_t* lens, DmaAddr* out,
                                      std::size_t n, DmaDirection dir,
                                      std::string_view caller) override;

@@ -14,6 +14,10 @@
 // come from PageAllocator::create(). What a chunk's memory is made of (4 KiB
 // pages, THP, hugetlbfs, a memfd) is the allocator's Backing, applied when
 // the chunk is committed: descriptors and page_of() are the same for all.
+//
+// Failures (ppool/base.h): create() returns a Result; alloc() and
+// alloc_bulk() are the pools' refill path and return nullptr or a short
+// count, counted in stats().alloc_failures, as the kernel's alloc_pages().
 #pragma once
 
 #include <atomic>
@@ -131,8 +135,9 @@ inline bool valid_descriptor(const Page* page) {
 }  // namespace detail
 
 // The descriptor of the page containing addr (the head page for any address
-// inside a compound page), or nullptr when addr is not in the arena or its
-// page is not allocated. O(1). Thread context: any thread.
+// inside a compound page). O(1). Thread context: any thread.
+// @return the head page, or nullptr when addr is not in the arena or its
+//   page is not allocated (not an error: the answer to the question).
 inline Page* page_of(const void* addr) {
   std::uintptr_t off = reinterpret_cast<std::uintptr_t>(addr) - detail::g_arena.base;
   if (PPOOL_UNLIKELY(off >= detail::g_arena.bytes)) return nullptr;
@@ -160,7 +165,9 @@ inline void get_page(Page* page) {
 // Drops a reference; the last one frees the page to its allocator, or, for a
 // page a pool owns, sends it home to the pool (the kernel's
 // skb_mark_for_recycle path); for a pool page in fragments it drops one
-// fragment's reference. Thread context: any thread.
+// fragment's reference. Thread context: any thread. Cannot fail; a put
+// with no reference left, or of a pointer that is no page, is a reported
+// misuse that changes nothing.
 void put_page(Page* page);
 
 // One page reference, dropped with put_page() when the handle dies: for a
@@ -255,11 +262,14 @@ struct SharedRegion {
 // whole bulk operation.
 class PageAllocator {
  public:
-  // Builds the allocator; a backing that cannot work here (no huge pages
-  // reserved, a region that cannot be created or locked) leaves it refusing
-  // every allocation, with the reason in setup_error() and in the log.
-  // create() is the checked way. Thread context: any thread.
-  explicit PageAllocator(PageAllocatorOptions options = {});
+  // No public constructor: create() returns an allocator that works or an
+  // Error, never one that refuses every allocation. The allocator is neither
+  // copied nor moved, so create() returns it on the heap: every page it hands
+  // out points back at it (Page::allocator) and the process-wide list of
+  // allocators (visit_allocated()) holds its address, so it must stay where
+  // it was built. The heap allocation is create()'s only; alloc() and free()
+  // make none, and the pools' default allocators (for_node()) are built once.
+  //
   // Chunks go back to the arena's free chunk list as plain anonymous memory
   // (hugetlb and shared ranges are remapped first; a shared region's memfd
   // is closed). Chunks with pages still allocated are leaked, and logged.
@@ -268,34 +278,57 @@ class PageAllocator {
   PageAllocator(const PageAllocator&) = delete;
   PageAllocator& operator=(const PageAllocator&) = delete;
 
-  // The allocator, or an error that names what is wrong and how to fix it:
-  // kInvalidArgument naming the option ("options.max_bytes: a shared region
-  // needs a size"), kUnsupported when huge pages are short ("... reserve
-  // them as root: echo 2 > /sys/kernel/mm/hugepages/hugepages-2048kB/
-  // nr_hugepages ..., or set options.hugetlb_fallback_thp"), kOutOfMemory
-  // when a region cannot be locked (naming RLIMIT_MEMLOCK) or the arena is
-  // full. Thread context: any thread.
+  // A private allocator (a memory limit, a backing, a shared region).
+  // Thread context: any thread.
+  // @return the allocator, or an Error that names what is wrong and how to
+  //   fix it; nothing is left allocated or mapped then (a region made
+  //   before the refusal is unmapped and its memfd closed):
+  //   - kInvalidArgument: an option out of its domain, named
+  //     ("options.max_bytes: a shared region needs a size");
+  //   - kUnsupported: huge pages are short ("... reserve them as root: echo 2
+  //     > /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages ..., or
+  //     set options.hugetlb_fallback_thp"), or the kernel cannot create the
+  //     region's memfd with that backing;
+  //   - kOutOfMemory: a region that cannot be locked (naming RLIMIT_MEMLOCK)
+  //     or mapped, or the arena is full.
   [[nodiscard]] static Result<std::unique_ptr<PageAllocator>> create(PageAllocatorOptions options);
 
   // The process-wide allocator for a node and backing (kNoNode: the node of
-  // the calling CPU). Created on first use, never destroyed. Not for shared
-  // regions, which are created with create(). Thread context: any thread.
+  // the calling CPU; a node out of range: node 0). Created on first use,
+  // never destroyed. Not for shared regions, which are created with
+  // create(). Thread context: any thread.
+  // @return the allocator; cannot fail. A backing this machine cannot
+  //   supply (hugetlb pages not reserved) gives an allocator that refuses
+  //   every allocation, logged when it is made: setup_error() says why, and
+  //   PagePool::create refuses a pool on it. A value that is no Backing is
+  //   a reported misuse and gets k4K's.
   static PageAllocator& for_node(int nid, Backing backing = Backing::k4K);
 
-  // One block of 2^order pages with refcount 1, or nullptr when exhausted or
-  // order > kMaxOrder.
+  // One block of 2^order pages with refcount 1. Thread context: any thread.
+  // @return the block's head page, or nullptr: order > kMaxOrder (not
+  //   counted), or max_bytes reached, the arena full or the OS refusing to
+  //   commit a chunk, or an allocator that refuses everything
+  //   (setup_error()): counted in stats().alloc_failures.
   Page* alloc(unsigned order);
-  // Up to n order-0 pages into out[], one lock acquisition; returns how many.
+  // Up to n order-0 pages into out[], one lock acquisition. Thread context:
+  // any thread.
+  // @return how many are in out[0, result): fewer than n when memory runs
+  //   out as alloc()'s does.
   std::size_t alloc_bulk(Page** out, std::size_t n);
   // Frees a block whose refcount has dropped to 0 (put_page() calls this).
+  // Thread context: any thread. Cannot fail; a page not allocated here (or
+  // freed twice) is a reported misuse that changes nothing.
   void free(Page* page);
 
   int nid() const { return options_.nid; }
   // The backing in effect: the one asked for, or kThp after a fallback.
   // Thread context: any thread.
   [[nodiscard]] Backing backing() const;
-  // Why the allocator refuses everything, or nullptr when it works. Fixed at
-  // construction. Thread context: any thread.
+  // Why the allocator refuses everything, or nullptr when it works: never
+  // set for create()'s allocators, which are refused whole instead; only a
+  // process-wide one of for_node() whose backing this machine cannot supply
+  // has one (and logged it at creation). Fixed at construction. Thread
+  // context: any thread.
   [[nodiscard]] const Error* setup_error() const;
   // The region of a shared allocator, nullptr otherwise. Fixed at
   // construction. Thread context: any thread.
@@ -328,8 +361,8 @@ class PageAllocator {
 
  private:
   struct Impl;
-  // Adopts an Impl built (and maybe refused) by create() or the public
-  // constructor; only the latter logs a refusal.
+  // Adopts an Impl built (and maybe refused) by create() or for_node();
+  // create() returns the refusal as an Error, for_node() logs it.
   PageAllocator(PageAllocatorOptions options, Impl* impl);
 
   PageAllocatorOptions options_;

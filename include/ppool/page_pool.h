@@ -10,6 +10,12 @@
 // Contexts: "owner only" functions must run on the thread the pool is bound
 // to (the creating thread, or the caller of bind_owner()); "any thread"
 // functions may run anywhere.
+//
+// Failures (ppool/base.h): create() returns a Result; the allocation paths
+// are hot and return nullptr (or a short count), counted in
+// alloc_failures() and the stats named at each, as the kernel's
+// page_pool_alloc_pages() does; puts cannot fail, and a bad one is a
+// reported misuse.
 #pragma once
 
 #include <atomic>
@@ -113,39 +119,53 @@ struct PagePoolExtraStats {
 
 class PagePool {
  public:
-  // Validates params (an error names the first bad field) and builds the
-  // pool, bound to the calling thread. Never returns a half-built pool.
+  // Validates params and builds the pool, bound to the calling thread.
   // Thread context: any thread.
-  static Result<PagePool*> create(const PagePoolParams& params);
+  // @return the pool (freed with destroy()), or an Error; nothing was built
+  //   then (no half-built pool, no registry entry, no page taken):
+  //   - kInvalidArgument: the first bad field in the kernel's order
+  //     (page_pool_init), named ("page_pool_create: pool_size: ...");
+  //   - the allocator's own code (kUnsupported: its huge pages are short)
+  //     when the process-wide allocator for params.nid and params.backing
+  //     refuses every allocation (PageAllocator::setup_error());
+  //   - kOutOfMemory: inflight_high asked for and no eventfd could be had.
+  [[nodiscard]] static Result<PagePool*> create(const PagePoolParams& params);
 
   // Stops direct recycling, drains the cache and the ring, unmaps every page
   // still mapped, waits for other threads' device calls under way for this
-  // pool (a sync, a returning page's unmap), so the device may go away once
-  // it returns, and frees the pool once no page is in flight; until then a
+  // pool (a sync, a returning page's unmap), so the device may go away once it
+  // returns, and frees the pool once no page is in flight; until then a
   // process-wide release worker retries and reports a stalled shutdown every
-  // stall report interval (the registry still lists it, with the device's
-  // name as copied at create). Pages returned later are freed to the
-  // allocator. Returns the pages still in flight (0: the pool is already
-  // freed). A second destroy of the same pool, pending or freed, is a misuse:
-  // reported ("destroy of pool N 'x': already destroyed"), and it returns 0
-  // without touching anything. Thread context: owner only.
+  // stall report interval (the registry still lists it, with the device's name
+  // as copied at create). Pages returned later are freed to the allocator. A
+  // second destroy of the same pool, pending or freed, is a misuse: reported
+  // ("destroy of pool N 'x': already destroyed"), and it returns 0 without
+  // touching anything. Thread context: owner only.
+  // @return the pages still in flight (0: the pool is already freed).
+  //   Cannot fail: a stalled shutdown is reported, not returned.
   static std::uint32_t destroy(PagePool* pool);
 
   // A page of 2^order pages with refcount 1, DMA-mapped and synced for the
-  // device if the flags say so; nullptr when memory or mapping fails (the
-  // pool keeps working when memory comes back). Thread context: owner only;
-  // a call from another thread, or after destroy, is reported (and gets
-  // nullptr) whenever it reaches the slow path, and on every call with
-  // PPOOL_DEBUG.
+  // device if the flags say so. Hot path: no Error is built. Thread context:
+  // owner only.
+  // @return the page, or nullptr (the pool keeps working when memory comes
+  //   back), counted in alloc_failures(), when:
+  //   - the ring is empty and the page allocator is out of memory;
+  //   - max_inflight pages are out (also extra_stats().alloc_limited);
+  //   - the device refused the refill's first mapping (also map_failures());
+  //   and nullptr, reported as a misuse and not counted, when called from
+  //   another thread or after destroy (seen whenever it reaches the slow
+  //   path, and on every call with PPOOL_DEBUG).
   [[nodiscard]] Page* alloc_pages();
   // Up to n pages into out[] (the kernel's page_pool_alloc_netmems bulk,
   // DPDK's rte_mempool_get_bulk), each as alloc_pages() would give it: runs
   // copied out of the cache, the empty cache refilled from the ring in one
   // bulk consume, else from the page allocator in one bulk, mapped at once.
-  // Returns how many: fewer than n only when memory or mapping fails (then
-  // counted once in alloc_failures). Thread context: owner only (checked on
-  // every call; another thread's, or one after destroy, is reported and gets
-  // 0).
+  // Thread context: owner only (checked on every call).
+  // @return how many pages are in out[0, result): fewer than n when a refill
+  //   fails as alloc_pages()'s does (counted once in alloc_failures(), with
+  //   the same stats); 0, reported as a misuse and not counted, from another
+  //   thread or after destroy.
   [[nodiscard]] std::size_t alloc_pages_bulk(Page** out, std::size_t n);
 
   // Gives a page back. With refcount 1 it is synced for the device
@@ -158,7 +178,9 @@ class PagePool {
   // last one recycles it. A page that is not this pool's, or is already
   // back, is reported. Thread context: any thread (allow_direct, the
   // kernel's promise of the pool's context, is checked, not trusted: from
-  // another thread the page goes through the ring).
+  // another thread the page goes through the ring). Cannot fail: a full ring
+  // releases the page (stats().recycle.ring_full), and a bad put is a
+  // reported misuse that leaves the page as it was.
   void put_page(Page* page, std::uint32_t dma_sync_size, bool allow_direct);
   // put_page() syncing the whole max_len (the kernel passes -1 too: the
   // size is clamped to max_len). Thread context: any thread.
@@ -168,22 +190,27 @@ class PagePool {
 
   // Unmaps the page and stops counting it in flight: it becomes a normal page
   // that the caller still holds, freed by its last put_page(). Thread context:
-  // any thread.
+  // any thread. Cannot fail.
   void release_page(Page* page);
 
   // ---- fragments (the kernel documentation's "conserve memory" mode) ----
 
   // A fragment of size bytes (rounded up to a cache line) of the pool's
   // current page, at *offset; a fresh page when the current one is full.
-  // The page is recycled once every fragment is put, never before. nullptr
-  // when size exceeds the page or memory runs out. Thread context: owner only.
+  // The page is recycled once every fragment is put, never before. Thread
+  // context: owner only.
+  // @return the fragment's page, or nullptr: when size is 0 or exceeds the
+  //   page (not counted: the caller's bug), or when a fresh page is needed
+  //   and alloc_pages() returns nullptr (counted as there).
   [[nodiscard]] Page* alloc_frag(std::uint32_t size, std::uint32_t* offset);
   // A whole page when *size * 2 exceeds the page, else a fragment; the last
   // fragment that fits is extended to the page's end (*size grows) so the
   // page's memory is accounted to its users. Thread context: owner only.
+  // @return the page, or nullptr as alloc_pages() or alloc_frag() returns it.
   [[nodiscard]] Page* alloc(std::uint32_t* offset, std::uint32_t* size);
   // alloc() returning the fragment's address; free_va() puts it back.
   // Thread context: owner only / any thread (allow_direct: owner only).
+  // @return the address, or nullptr as alloc() returns it.
   [[nodiscard]] void* alloc_va(std::uint32_t* size);
   void free_va(void* va, bool allow_direct);
 
@@ -223,16 +250,16 @@ class PagePool {
   // ---- backpressure (params.inflight_high / inflight_low) ----
 
   // An eventfd (non-blocking) that becomes readable when the pages out with
-  // users rise to inflight_high and again when they fall to inflight_low:
-  // poll it, read it (which clears it), then ask above_high_watermark().
-  // -1 without watermarks. The rise is noticed at the owner's next slow
-  // path (a refill: within a cache's worth of pages); the fall at the put
-  // that makes it, on any thread. While above the high mark the owner's puts
-  // take the out-of-line path, which watches the low mark; another thread's
-  // put judges the owner's cache as the owner last left a slow path (pages
-  // it allocated since count as home), exact when the owner stopped
-  // allocating at the rise, as a driver does. The inline fast paths never
-  // look. Thread context: any thread.
+  // users rise to inflight_high and again when they fall to inflight_low: poll
+  // it, read it (which clears it), then ask above_high_watermark(). -1 without
+  // watermarks (the pool has none; not an error). The rise is noticed at the
+  // owner's next slow path (a refill: within a cache's worth of pages); the
+  // fall at the put that makes it, on any thread. While above the high mark
+  // the owner's puts take the out-of-line path, which watches the low mark;
+  // another thread's put judges the owner's cache as the owner last left a
+  // slow path (pages it allocated since count as home), exact when the owner
+  // stopped allocating at the rise, as a driver does. The inline fast paths
+  // never look. Thread context: any thread.
   [[nodiscard]] int watermark_fd() const { return wm_fd_; }
   [[nodiscard]] bool above_high_watermark() const {
     return wm_above_.load(std::memory_order_acquire);
@@ -393,11 +420,12 @@ class PagePool {
 // page_pool_put_page_bulk / put_netmem_bulk): one ring reservation per pool
 // per batch of up to 64; pages that do not fit are released afterwards. The
 // array is reordered (the caller must not use it afterwards).
-// Thread context: any thread.
+// Thread context: any thread. Cannot fail; a bad page is a reported misuse,
+// as put_page()'s.
 void put_page_bulk(Page** pages, std::size_t count);
 
-// The pool that owns a page, or nullptr. Thread context: any thread holding
-// the page.
+// The pool that owns a page. Thread context: any thread holding the page.
+// @return the pool, or nullptr for a page no pool owns (not an error).
 PagePool* page_pool_of(const Page* page);
 
 // Fragment references (the kernel's pp_ref_count with its bias scheme). A
@@ -407,9 +435,12 @@ PagePool* page_pool_of(const Page* page);
 // holding a reference (fragment_page: the page's only holder).
 inline constexpr std::int64_t kFragBiasMax = INT64_MAX >> 1;  // BIAS_MAX
 void fragment_page(Page* page, std::int64_t n);
-// Drops n references; returns those left (0: the caller dropped the last,
-// and the count is reset to 1 for the page's next life).
+// Drops n references.
+// @return the references left (0: the caller dropped the last, and the
+//   count is reset to 1 for the page's next life); 1, with nothing dropped,
+//   when fewer than n are held: a reported misuse.
 std::int64_t unref_page(Page* page, std::int64_t n);
+// Takes one more. Cannot fail.
 void ref_page(Page* page);
 
 // Stalled-shutdown reports: every `seconds` while a destroyed pool still has

@@ -8,6 +8,9 @@
 // by pool creation and final free only, never by a fast path) and read each
 // pool's counters as they stand: slightly stale, never torn. The telemetry
 // endpoint (ppool/telemetry.h) serves these snapshots.
+//
+// Failures: none. The lookups return std::optional because a missing pool
+// is an answer, not a failure: there is nothing an Error could add.
 #pragma once
 
 #include <cstdint>
@@ -37,8 +40,9 @@ struct PoolInfo {
 // Every registered pool (live, then destroyed-but-pending), by id.
 // Thread context: any thread.
 [[nodiscard]] std::vector<PoolInfo> list_pools();
-// One pool by id, or nothing when no such pool is registered (never was, or
-// already freed). Thread context: any thread.
+// One pool by id. Thread context: any thread.
+// @return the pool's snapshot, or nullopt when no such pool is registered
+//   (never was, or already freed).
 [[nodiscard]] std::optional<PoolInfo> find_pool(std::uint32_t id);
 
 // Pages of a pool out with users, grouped by holder tag (ppool/holder.h).
@@ -55,8 +59,8 @@ struct HolderReport {
 };
 // Scans the descriptors of the pool's allocator for the pool's pages out
 // with users (not in its cache or ring). O(pages the allocator committed):
-// for reports, not for a fast path. Nothing when no such pool. Thread
-// context: any thread.
+// for reports, not for a fast path. Thread context: any thread.
+// @return the report, or nullopt when no such pool is registered.
 [[nodiscard]] std::optional<HolderReport> pool_holders(std::uint32_t id);
 
 }  // namespace ppool

@@ -107,13 +107,18 @@ class ShareProducer {
   // connected AF_UNIX stream or seqpacket socket, which stays the caller's:
   // after the header it is free for the application's own messages; the
   // producer only polls it for a hang-up, and shuts it down when it cuts the
-  // consumer off). Seals the region first (see Trust above). Errors
-  // (kInvalidArgument, naming what): a pool that is not on a shared region,
-  // a bad ring size, a socket that is not a connected AF_UNIX one, a region
-  // that cannot be sealed read-only (a memfd without MFD_ALLOW_SEALING, a
-  // kernel before 5.1 or one that does not enforce the seal for its backing)
-  // or reopened read-only (no /proc), a send that failed. Thread context:
-  // the send side.
+  // consumer off). Seals the region first (see Trust above). Thread
+  // context: the send side.
+  // @return the producer, or an Error, always kInvalidArgument naming what
+  //   (this layer does not tell the caller's mistakes from the system's
+  //   refusals; the message does): a pool that is not on a shared region,
+  //   a bad ring size, a socket that is not a connected AF_UNIX one, a
+  //   region that cannot be sealed read-only (a memfd without
+  //   MFD_ALLOW_SEALING, a kernel before 5.1 or one that does not enforce
+  //   the seal for its backing) or reopened read-only (no /proc), the
+  //   rings' memfd or mapping refused, a send that failed. Nothing is
+  //   attached then; seals already applied to the region stay (a seal
+  //   cannot be removed).
   [[nodiscard]] static Result<std::unique_ptr<ShareProducer>> attach(
       PagePool* pool, int socket_fd, const ShareParams& params = {});
   // reclaim()s what the consumer still holds (destroy the producer before
@@ -124,13 +129,14 @@ class ShareProducer {
   ShareProducer(const ShareProducer&) = delete;
   ShareProducer& operator=(const ShareProducer&) = delete;
 
-  // Hands bufs[0..n) over in order until the hand ring is full; returns how
-  // many were handed (the rest stay the caller's). A buffer that cannot be
-  // handed (its page not in the region, the page already with the consumer,
-  // offset + len beyond the page) is reported and stops the batch: it is the
-  // first of the rest. After the consumer was cut off, 0. Handed pages are
-  // the consumer's until it returns them or reclaim() takes them back.
-  // No syscall unless the consumer sleeps. Thread context: the send side.
+  // Hands bufs[0..n) over in order until the hand ring is full. A buffer
+  // that cannot be handed (its page not in the region, the page already with
+  // the consumer, offset + len beyond the page) is reported and stops the
+  // batch: it is the first of the rest. Handed pages are the consumer's until
+  // it returns them or reclaim() takes them back. No syscall unless the
+  // consumer sleeps. Thread context: the send side.
+  // @return how many were handed (the rest stay the caller's); 0 after the
+  //   consumer was cut off.
   std::size_t hand_bulk(const ShareBuf* bufs, std::size_t n);
   bool hand(Page* page, std::uint32_t offset, std::uint32_t len) {
     const ShareBuf buf{page, offset, len};
@@ -141,7 +147,7 @@ class ShareProducer {
   bool wait_room(int timeout_ms);
 
   // Takes up to min(max, ring_entries) entries off the return ring and puts
-  // home the pages among them the consumer held; returns how many. One
+  // home the pages among them the consumer held. @return how many. One
   // call's cost is bounded by the ring whatever the consumer writes: call it
   // again for more. An offset it does not hold is reported (rate-limited)
   // and counted in bad_returns, never put. A consumer whose index is
@@ -188,19 +194,22 @@ class ShareConsumer {
  public:
   // Receives the header and the descriptors on socket_fd (waiting up to
   // timeout_ms), checks them and maps the region (read-only) and the rings.
-  // Errors: a timeout, a hang-up, a header of another version or of
-  // impossible sizes, descriptors missing or too small.
+  // @return the consumer, or an Error, always kInvalidArgument naming what:
+  //   a timeout, a hang-up, a peer that is no ppool producer, a header of
+  //   another version or of impossible sizes, descriptors missing or too
+  //   small, a mapping refused. Nothing is mapped then; the descriptors
+  //   received are closed, and socket_fd stays the caller's.
   [[nodiscard]] static Result<std::unique_ptr<ShareConsumer>> connect(int socket_fd,
                                                                       int timeout_ms = 5000);
   ~ShareConsumer();  // unmaps; pages not given back are the producer's to reclaim
   ShareConsumer(const ShareConsumer&) = delete;
   ShareConsumer& operator=(const ShareConsumer&) = delete;
 
-  // Takes up to max messages off the hand ring; returns how many. A message
+  // Takes up to max messages off the hand ring. @return how many. A message
   // pointing outside the region is reported and skipped (bad_messages()).
   // No syscall unless the producer sleeps on a full ring.
   std::size_t receive(ShareMsg* out, std::size_t max);
-  // Gives pages back (their region offsets); returns how many fit on the
+  // Gives pages back (their region offsets). @return how many fit on the
   // return ring (the rest: wait_room() and give them again).
   std::size_t give_back(const std::uint64_t* pages, std::size_t n);
   // Sleep until there is something to receive / room to give back, up to

@@ -45,7 +45,6 @@
 // /tmp/ppool-UID/, tools/common/telemetry.h).
 #pragma once
 
-#include <optional>
 #include <string>
 #include <string_view>
 
@@ -53,21 +52,31 @@
 
 namespace ppool {
 
-// Listens (nullopt) on a Unix socket at path with one thread serving
-// clients. An existing socket file there is replaced only when it is stale
-// and ours (this user's, nothing answering on it); anything else there (a
-// file, a live endpoint, another user's socket) is refused and kept.
-// kInvalidArgument for an unusable path, naming it; already started: an
-// error naming the running path. Thread context: any thread.
-[[nodiscard]] std::optional<Error> telemetry_start(const std::string& path);
-// Stops the thread and removes the socket file. Thread context: any thread.
+// Listens on a Unix socket at path with one thread serving clients. An
+// existing socket file there is replaced only when it is stale and ours
+// (this user's, nothing answering on it); anything else there (a file, a
+// live endpoint, another user's socket) is refused and kept. Thread
+// context: any thread.
+// @return success (the endpoint is listening; exit() or telemetry_stop()
+//   removes its file), or an Error, nothing started and nothing at path
+//   changed but a stale socket of ours removed:
+//   - kInvalidArgument: already started (the message names the running
+//     path), an empty or too long path, or path unusable (occupied, not
+//     ours, a live endpoint, no such directory: the message names it);
+//   - kOutOfMemory: no socket, eventfd or thread could be had.
+[[nodiscard]] Result<void> telemetry_start(const std::string& path);
+// Stops the thread and removes the socket file; nothing when not started.
+// Cannot fail. Thread context: any thread.
 void telemetry_stop();
 // The socket's path, "" when off. Thread context: any thread.
 [[nodiscard]] std::string telemetry_path();
-// The reply to one command, as the socket sends it. Thread context: any thread.
+// The reply to one command, as the socket sends it; an unknown command or
+// ID gets {"error": "..."}, as on the socket (not a failure of this call).
+// Thread context: any thread.
 [[nodiscard]] std::string telemetry_command(std::string_view command);
 // Every pool's counters and state in Prometheus' text exposition format
-// (ppool_alloc_fast_total{pool="ID",name="..."} N, ...).
+// (ppool_alloc_fast_total{pool="ID",name="..."} N, ...). Cannot fail.
+// Thread context: any thread.
 [[nodiscard]] std::string prometheus_text();
 
 }  // namespace ppool

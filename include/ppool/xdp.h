@@ -7,6 +7,11 @@
 // completion (return_frame, or FrameBulk for 16 at a time) and lands in its
 // home pool's ring: it never goes through the page allocator. That is the
 // kernel documentation's "common driver layer".
+//
+// Failures (ppool/base.h): reg_mem_model() is setup and returns a Result;
+// building and returning frames is the per-packet path: build_frame()
+// returns nullptr, and a return cannot fail (a frame of no known pool is
+// a reported misuse).
 #pragma once
 
 #include <cstdint>
@@ -45,9 +50,11 @@ struct Frame {
 };
 
 // Builds a frame at hard_start (the buffer's first byte) for the packet at
-// data (the kernel's xdp_convert_buff_to_frame); nullptr when the headroom
-// cannot hold a Frame, or when there is no buffer (hard_start or data null:
-// an allocation that failed upstream). Thread context: the buffer's holder.
+// data (the kernel's xdp_convert_buff_to_frame). Thread context: the
+// buffer's holder.
+// @return the frame, or nullptr, nothing written, when the headroom cannot
+//   hold a Frame, or when there is no buffer (hard_start or data null: an
+//   allocation that failed upstream, already counted there).
 Frame* build_frame(void* hard_start, void* data, std::uint32_t len, std::uint32_t frame_sz,
                    MemInfo mem);
 
@@ -62,12 +69,17 @@ class RxQueueInfo {
   RxQueueInfo& operator=(const RxQueueInfo&) = delete;
 
   // Registers the queue's memory model: kPagePool and kXskBuffPool need
-  // the pool (which gets an id in the registry); the page types take none. Errors: a model
-  // already registered, a missing or unexpected pool, the id space full.
-  Result<MemInfo> reg_mem_model(MemType type, PagePool* pool);
-  // Drops the registration. Frames still in flight stay safe: they find
-  // their pool through their page, not through the registry. Unlike the
-  // kernel, this does not destroy the pool: the driver that created it does.
+  // the pool (which gets an id in the registry); the page types take none.
+  // @return the MemInfo frames of this queue carry, or an Error, the queue
+  //   left unregistered (or registered as before):
+  //   - kInvalidArgument: a model already registered, a missing or
+  //     unexpected pool, or an unknown type, naming the queue;
+  //   - kOutOfMemory: every memory model id is in use.
+  [[nodiscard]] Result<MemInfo> reg_mem_model(MemType type, PagePool* pool);
+  // Drops the registration; nothing when none. Frames still in flight stay
+  // safe: they find their pool through their page, not through the registry.
+  // Unlike the kernel, this does not destroy the pool: the driver that created
+  // it does.
   void unreg_mem_model();
 
   const MemInfo& mem() const { return mem_; }
@@ -81,10 +93,10 @@ class RxQueueInfo {
   bool registered_ = false;
 };
 
-// The allocator registered under a kPagePool id, or nullptr once it was
-// unregistered. Ids are handed out cyclically, so a stale id is not soon
-// given to another pool. Thread context: any thread (takes a lock: not for
-// the per-frame path).
+// The allocator registered under a kPagePool id. Ids are handed out
+// cyclically, so a stale id is not soon given to another pool. Thread
+// context: any thread (takes a lock: not for the per-frame path).
+// @return the pool, or nullptr once the id was unregistered (not an error).
 PagePool* mem_id_allocator(std::uint32_t id);
 
 // Returns a frame to its memory model. Thread context: any thread.

@@ -21,6 +21,11 @@
 // close every frame is home or with the application, and the pools reach 0
 // in flight once the application has given its frames back.
 //
+// Failures (ppool/base.h): the creates return a Result; the ring
+// operations are the per-packet path and return counts, with what they
+// could not do counted in XskQueueStats or returns_refused() (a frame the
+// application does not hold is a reported misuse).
+//
 // API history (keep this list when the API changes):
 //   2026-11-23: first version.
 //   2026-12-02: transmit() refuses frames the application does not hold;
@@ -28,6 +33,7 @@
 //   2026-12-02: recycle() and note_returned() refuse frames the application
 //               does not hold and return how many they took;
 //               returns_refused().
+//   2026-12-02: XskRedirect's load/attach/add_socket return Result<void>.
 #pragma once
 
 #include <atomic>
@@ -62,6 +68,9 @@ class XskQueue;
 // address the rings carry); a page outside the UMEM is refused with a
 // message (logged, rate-limited) and counted. Coherent: no syncs.
 // Thread context of every call: any thread.
+// map() @return the page's UMEM offset, or kDmaMappingError for a page
+//   outside the UMEM, counted in refused() (the pool counts it in
+//   map_failures()); unmap() cannot fail.
 class XskUmemDevice final : public CoherentDmaDevice {
  public:
   explicit XskUmemDevice(const SharedRegion& region) : region_(region) {}
@@ -116,9 +125,16 @@ class XskUmem {
  public:
   // Creates the shared region (hugetlb 2M when asked and free, else 4 KiB,
   // logged) and registers it (xsk_umem__create with the region's base and
-  // size). Errors name the cause: bad params (the field), RLIMIT_MEMLOCK,
-  // AF_XDP unsupported by the kernel (kUnsupported), no permission.
-  static Result<std::unique_ptr<XskUmem>> create(const XskUmemParams& params);
+  // size). Thread context: any thread.
+  // @return the UMEM, or an Error naming the cause; nothing is left then
+  //   (region unmapped, registration undone):
+  //   - kInvalidArgument: a field of params, named ("XskUmemParams.frames");
+  //   - kOutOfMemory: the region cannot be locked (RLIMIT_MEMLOCK) or the
+  //     kernel will not pin it, or the arena has no room (PageAllocator::
+  //     create()'s errors);
+  //   - kUnsupported: the kernel has no AF_XDP, or no permission
+  //     (CAP_NET_RAW), or xsk_umem__create's other refusals.
+  [[nodiscard]] static Result<std::unique_ptr<XskUmem>> create(const XskUmemParams& params);
   // Deletes the registration, reclaims the frames the kernel still held for
   // the first socket (whose socket is the registration's), waits for the
   // queues' pools destroyed with frames out to be freed (they name the
@@ -146,7 +162,8 @@ class XskUmem {
   // A page's UMEM address (its offset in the region). Any thread.
   [[nodiscard]] std::uint64_t addr_of(const Page* page) const { return region_->offset_of(page); }
   // The page of the frame holding UMEM address addr (any offset inside the
-  // frame), or nullptr when addr is outside or names no allocated page.
+  // frame). @return the page, or nullptr when addr is outside or names no
+  // allocated page (not an error).
   [[nodiscard]] Page* page_at(std::uint64_t addr) const {
     return region_->page_at(addr & ~std::uint64_t{kXskFrameSize - 1});
   }
@@ -288,10 +305,18 @@ class XskQueue {
   // (xsk_socket__create_shared, XDP_SHARED_UMEM). Creates the pool
   // (allocator and device of the UMEM, kDmaMap), bound to the calling
   // thread, and registers the queue's memory model (MemType::kXskBuffPool).
-  // Errors name the cause: no such interface, permission (CAP_NET_ADMIN),
-  // zero-copy unsupported, the same (ifname, queue) opened twice on a UMEM.
   // Thread context: any thread; it becomes the owner.
-  static Result<std::unique_ptr<XskQueue>> create(XskUmem& umem, const XskQueueParams& params);
+  // @return the queue, or an Error naming the interface and queue; nothing
+  //   is left open then (no socket, pool or slot on the UMEM):
+  //   - kInvalidArgument: a field of params (named), no such interface or
+  //     queue, another socket bound to it, the same (ifname, queue) opened
+  //     twice on the UMEM, or a UMEM whose sockets were all closed;
+  //   - kUnsupported: no permission (CAP_NET_RAW and CAP_NET_ADMIN),
+  //     zero-copy (kZeroCopy) or AF_XDP unsupported here;
+  //   - kOutOfMemory: too many sockets on one UMEM;
+  //   - PagePool::create()'s and RxQueueInfo::reg_mem_model()'s errors.
+  [[nodiscard]] static Result<std::unique_ptr<XskQueue>> create(XskUmem& umem,
+                                                                const XskQueueParams& params);
   // close(). Thread context: owner.
   ~XskQueue();
   XskQueue(const XskQueue&) = delete;
@@ -299,38 +324,46 @@ class XskQueue {
 
   // Posts up to n fresh frames from the pool to the fill ring (as many as
   // the ring has room for and the pool can give, one alloc_pages_bulk per
-  // 64); returns how many. Thread context: owner.
+  // 64). Thread context: owner.
+  // @return how many were posted; a pool that gave fewer than asked is
+  //   counted in stats().alloc_short (and the pool's alloc_failures()).
   std::size_t refill(std::size_t n);
   // Takes up to max descriptors off the RX ring into out[]; the frames are
   // the application's from now on (transmit, recycle, or return their
   // Frame). Thread context: owner.
+  // @return how many are in out[0, result); an RX entry naming no frame this
+  //   socket posted is skipped and counted in stats().rejected.
   std::size_t receive(XskDesc* out, std::size_t max);
-  // Posts descs[0, n) to the TX ring (the frames may come from any queue of
-  // the same UMEM: no copy) and kicks the kernel when it needs it. Returns
-  // how many were taken, a prefix of descs: the ring was full for the rest,
-  // which stay the caller's. Only a frame the application holds may be
-  // sent: one it received (from any socket of the UMEM), or one it allocated
-  // from a pool of the UMEM and has not given back. A frame in a fill or TX
-  // ring or home in a pool, a page not of this UMEM, or a length past the
-  // frame's end is refused (reported as a misuse, counted in tx_refused)
-  // and changes nothing: the frame stays where it was, and the descriptors
-  // from it on are not taken. Thread context: owner.
+  // Posts descs[0, n) to the TX ring (the frames may come from any queue of the
+  // same UMEM: no copy) and kicks the kernel when it needs it. Only a frame
+  // the application holds may be sent: one it received (from any socket of
+  // the UMEM), or one it allocated from a pool of the UMEM and has not given
+  // back. A frame in a fill or TX ring or home in a pool, a page not of this
+  // UMEM, or a length past the frame's end is refused (reported as a misuse,
+  // counted in stats().tx_refused) and changes nothing: the frame stays where
+  // it was, and the descriptors from it on are not taken. Thread context:
+  // owner.
+  // @return how many were taken, a prefix of descs: the ring was full for the
+  //   rest, or the first of them was refused; they stay the caller's.
   std::size_t transmit(const XskDesc* descs, std::size_t n);
   // Wakes the kernel's TX (sendto) whether or not it asked. Thread context:
   // owner.
   void kick();
   // Takes up to max frames off the completion ring and sends them home
   // (put_page_bulk: into the cache when this thread owns their pool, through
-  // the ring otherwise); returns how many. Thread context: owner.
+  // the ring otherwise). Thread context: owner.
+  // @return how many went home; an entry naming no frame this socket sent is
+  //   skipped and counted in stats().rejected.
   std::size_t complete(std::size_t max);
   // Gives frames back without sending them (a drop): home through
-  // put_page_bulk; returns how many. Only a frame the application holds may
-  // be given back: one it received (from any socket of the UMEM), or one it
-  // allocated from a pool of the UMEM and has not given back. A frame in a
-  // fill or TX ring or already home, the same frame twice in one call, a
-  // page not of this UMEM or no page is refused (reported as a misuse,
-  // counted in returns_refused()) and changes nothing; the others go home.
-  // Thread context: any thread holding the frames.
+  // put_page_bulk. Only a frame the application holds may be given back: one
+  // it received (from any socket of the UMEM), or one it allocated from a pool
+  // of the UMEM and has not given back. A frame in a fill or TX ring or
+  // already home, the same frame twice in one call, a page not of this UMEM
+  // or no page is refused (reported as a misuse, counted in returns_refused())
+  // and changes nothing; the others go home. Thread context: any thread
+  // holding the frames.
+  // @return how many went home.
   std::size_t recycle(const XskDesc* descs, std::size_t n);
 
   // The XDP memory model: the queue's MemInfo (MemType::kXskBuffPool, its
@@ -362,14 +395,16 @@ class XskQueue {
   // RX, TX, completion; for the UMEM's registration socket, at the UMEM's
   // deletion instead), and destroys the pool. Returns the pool's pages
   // still in flight after that (with the application, or held by another
-  // socket's TX): the pool is freed when they come back. Idempotent.
-  // Thread context: owner.
+  // socket's TX): the pool is freed when they come back. Idempotent; cannot
+  // fail. Thread context: owner.
   std::uint32_t close();
 
   [[nodiscard]] PagePool& pool() { return *pool_; }
   [[nodiscard]] XskUmem& umem() { return umem_; }
   [[nodiscard]] const XskQueueParams& params() const { return params_; }
-  [[nodiscard]] int fd() const;  // for an XSKMAP entry, poll()
+  // The socket, for an XSKMAP entry and poll(); -1 once closed (not an
+  // error: the queue has none).
+  [[nodiscard]] int fd() const;
   [[nodiscard]] xsk_socket* raw() const { return xsk_; }
   // True when the socket was bound in zero-copy mode.
   [[nodiscard]] bool zero_copy() const { return zero_copy_; }

@@ -64,7 +64,9 @@ CudaDmaDevice::~CudaDmaDevice() {
     log(LogLevel::kError, detail::format("CUDA device: %zu pages still registered at the "
                                          "device's end (unregistered now)",
                                          host_of_.size()));
-    make_current();
+    // Its failure is logged; the unregistrations are tried anyway, and the
+    // context is released below whatever they answer.
+    (void)enter_context();
     for (auto& [dma, host] : host_of_) driver_.mem_host_unregister(host);
   }
   driver_.primary_ctx_release(device_);
@@ -73,14 +75,21 @@ CudaDmaDevice::~CudaDmaDevice() {
   g_unmap_failed.flush(LogLevel::kError);
 }
 
-bool CudaDmaDevice::make_current() const {
+Result<void> CudaDmaDevice::make_current() const {
   // A thread-local store in the driver: cheap next to a registration, and
   // pools map and unmap from their own threads.
   CUresult r = driver_.ctx_set_current(static_cast<CUcontext>(context_));
-  if (r == kCudaSuccess) return true;
-  if (g_context_failed.allow(LogLevel::kError))
-    log(LogLevel::kError, "CUDA device: " + driver_.describe("cuCtxSetCurrent", r));
-  return false;
+  if (r == kCudaSuccess) return {};
+  return cuda_error(driver_, "cuCtxSetCurrent", r);
+}
+
+// map and unmap cannot return an Error (their callers are pools' slow paths,
+// which count a refused map): they log it, rate-limited.
+bool CudaDmaDevice::enter_context() const {
+  Result<void> entered = make_current();
+  if (!entered && g_context_failed.allow(LogLevel::kError))
+    log(LogLevel::kError, entered.error().message);
+  return entered.ok();
 }
 
 DmaAddr CudaDmaDevice::map(void* addr, std::size_t len, DmaDirection, std::string_view caller) {
@@ -91,7 +100,7 @@ DmaAddr CudaDmaDevice::map(void* addr, std::size_t len, DmaDirection, std::strin
                                            driver_.describe(what, r).c_str()));
     return kDmaMappingError;
   };
-  if (!make_current()) return kDmaMappingError;
+  if (!enter_context()) return kDmaMappingError;
   if (CUresult r = driver_.mem_host_register(addr, len, kRegisterFlags); r != kCudaSuccess)
     return refuse("cuMemHostRegister", r);
   detail::CUdeviceptr device_addr = 0;
@@ -121,7 +130,7 @@ void CudaDmaDevice::unmap(DmaAddr addr, std::size_t, DmaDirection, std::string_v
                        addr, static_cast<int>(caller.size()), caller.data()));
     return;
   }
-  if (!make_current()) return;
+  if (!enter_context()) return;
   if (CUresult r = driver_.mem_host_unregister(host);
       r != kCudaSuccess && g_unmap_failed.allow(LogLevel::kError))
     log(LogLevel::kError, detail::format("CUDA device: unmap of %p for %.*s: %s", host,

@@ -499,14 +499,6 @@ struct PageAllocator::Impl {
   }
 };
 
-PageAllocator::PageAllocator(PageAllocatorOptions options)
-    : PageAllocator(options, new Impl(options)) {
-  if (const Error* error = setup_error()) {
-    log(LogLevel::kError, detail::format("page allocator %u refuses every allocation: %s",
-                                         impl_->id, error->message.c_str()));
-  }
-}
-
 namespace {
 
 // Every allocator of the process, for reports that look at all allocated
@@ -640,7 +632,16 @@ PageAllocator& PageAllocator::for_node(int nid, Backing backing) {
   PageAllocator* existing = slot.load(std::memory_order_acquire);
   if (PPOOL_LIKELY(existing != nullptr)) return *existing;
   // First use: racing creators build one each, the loser deletes its own.
-  auto* created = new PageAllocator(PageAllocatorOptions{.nid = nid, .backing = backing});
+  // The slot must hold an allocator whatever the machine lacks (the pools'
+  // nid_changed() switches to it without a way to fail), so a backing that
+  // cannot work here leaves one that refuses every allocation: logged, and
+  // setup_error() says why (PagePool::create checks it).
+  const PageAllocatorOptions options{.nid = nid, .backing = backing};
+  auto* created = new PageAllocator(options, new Impl(options));
+  if (const Error* error = created->setup_error()) {
+    log(LogLevel::kError, detail::format("page allocator %u refuses every allocation: %s",
+                                         created->impl_->id, error->message.c_str()));
+  }
   if (slot.compare_exchange_strong(existing, created, std::memory_order_acq_rel,
                                    std::memory_order_acquire)) {
     return *created;

@@ -123,7 +123,7 @@ void telemetry_from_env() {
 
 // ppool/telemetry.h: the endpoint below, with the pools' commands in it.
 
-std::optional<Error> telemetry_start(const std::string& path) {
+Result<void> telemetry_start(const std::string& path) {
   detail::register_pool_commands();
   return detail::telemetry_listen(path);
 }

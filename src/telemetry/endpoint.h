@@ -43,7 +43,7 @@ void telemetry_register(std::string_view name, bool takes_param, TelemetryHandle
 // error naming the path or the running endpoint); nullopt once listening.
 // The commands answered are those in the table when a client asks.
 // Thread context: any thread.
-[[nodiscard]] std::optional<Error> telemetry_listen(const std::string& path);
+Result<void> telemetry_listen(const std::string& path);
 
 // Stops the server's thread and removes its socket file; nothing when it is
 // not running. Registered with atexit() by the first telemetry_listen().

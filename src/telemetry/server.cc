@@ -90,9 +90,9 @@ bool answers(const sockaddr_un& addr) {
 // user's, no one listening: a process that died without telemetry_close),
 // else says why not. Another user's socket is left alone even when dead: it
 // may be a squatter's bait, and removing it is not ours to decide.
-std::optional<Error> remove_stale(const std::string& path, const sockaddr_un& addr) {
+Result<void> remove_stale(const std::string& path, const sockaddr_un& addr) {
   struct stat st;
-  if (lstat(path.c_str(), &st) != 0) return std::nullopt;  // gone meanwhile: bind again
+  if (lstat(path.c_str(), &st) != 0) return {};  // gone meanwhile: bind again
   if (!S_ISSOCK(st.st_mode)) return path_error(path, "exists and is not a socket");
   if (st.st_uid != geteuid())
     return path_error(
@@ -103,16 +103,16 @@ std::optional<Error> remove_stale(const std::string& path, const sockaddr_un& ad
     return path_error(path, cat({"in use (connect: ", std::strerror(errno), ")"}));
   if (unlink(path.c_str()) != 0 && errno != ENOENT)
     return path_error(path, cat({"cannot remove the stale socket: ", std::strerror(errno)}));
-  return std::nullopt;
+  return {};
 }
 
 // Binds fd to path (replacing a stale socket file), owner-only, listening.
-std::optional<Error> bind_listener(int fd, const std::string& path) {
+Result<void> bind_listener(int fd, const std::string& path) {
   const sockaddr_un addr = address_of(path);
   const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
   if (bind(fd, sa, sizeof addr) != 0) {
     if (errno != EADDRINUSE) return path_error(path, cat({"bind: ", std::strerror(errno)}));
-    if (auto error = remove_stale(path, addr)) return error;
+    if (Result<void> removed = remove_stale(path, addr); !removed) return removed;
     if (bind(fd, sa, sizeof addr) != 0)
       return path_error(path, cat({"bind: ", std::strerror(errno)}));
   }
@@ -122,7 +122,7 @@ std::optional<Error> bind_listener(int fd, const std::string& path) {
     unlink(path.c_str());
     return path_error(path, why);
   }
-  return std::nullopt;
+  return {};
 }
 
 // --- The server thread. ---
@@ -244,22 +244,22 @@ void shut_down(Server& s) {
 
 // Opens s's sockets at s.path and starts its thread; on an error the caller
 // closes what was opened.
-std::optional<Error> open_server(Server& s) {
+Result<void> open_server(Server& s) {
   s.listen_fd = seqpacket_socket();
   s.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (s.listen_fd < 0 || s.stop_fd < 0) return system_error("socket or eventfd");
-  if (auto error = bind_listener(s.listen_fd, s.path)) return error;
+  if (Result<void> bound = bind_listener(s.listen_fd, s.path); !bound) return bound;
   struct stat st;
   if (lstat(s.path.c_str(), &st) != 0) return path_error(s.path, std::strerror(errno));
   s.dev = st.st_dev;
   s.ino = st.st_ino;
-  if (start_thread(s)) return std::nullopt;
+  if (start_thread(s)) return {};
   Error error = system_error("starting the server thread");
   unlink(s.path.c_str());
   return error;
 }
 
-std::optional<Error> start_locked(Endpoint& e, const std::string& path) {
+Result<void> start_locked(Endpoint& e, const std::string& path) {
   if (e.server)
     return Error{Errc::kInvalidArgument, cat({"telemetry: already listening on ", e.server->path,
                                               " (asked for ", path, ")"})};
@@ -272,25 +272,25 @@ std::optional<Error> start_locked(Endpoint& e, const std::string& path) {
   Server& s = e.server.emplace();
   s.path = path;
   s.pid = getpid();
-  std::optional<Error> error = open_server(s);
-  if (!error) return std::nullopt;
+  Result<void> opened = open_server(s);
+  if (opened) return opened;
   if (s.listen_fd >= 0) close(s.listen_fd);
   if (s.stop_fd >= 0) close(s.stop_fd);
   e.server.reset();
-  return error;
+  return opened;
 }
 
 }  // namespace
 
-std::optional<Error> telemetry_listen(const std::string& path) {
+Result<void> telemetry_listen(const std::string& path) {
   Endpoint& e = endpoint();
   std::lock_guard lock(e.mu);
-  std::optional<Error> error = start_locked(e, path);
-  if (!error && !e.exit_hook) {
+  Result<void> started = start_locked(e, path);
+  if (started && !e.exit_hook) {
     e.exit_hook = true;
     std::atexit(telemetry_close);  // so a socket file outlives no process that exits
   }
-  return error;
+  return started;
 }
 
 void telemetry_listen_from_env() {
@@ -298,7 +298,8 @@ void telemetry_listen_from_env() {
   std::call_once(once, [] {
     const char* path = std::getenv("PPOOL_TELEMETRY");
     if (!path || !*path || !telemetry_listening_path().empty()) return;
-    if (auto error = telemetry_listen(path)) log(LogLevel::kError, error->message);
+    if (Result<void> started = telemetry_listen(path); !started)
+      log(LogLevel::kError, started.error().message);
   });
 }
 

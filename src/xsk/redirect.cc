@@ -9,12 +9,30 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace ppool {
 namespace {
 
-std::string errno_text(const char* what, int err) {
-  return std::string(what) + ": " + std::strerror(err < 0 ? -err : err);
+// The failing call and its cause, coded as the header says: what the
+// kernel could not allocate, what the caller got wrong, the rest refused.
+Error errno_error(const char* what, int err, const std::string& detail = {}) {
+  err = err < 0 ? -err : err;
+  Errc code = Errc::kUnsupported;
+  switch (err) {
+    case ENOMEM:
+      code = Errc::kOutOfMemory;
+      break;
+    case EINVAL:
+    case E2BIG:
+    case EBADF:
+    case ENODEV:
+      code = Errc::kInvalidArgument;
+      break;
+    default:
+      break;
+  }
+  return Error{code, std::string(what) + ": " + std::strerror(err) + detail};
 }
 
 bpf_insn insn(std::uint8_t code, std::uint8_t dst, std::uint8_t src, std::int16_t off,
@@ -30,13 +48,12 @@ bpf_insn insn(std::uint8_t code, std::uint8_t dst, std::uint8_t src, std::int16_
 
 }  // namespace
 
-bool XskRedirect::load(unsigned queues, std::string* error) {
+Result<void> XskRedirect::load(unsigned queues) {
   map_fd_ =
       bpf_map_create(BPF_MAP_TYPE_XSKMAP, "ppool_xsks", sizeof(int), sizeof(int), queues, nullptr);
   if (map_fd_ < 0) {
-    *error = errno_text("bpf_map_create(XSKMAP)", errno) +
-             " (needs CAP_NET_ADMIN/CAP_BPF and a kernel with AF_XDP)";
-    return false;
+    return errno_error("bpf_map_create(XSKMAP)", errno,
+                       " (needs CAP_NET_ADMIN/CAP_BPF and a kernel with AF_XDP)");
   }
   // r2 = ctx->rx_queue_index; r1 = &map; r3 = XDP_PASS (the action when the
   // slot is empty); r0 = bpf_redirect_map(r1, r2, r3); exit.
@@ -53,34 +70,31 @@ bool XskRedirect::load(unsigned queues, std::string* error) {
   prog_fd_ = bpf_prog_load(BPF_PROG_TYPE_XDP, "ppool_xsk", "GPL", prog,
                            sizeof prog / sizeof prog[0], &opts);
   if (prog_fd_ < 0) {
-    *error = errno_text("bpf_prog_load(XDP)", errno) + (log[0] ? std::string(": ") + log : "");
-    return false;
+    return errno_error("bpf_prog_load(XDP)", errno, log[0] ? std::string(": ") + log : "");
   }
-  return true;
+  return {};
 }
 
-bool XskRedirect::attach(int ifindex, std::string* error, bool generic_only) {
+Result<void> XskRedirect::attach(int ifindex, bool generic_only) {
+  int ret = 0;
   for (unsigned flags : {XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE}) {
     if (generic_only && flags == XDP_FLAGS_DRV_MODE) continue;
-    int ret = bpf_xdp_attach(ifindex, prog_fd_, flags, nullptr);
+    ret = bpf_xdp_attach(ifindex, prog_fd_, flags, nullptr);
     if (ret == 0) {
       ifindex_ = ifindex;
       flags_ = flags;
       mode_ = flags == XDP_FLAGS_DRV_MODE ? "driver" : "generic";
-      return true;
+      return {};
     }
-    if (flags == XDP_FLAGS_SKB_MODE) *error = errno_text("bpf_xdp_attach", ret);
   }
-  return false;
+  return errno_error("bpf_xdp_attach", ret);
 }
 
-bool XskRedirect::add_socket(unsigned queue, int socket_fd, std::string* error) {
+Result<void> XskRedirect::add_socket(unsigned queue, int socket_fd) {
   int key = static_cast<int>(queue);
-  if (bpf_map_update_elem(map_fd_, &key, &socket_fd, BPF_ANY) != 0) {
-    *error = errno_text("XSKMAP update", errno);
-    return false;
-  }
-  return true;
+  if (bpf_map_update_elem(map_fd_, &key, &socket_fd, BPF_ANY) != 0)
+    return errno_error("XSKMAP update", errno);
+  return {};
 }
 
 void XskRedirect::detach() {

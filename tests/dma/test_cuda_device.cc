@@ -28,7 +28,8 @@ class CudaDeviceTest : public ::testing::Test {
     if (!dev) GTEST_SKIP() << "no GPU here: " << dev.error().message;
     dev_ = std::move(dev.value());
     driver_ = ppool::detail::cuda_driver().value();
-    ASSERT_TRUE(dev_->make_current());
+    const ppool::Result<void> current = dev_->make_current();
+    ASSERT_TRUE(current) << current.error().message;
     ASSERT_EQ(driver_->mem_alloc(&gpu_, kBytes), kCudaSuccess);
   }
   void TearDown() override {
@@ -75,7 +76,8 @@ TEST_F(CudaDeviceTest, BadOrdinalIsRefused) {
 }
 
 TEST_F(CudaDeviceTest, MappedPageHasADeviceAddress) {
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   ppool::Page* page = alloc.alloc(kOrder);
   ASSERT_NE(page, nullptr);
   void* data = ppool::page_address(page);

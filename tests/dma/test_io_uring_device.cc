@@ -99,7 +99,8 @@ TEST_F(IoUringDeviceTest, MappedPageIsARegisteredBuffer) {
   io_uring* rings[] = {&ring_};
   auto dev = ppool::IoUringDmaDevice::create(rings, 4);
   ASSERT_TRUE(dev.ok()) << dev.error().message;
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   ppool::Page* page = alloc.alloc(0);
   char* data = static_cast<char*>(ppool::page_address(page));
   std::strcpy(data, "fixed");
@@ -165,7 +166,8 @@ TEST_F(IoUringDeviceTest, BulkIsOneRegisterCallPerRing) {
   auto created = ppool::IoUringDmaDevice::create(rings, 64);
   ASSERT_TRUE(created.ok()) << created.error().message;
   ppool::IoUringDmaDevice& dev = *created.value();
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   BulkPages pages(alloc, 64);
   ASSERT_EQ(pages.map(dev, 0, 64), 64u);
   EXPECT_EQ(dev.register_calls(), 2u) << "64 pages registered one by one";
@@ -195,7 +197,8 @@ TEST_F(IoUringDeviceTest, BulkOnANearlyFullTableMapsWhatFits) {
   auto created = ppool::IoUringDmaDevice::create(rings, 16);
   ASSERT_TRUE(created.ok()) << created.error().message;
   ppool::IoUringDmaDevice& dev = *created.value();
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   BulkPages pages(alloc, 20);
   ASSERT_EQ(pages.map(dev, 0, 12), 12u);
   ppool::test::LogCapture logs;
@@ -216,7 +219,8 @@ TEST_F(IoUringDeviceTest, BulkStopsAtThePageTheKernelRefuses) {
   auto created = ppool::IoUringDmaDevice::create(rings, 16);
   ASSERT_TRUE(created.ok()) << created.error().message;
   ppool::IoUringDmaDevice& dev = *created.value();
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   BulkPages pages(alloc, 8);
   void* const page5 = pages.addrs[5];
   pages.addrs[5] = nullptr;  // no memory there: the kernel will not pin it
@@ -304,7 +308,8 @@ TEST_F(IoUringDeviceTest, DoubleUnmapIsReportedAndChangesNothing) {
   auto created = ppool::IoUringDmaDevice::create(rings, 8);
   ASSERT_TRUE(created.ok()) << created.error().message;
   ppool::IoUringDmaDevice& dev = *created.value();
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   BulkPages pages(alloc, 9);
   ASSERT_EQ(pages.map(dev, 0, 1), 1u);
   ASSERT_EQ(pages.map(dev, 1, 1), 1u);
@@ -339,7 +344,8 @@ TEST_F(IoUringDeviceTest, UnmapOfNoMappedSlotIsReportedAndHarmless) {
   auto created = ppool::IoUringDmaDevice::create(rings, 4);
   ASSERT_TRUE(created.ok()) << created.error().message;
   ppool::IoUringDmaDevice& dev = *created.value();
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   BulkPages pages(alloc, 4);
   ASSERT_EQ(pages.map(dev, 0, 1), 1u);  // slot 0, mapped with kPageSize
 
@@ -376,7 +382,8 @@ TEST_F(IoUringDeviceTest, BulkUnmapWithABadEntryUnmapsTheGoodOnes) {
   auto created = ppool::IoUringDmaDevice::create(rings, 8);
   ASSERT_TRUE(created.ok()) << created.error().message;
   ppool::IoUringDmaDevice& dev = *created.value();
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   BulkPages pages(alloc, 14);
   ASSERT_EQ(pages.map(dev, 0, 6), 6u);  // slots 0-5
   const auto dir = ppool::DmaDirection::kBidirectional;

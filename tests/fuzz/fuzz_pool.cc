@@ -144,7 +144,10 @@ struct Env {
   ppool::test::RecordingDmaDevice recorder{true};
   ppool::DebugDmaDevice debug{recorder};
   ppool::test::RecordingDmaDevice coherent{false};
-  ppool::PageAllocator allocator{ppool::PageAllocatorOptions{}};
+  // create() refuses default options only when the arena is gone: abort then.
+  const std::unique_ptr<ppool::PageAllocator> allocator_owner =
+      ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& allocator = *allocator_owner;
   Helper helper;
   std::uint64_t serial = 0;  // makes pool names unique (mappings are counted by name)
 };

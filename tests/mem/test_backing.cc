@@ -20,6 +20,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ppool/backing.h"
@@ -272,24 +273,21 @@ TEST(Backing, InvalidOptionsAreRefusedNamingTheField) {
   EXPECT_NE(thp.error().message.find("shmem"), std::string::npos) << thp.error().message;
 }
 
-// The public constructor does what create() does, but a refusal leaves an
-// allocator that refuses every allocation, says why, and logged it.
-TEST(Backing, RefusedConstructorRefusesEveryAllocation) {
+// No public constructor: an allocator of one's own comes from create(),
+// which returns an Error rather than an allocator that refuses everything
+// (only the process-wide ones of for_node() can be such, and PagePool::create
+// checks them: setup_error()).
+static_assert(!std::is_constructible_v<PageAllocator, PageAllocatorOptions>);
+static_assert(!std::is_default_constructible_v<PageAllocator>);
+
+TEST(Backing, CreateRefusesWhatTheConstructorUsedToAccept) {
   test::LogCapture capture;
-  PageAllocator allocator(shared_options(Backing::k4K, kArenaBytes));
-  ASSERT_NE(allocator.setup_error(), nullptr);
-  EXPECT_NE(allocator.setup_error()->message.find("options.max_bytes"), std::string::npos);
-  EXPECT_EQ(allocator.alloc(0), nullptr);
-  Page* out[4];
-  EXPECT_EQ(allocator.alloc_bulk(out, 4), 0u);
-  EXPECT_EQ(allocator.stats().alloc_failures, 2u);
-  EXPECT_EQ(allocator.stats().committed_bytes, 0u);
-  bool logged = false;
-  for (const auto& entry : capture.entries()) {
-    logged = logged || (entry.level == LogLevel::kError &&
-                        entry.message.find("options.max_bytes") != std::string::npos);
-  }
-  EXPECT_TRUE(logged);
+  auto created = PageAllocator::create(shared_options(Backing::k4K, kArenaBytes));
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code, Errc::kInvalidArgument);
+  EXPECT_NE(created.error().message.find("options.max_bytes"), std::string::npos)
+      << created.error().message;
+  EXPECT_TRUE(capture.entries().empty()) << "the Error is the report: nothing is logged";
 }
 
 // Reserves huge pages for one test and gives them back in TearDown, which

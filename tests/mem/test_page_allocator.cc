@@ -64,7 +64,8 @@ TEST(PageAllocator, ArenaIsReservedBeforeMain) {
 }
 
 TEST(PageAllocator, EachOrderIsAlignedAndWritable) {
-  PageAllocator allocator(PageAllocatorOptions{.nid = 0});
+  const auto allocator_owner = PageAllocator::create({.nid = 0}).value();
+  PageAllocator& allocator = *allocator_owner;
   std::vector<Page*> pages;
   for (unsigned order = 0; order <= kMaxOrder; ++order) {
     Page* page = allocator.alloc(order);
@@ -91,13 +92,15 @@ TEST(PageAllocator, EachOrderIsAlignedAndWritable) {
 }
 
 TEST(PageAllocator, OrderAboveMaxIsRefused) {
-  PageAllocator allocator(limited(kChunkBytes));
+  const auto allocator_owner = PageAllocator::create(limited(kChunkBytes)).value();
+  PageAllocator& allocator = *allocator_owner;
   EXPECT_EQ(allocator.alloc(kMaxOrder + 1), nullptr);
   EXPECT_EQ(allocator.stats().committed_bytes, 0u);
 }
 
 TEST(PageAllocator, PageOfAnyByteOfACompoundPageIsItsHead) {
-  PageAllocator allocator;
+  const auto allocator_owner = PageAllocator::create({}).value();
+  PageAllocator& allocator = *allocator_owner;
   Page* page = allocator.alloc(9);
   ASSERT_NE(page, nullptr);
   auto* first = static_cast<char*>(page_address(page));
@@ -119,7 +122,9 @@ TEST(PageAllocator, PageOfForeignOrFreedMemoryIsNull) {
   EXPECT_EQ(page_of(reinterpret_cast<void*>(detail::g_arena.base + detail::g_arena.bytes)),
             nullptr);
 
-  PageAllocator allocator;
+  const auto allocator_owner = PageAllocator::create({}).value();
+
+  PageAllocator& allocator = *allocator_owner;
   Page* big = allocator.alloc(3);
   Page* small = allocator.alloc(0);
   ASSERT_NE(big, nullptr);
@@ -152,7 +157,8 @@ TEST(PageAllocator, PageOfForeignOrFreedMemoryIsNull) {
 }
 
 TEST(PageAllocator, BulkAllocReturnsDistinctPages) {
-  PageAllocator allocator;
+  const auto allocator_owner = PageAllocator::create({}).value();
+  PageAllocator& allocator = *allocator_owner;
   std::vector<Page*> pages(300);
   ASSERT_EQ(allocator.alloc_bulk(pages.data(), pages.size()), pages.size());
   std::set<Page*> distinct(pages.begin(), pages.end());
@@ -173,7 +179,8 @@ TEST(PageAllocator, BulkAllocReturnsDistinctPages) {
 }
 
 TEST(PageAllocator, BulkAllocStopsAtTheLimit) {
-  PageAllocator allocator(limited(kChunkBytes));
+  const auto allocator_owner = PageAllocator::create(limited(kChunkBytes)).value();
+  PageAllocator& allocator = *allocator_owner;
   std::vector<Page*> pages(kChunkBytes / kPageSize + 10);
   const std::size_t got = allocator.alloc_bulk(pages.data(), pages.size());
   EXPECT_EQ(got, kChunkBytes / kPageSize);
@@ -183,7 +190,8 @@ TEST(PageAllocator, BulkAllocStopsAtTheLimit) {
 }
 
 TEST(PageAllocator, BuddiesMergeBackIntoAWholeChunk) {
-  PageAllocator allocator(limited(kChunkBytes));
+  const auto allocator_owner = PageAllocator::create(limited(kChunkBytes)).value();
+  PageAllocator& allocator = *allocator_owner;
   std::vector<Page*> pages;
   for (std::size_t i = 0; i < kChunkBytes / kPageSize; ++i) {
     Page* page = allocator.alloc(0);
@@ -207,7 +215,8 @@ TEST(PageAllocator, BuddiesMergeBackIntoAWholeChunk) {
 }
 
 TEST(PageAllocator, LimitRefusesThenRecovers) {
-  PageAllocator allocator(limited(2 * kChunkBytes));
+  const auto allocator_owner = PageAllocator::create(limited(2 * kChunkBytes)).value();
+  PageAllocator& allocator = *allocator_owner;
   Page* a = allocator.alloc(kMaxOrder);
   Page* b = allocator.alloc(kMaxOrder);
   ASSERT_NE(a, nullptr);
@@ -230,7 +239,9 @@ TEST(PageAllocator, LimitRefusesThenRecovers) {
 }
 
 TEST(PageAllocator, FreeChunksAboveRetainAreGivenBackAndReadZero) {
-  PageAllocator allocator(limited(2 * kChunkBytes, /*retain_bytes=*/kChunkBytes));
+  const auto allocator_owner =
+      PageAllocator::create(limited(2 * kChunkBytes, /*retain_bytes=*/kChunkBytes)).value();
+  PageAllocator& allocator = *allocator_owner;
   Page* a = allocator.alloc(kMaxOrder);
   Page* b = allocator.alloc(kMaxOrder);
   ASSERT_NE(a, nullptr);
@@ -263,7 +274,9 @@ TEST(PageAllocator, FreeChunksAboveRetainAreGivenBackAndReadZero) {
 }
 
 TEST(PageAllocator, ZeroRetainReleasesEveryWholeChunk) {
-  PageAllocator allocator(limited(kChunkBytes, /*retain_bytes=*/0));
+  const auto allocator_owner =
+      PageAllocator::create(limited(kChunkBytes, /*retain_bytes=*/0)).value();
+  PageAllocator& allocator = *allocator_owner;
   Page* page = allocator.alloc(2);
   ASSERT_NE(page, nullptr);
   std::memset(page_address(page), 0xee, page_bytes(page));
@@ -280,7 +293,8 @@ TEST(PageAllocator, ZeroRetainReleasesEveryWholeChunk) {
 }
 
 TEST(PageAllocator, LastPutPageFrees) {
-  PageAllocator allocator;
+  const auto allocator_owner = PageAllocator::create({}).value();
+  PageAllocator& allocator = *allocator_owner;
   Page* page = allocator.alloc(1);
   ASSERT_NE(page, nullptr);
   void* addr = page_address(page);
@@ -300,7 +314,8 @@ TEST(PageAllocator, PoolPagesGoToTheInstalledHook) {
   static std::atomic<Page*> returned{nullptr};
   returned = nullptr;
   detail::set_pool_page_put([](Page* page) { returned = page; });
-  PageAllocator allocator;
+  const auto allocator_owner = PageAllocator::create({}).value();
+  PageAllocator& allocator = *allocator_owner;
   Page* page = allocator.alloc(0);
   ASSERT_NE(page, nullptr);
   page->pp_tag = 0x1000 | 1;
@@ -317,7 +332,8 @@ TEST(PageAllocator, PoolPagesGoToTheInstalledHook) {
 }
 
 TEST(PageAllocator, ValidDescriptor) {
-  PageAllocator allocator;
+  const auto allocator_owner = PageAllocator::create({}).value();
+  PageAllocator& allocator = *allocator_owner;
   Page* page = allocator.alloc(2);
   ASSERT_NE(page, nullptr);
   Page on_stack{};
@@ -346,7 +362,8 @@ void expect_free_list_sound(PageAllocator& allocator) {
 
 TEST(PageAllocatorMisuse, DoubleFreeIsReportedAndHarmless) {
   LogCapture capture;
-  PageAllocator allocator(limited(kChunkBytes));
+  const auto allocator_owner = PageAllocator::create(limited(kChunkBytes)).value();
+  PageAllocator& allocator = *allocator_owner;
   Page* page = allocator.alloc(0);
   Page* other = allocator.alloc(0);
   ASSERT_NE(page, nullptr);
@@ -362,7 +379,8 @@ TEST(PageAllocatorMisuse, DoubleFreeIsReportedAndHarmless) {
 
 TEST(PageAllocatorMisuse, DoublePutIsReportedAndHarmless) {
   LogCapture capture;
-  PageAllocator allocator(limited(kChunkBytes));
+  const auto allocator_owner = PageAllocator::create(limited(kChunkBytes)).value();
+  PageAllocator& allocator = *allocator_owner;
   Page* page = allocator.alloc(0);
   ASSERT_NE(page, nullptr);
   put_page(page);
@@ -375,7 +393,8 @@ TEST(PageAllocatorMisuse, DoublePutIsReportedAndHarmless) {
 
 TEST(PageAllocatorMisuse, PutWithNoReferencesIsReported) {
   LogCapture capture;
-  PageAllocator allocator(limited(kChunkBytes));
+  const auto allocator_owner = PageAllocator::create(limited(kChunkBytes)).value();
+  PageAllocator& allocator = *allocator_owner;
   Page* page = allocator.alloc(0);
   ASSERT_NE(page, nullptr);
   page->refcount.store(0);  // as if someone dropped a reference they did not hold
@@ -393,8 +412,10 @@ TEST(PageAllocatorMisuse, PutWithNoReferencesIsReported) {
 
 TEST(PageAllocatorMisuse, FreeOfTailForeignOrWrongAllocatorIsReported) {
   LogCapture capture;
-  PageAllocator allocator(limited(kChunkBytes));
-  PageAllocator stranger(limited(kChunkBytes));
+  const auto allocator_owner = PageAllocator::create(limited(kChunkBytes)).value();
+  PageAllocator& allocator = *allocator_owner;
+  const auto stranger_owner = PageAllocator::create(limited(kChunkBytes)).value();
+  PageAllocator& stranger = *stranger_owner;
   Page* page = allocator.alloc(2);
   ASSERT_NE(page, nullptr);
   Page on_stack{};
@@ -431,7 +452,8 @@ TEST(PageAllocator, ForNodeIsProcessWide) {
 TEST(PageAllocator, DestroyedAllocatorGivesChunksBackToTheArena) {
   std::uintptr_t first;
   {
-    PageAllocator a(limited(kChunkBytes));
+    const auto a_owner = PageAllocator::create(limited(kChunkBytes)).value();
+    PageAllocator& a = *a_owner;
     Page* page = a.alloc(kMaxOrder);
     ASSERT_NE(page, nullptr);
     first = addr_of(page);
@@ -439,7 +461,8 @@ TEST(PageAllocator, DestroyedAllocatorGivesChunksBackToTheArena) {
     a.free(page);
   }
   EXPECT_EQ(page_of(reinterpret_cast<void*>(first)), nullptr);
-  PageAllocator b(limited(kChunkBytes));
+  const auto b_owner = PageAllocator::create(limited(kChunkBytes)).value();
+  PageAllocator& b = *b_owner;
   Page* page = b.alloc(kMaxOrder);
   ASSERT_NE(page, nullptr);
   EXPECT_EQ(addr_of(page), first) << "the returned chunk is reused first";
@@ -449,7 +472,7 @@ TEST(PageAllocator, DestroyedAllocatorGivesChunksBackToTheArena) {
 
 TEST(PageAllocator, DestroyWithPagesOutstandingIsReportedAndLeaks) {
   LogCapture capture;
-  auto allocator = std::make_unique<PageAllocator>(limited(kChunkBytes));
+  auto allocator = PageAllocator::create(limited(kChunkBytes)).value();
   Page* page = allocator->alloc(0);
   ASSERT_NE(page, nullptr);
   char* memory = static_cast<char*>(page_address(page));
@@ -464,7 +487,8 @@ TEST(PageAllocator, DestroyWithPagesOutstandingIsReportedAndLeaks) {
 // every cache line and checked before the free: two live blocks that overlap
 // would overwrite each other's pattern.
 TEST(PageAllocator, ConcurrentMixedOrdersNeverOverlap) {
-  PageAllocator allocator(limited(1024 * kMiB, 16 * kMiB));
+  const auto allocator_owner = PageAllocator::create(limited(1024 * kMiB, 16 * kMiB)).value();
+  PageAllocator& allocator = *allocator_owner;
   constexpr int kThreads = 4;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(250);
   std::atomic<std::uint64_t> operations{0};

@@ -87,8 +87,11 @@ TEST(PoolAllocBulk, RefillsFromTheRingBeforeTheAllocator) {
 }
 
 TEST(PoolAllocBulk, ComesBackShortWhenMemoryRunsOutAndRecovers) {
-  ppool::PageAllocator allocator(
-      {.nid = ppool::kNoNode, .max_bytes = ppool::kChunkBytes, .retain_bytes = ppool::kChunkBytes});
+  const auto allocator_owner = ppool::PageAllocator::create({.nid = ppool::kNoNode,
+                                                             .max_bytes = ppool::kChunkBytes,
+                                                             .retain_bytes = ppool::kChunkBytes})
+                                   .value();
+  ppool::PageAllocator& allocator = *allocator_owner;
   PagePool* pool = make_pool("bulk-oom", &g_identity, ppool::kDmaMap, &allocator);
   const std::size_t fit = ppool::kChunkBytes / ppool::kPageSize;
   std::vector<Page*> pages(fit + 10);

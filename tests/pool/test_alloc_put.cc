@@ -198,8 +198,11 @@ TEST(PoolAlloc, FullRingReleasesToTheAllocator) {
 }
 
 TEST(PoolAlloc, SharedPageIsReleasedNotRecycled) {
-  ppool::PageAllocator allocator(
-      {.nid = ppool::kNoNode, .max_bytes = 8 << 20, .retain_bytes = 8 << 20});
+  const auto allocator_owner =
+      ppool::PageAllocator::create(
+          {.nid = ppool::kNoNode, .max_bytes = 8 << 20, .retain_bytes = 8 << 20})
+          .value();
+  ppool::PageAllocator& allocator = *allocator_owner;
   PagePoolParams p = params_named("refcnt");
   p.allocator = &allocator;
   PagePool* pool = create_pool(p);
@@ -399,8 +402,11 @@ TEST(PoolAlloc, PagesOfAnotherNodeAreWaivedOnRefill) {
 }
 
 TEST(PoolAlloc, ExhaustionReturnsNullAndRecovers) {
-  ppool::PageAllocator allocator(
-      {.nid = ppool::kNoNode, .max_bytes = ppool::kChunkBytes, .retain_bytes = ppool::kChunkBytes});
+  const auto allocator_owner = ppool::PageAllocator::create({.nid = ppool::kNoNode,
+                                                             .max_bytes = ppool::kChunkBytes,
+                                                             .retain_bytes = ppool::kChunkBytes})
+                                   .value();
+  ppool::PageAllocator& allocator = *allocator_owner;
   PagePoolParams p = params_named("oom");
   p.allocator = &allocator;
   PagePool* pool = create_pool(p);
@@ -424,8 +430,11 @@ TEST(PoolAlloc, ExhaustionReturnsNullAndRecovers) {
 }
 
 TEST(PoolAlloc, RefusedMappingsReturnNullAndLoseNoPage) {
-  ppool::PageAllocator allocator(
-      {.nid = ppool::kNoNode, .max_bytes = ppool::kChunkBytes, .retain_bytes = ppool::kChunkBytes});
+  const auto allocator_owner = ppool::PageAllocator::create({.nid = ppool::kNoNode,
+                                                             .max_bytes = ppool::kChunkBytes,
+                                                             .retain_bytes = ppool::kChunkBytes})
+                                   .value();
+  ppool::PageAllocator& allocator = *allocator_owner;
   CountingDevice dev;
   dev.refuse_maps = true;
   PagePoolParams p = params_named("mapfail");

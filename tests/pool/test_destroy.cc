@@ -125,7 +125,8 @@ TEST_F(PoolDestroyTest, StalledShutdownIsReported) {
 }
 
 TEST_F(PoolDestroyTest, ExtraReferenceFreedOnLastPut) {
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   ppool::PagePool* pool = make_pool("destroy-extra-ref", &identity_, ppool::kDmaMap, &alloc);
   ASSERT_NE(pool, nullptr);
   ppool::Page* page = pool->alloc_pages();
@@ -145,7 +146,8 @@ TEST_F(PoolDestroyTest, ExtraReferenceFreedOnLastPut) {
 }
 
 TEST_F(PoolDestroyTest, ExtraReferenceDroppedBeforeDriver) {
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   ppool::PagePool* pool = make_pool("destroy-ref-first", &identity_, ppool::kDmaMap, &alloc);
   ASSERT_NE(pool, nullptr);
   ppool::Page* page = pool->alloc_pages();
@@ -160,7 +162,8 @@ TEST_F(PoolDestroyTest, ExtraReferenceDroppedBeforeDriver) {
 }
 
 TEST_F(PoolDestroyTest, ReturnedPagesGoBackToAllocator) {
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   ppool::DebugDmaDevice dev(identity_);
   ppool::PagePool* pool =
       make_pool("destroy-to-alloc", &dev, ppool::kDmaMap | ppool::kDmaSyncDev, &alloc);

@@ -80,7 +80,8 @@ void churn(PagePool* survivor, const std::atomic<bool>& stop) {
 }
 
 void run_iteration(std::mt19937& rng) {
-  ppool::PageAllocator allocator;
+  const auto allocator_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& allocator = *allocator_owner;
   ppool::IdentityDmaDevice identity;
   ppool::DebugDmaDevice dev(identity);
   const std::uint32_t flags = ppool::kDmaMap | ppool::kDmaSyncDev;

@@ -42,8 +42,11 @@ class RefusingDevice final : public ppool::DmaDevice {
 };
 
 TEST(PoolMapFailure, PartialAndWholeRefusalsAreCounted) {
-  ppool::PageAllocator allocator(
-      {.nid = ppool::kNoNode, .max_bytes = ppool::kChunkBytes, .retain_bytes = ppool::kChunkBytes});
+  const auto allocator_owner = ppool::PageAllocator::create({.nid = ppool::kNoNode,
+                                                             .max_bytes = ppool::kChunkBytes,
+                                                             .retain_bytes = ppool::kChunkBytes})
+                                   .value();
+  ppool::PageAllocator& allocator = *allocator_owner;
   RefusingDevice dev;
   ppool::PagePool* pool =
       ppool::test::make_pool("mapfail-partial", &dev, ppool::kDmaMap, &allocator);

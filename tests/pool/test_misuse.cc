@@ -186,7 +186,8 @@ TEST_F(PoolMisuseTest, PutToWrongPool) {
 TEST_F(PoolMisuseTest, PutOfNonPoolPage) {
   ppool::PagePool* pool = make_pool("misuse-nonpool");
   ASSERT_NE(pool, nullptr);
-  ppool::PageAllocator alloc;
+  const auto alloc_owner = ppool::PageAllocator::create({}).value();
+  ppool::PageAllocator& alloc = *alloc_owner;
   ppool::Page* page = alloc.alloc(0);
   ASSERT_NE(page, nullptr);
   pool->put_full_page(page, false);  // the misuse

@@ -51,7 +51,8 @@ std::size_t marked_bytes(const void* data, std::size_t bytes) {
 // gives them all back to the allocator; a second pool then takes every page
 // again and counts the marks it finds.
 std::size_t stale_bytes_after_reuse(std::uint32_t second_flags, unsigned order) {
-  PageAllocator allocator(PageAllocatorOptions{.max_bytes = kChunkBytes});
+  const auto allocator_owner = PageAllocator::create({.max_bytes = kChunkBytes}).value();
+  PageAllocator& allocator = *allocator_owner;
   PagePool* first = pool_on(&allocator, 0, order);
   std::vector<Page*> pages = take_all(first);
   EXPECT_EQ(pages.size(), kChunkBytes / (kPageSize << order));

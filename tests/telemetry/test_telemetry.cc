@@ -107,8 +107,8 @@ class TelemetryTest : public ::testing::Test {
   // Starts the endpoint at the temp directory's socket.
   std::string start() {
     const std::string path = dir_.socket();
-    const std::optional<ppool::Error> error = ppool::telemetry_start(path);
-    EXPECT_FALSE(error) << error->message;
+    const ppool::Result<void> started = ppool::telemetry_start(path);
+    EXPECT_TRUE(started) << started.error().message;
     return path;
   }
 
@@ -335,10 +335,10 @@ TEST_F(TelemetryTest, StopRemovesTheSocketAndStartsAgain) {
 TEST_F(TelemetryTest, StartTwiceIsRefusedNamingTheRunningPath) {
   const std::string path = start();
   for (const std::string& again : {path, dir_.socket("ppool-other.sock")}) {
-    const std::optional<ppool::Error> error = ppool::telemetry_start(again);
-    ASSERT_TRUE(error);
-    EXPECT_EQ(error->code, ppool::Errc::kInvalidArgument);
-    EXPECT_NE(error->message.find(path), std::string::npos) << error->message;
+    const ppool::Result<void> started = ppool::telemetry_start(again);
+    ASSERT_FALSE(started);
+    EXPECT_EQ(started.error().code, ppool::Errc::kInvalidArgument);
+    EXPECT_NE(started.error().message.find(path), std::string::npos) << started.error().message;
   }
   EXPECT_EQ(ppool::telemetry_path(), path);
   RawClient c(path);
@@ -364,10 +364,10 @@ TEST_F(TelemetryTest, LiveSocketOrOtherFileIsLeftAlone) {
   const sockaddr_un addr = ppool::test::unix_address(path);
   ASSERT_EQ(bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
   ASSERT_EQ(listen(fd, 1), 0);
-  std::optional<ppool::Error> error = ppool::telemetry_start(path);
-  ASSERT_TRUE(error);
-  EXPECT_NE(error->message.find(path), std::string::npos) << error->message;
-  EXPECT_NE(error->message.find("answers"), std::string::npos) << error->message;
+  ppool::Result<void> started = ppool::telemetry_start(path);
+  ASSERT_FALSE(started);
+  EXPECT_NE(started.error().message.find(path), std::string::npos) << started.error().message;
+  EXPECT_NE(started.error().message.find("answers"), std::string::npos) << started.error().message;
   EXPECT_EQ(ppool::telemetry_path(), "");
   RawClient still(path);
   EXPECT_TRUE(still.connected()) << "the other listener's socket file is kept";
@@ -375,9 +375,10 @@ TEST_F(TelemetryTest, LiveSocketOrOtherFileIsLeftAlone) {
 
   const std::string file = dir_.socket("ppool-file.sock");
   std::ofstream(file) << "not a socket";
-  error = ppool::telemetry_start(file);
-  ASSERT_TRUE(error);
-  EXPECT_NE(error->message.find("not a socket"), std::string::npos) << error->message;
+  started = ppool::telemetry_start(file);
+  ASSERT_FALSE(started);
+  EXPECT_NE(started.error().message.find("not a socket"), std::string::npos)
+      << started.error().message;
   std::ifstream kept(file);
   std::string text;
   std::getline(kept, text);
@@ -386,18 +387,19 @@ TEST_F(TelemetryTest, LiveSocketOrOtherFileIsLeftAlone) {
 
 TEST_F(TelemetryTest, UnusablePathsAreRefusedByName) {
   const std::string long_path = std::string("/tmp/") + std::string(200, 'p') + ".sock";
-  std::optional<ppool::Error> error = ppool::telemetry_start(long_path);
-  ASSERT_TRUE(error);
-  EXPECT_EQ(error->code, ppool::Errc::kInvalidArgument);
-  EXPECT_NE(error->message.find(long_path), std::string::npos) << error->message;
-  error = ppool::telemetry_start("");
-  ASSERT_TRUE(error);
-  EXPECT_EQ(error->code, ppool::Errc::kInvalidArgument);
+  ppool::Result<void> started = ppool::telemetry_start(long_path);
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code, ppool::Errc::kInvalidArgument);
+  EXPECT_NE(started.error().message.find(long_path), std::string::npos) << started.error().message;
+  started = ppool::telemetry_start("");
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code, ppool::Errc::kInvalidArgument);
   const std::string missing_dir = dir_.socket("no/such/dir/ppool.sock");
-  error = ppool::telemetry_start(missing_dir);
-  ASSERT_TRUE(error);
-  EXPECT_EQ(error->code, ppool::Errc::kInvalidArgument);
-  EXPECT_NE(error->message.find(missing_dir), std::string::npos) << error->message;
+  started = ppool::telemetry_start(missing_dir);
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code, ppool::Errc::kInvalidArgument);
+  EXPECT_NE(started.error().message.find(missing_dir), std::string::npos)
+      << started.error().message;
   EXPECT_EQ(ppool::telemetry_path(), "");
 }
 
@@ -514,10 +516,11 @@ TEST_F(TelemetryTest, StaleSocketOfAnotherUserIsKept) {
   ASSERT_EQ(bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
   close(fd);
   ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0) << std::strerror(errno);
-  const std::optional<ppool::Error> error = ppool::telemetry_start(path);
-  ASSERT_TRUE(error) << "another user's socket file was replaced";
-  EXPECT_NE(error->message.find(path), std::string::npos) << error->message;
-  EXPECT_NE(error->message.find("uid 65534"), std::string::npos) << error->message;
+  const ppool::Result<void> started = ppool::telemetry_start(path);
+  ASSERT_FALSE(started) << "another user's socket file was replaced";
+  EXPECT_NE(started.error().message.find(path), std::string::npos) << started.error().message;
+  EXPECT_NE(started.error().message.find("uid 65534"), std::string::npos)
+      << started.error().message;
   struct stat st;
   ASSERT_EQ(lstat(path.c_str(), &st), 0) << "kept";
   EXPECT_EQ(st.st_uid, 65534u);

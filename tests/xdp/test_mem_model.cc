@@ -124,8 +124,11 @@ TEST(XdpMemModel, PoolFramesGoHome) {
 }
 
 TEST(XdpMemModel, PageTypesFreeToTheAllocator) {
-  ppool::PageAllocator allocator(
-      {.nid = ppool::kNoNode, .max_bytes = ppool::kChunkBytes, .retain_bytes = ppool::kChunkBytes});
+  const auto allocator_owner = ppool::PageAllocator::create({.nid = ppool::kNoNode,
+                                                             .max_bytes = ppool::kChunkBytes,
+                                                             .retain_bytes = ppool::kChunkBytes})
+                                   .value();
+  ppool::PageAllocator& allocator = *allocator_owner;
   for (MemType type : {MemType::kPageOrder0, MemType::kPageShared}) {
     Page* page = allocator.alloc(0);
     char* start = static_cast<char*>(ppool::page_address(page));
@@ -166,8 +169,11 @@ TEST(XdpMemModel, FrameBulkSortsMixedPools) {
 }
 
 TEST(XdpMemModel, FrameBulkReturnsOtherTypesAtOnce) {
-  ppool::PageAllocator allocator(
-      {.nid = ppool::kNoNode, .max_bytes = ppool::kChunkBytes, .retain_bytes = ppool::kChunkBytes});
+  const auto allocator_owner = ppool::PageAllocator::create({.nid = ppool::kNoNode,
+                                                             .max_bytes = ppool::kChunkBytes,
+                                                             .retain_bytes = ppool::kChunkBytes})
+                                   .value();
+  ppool::PageAllocator& allocator = *allocator_owner;
   Page* page = allocator.alloc(0);
   char* start = static_cast<char*>(ppool::page_address(page));
   ppool::FrameBulk bulk;

@@ -107,12 +107,11 @@ struct RedirectProgram {
   std::string error;
 
   explicit RedirectProgram(int ifindex) {
-    if (xdp.load(4, &error)) xdp.attach(ifindex, &error, /*generic_only=*/true);
+    ppool::Result<void> done = xdp.load(4);
+    if (done) done = xdp.attach(ifindex, /*generic_only=*/true);
+    if (!done) error = done.error().message;
   }
-  bool insert(std::uint32_t queue, int xsk_fd) {
-    std::string why;
-    return xdp.add_socket(queue, xsk_fd, &why);
-  }
+  bool insert(std::uint32_t queue, int xsk_fd) { return xdp.add_socket(queue, xsk_fd).ok(); }
 };
 
 // An AF_PACKET socket on one interface, for our EtherType only.

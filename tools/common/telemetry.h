@@ -112,8 +112,8 @@ inline std::string start_telemetry(const char* program, const std::string& optio
       path = std::move(made).value();
     }
   }
-  if (auto error = telemetry_start(path)) {
-    std::fprintf(stderr, "%s: telemetry off: %s\n", program, error->message.c_str());
+  if (Result<void> started = telemetry_start(path); !started) {
+    std::fprintf(stderr, "%s: telemetry off: %s\n", program, started.error().message.c_str());
     return "";
   }
   return path;

@@ -364,7 +364,8 @@ class Errors {
 };
 
 void open_lane(Lane& lane, ppool::CudaDmaDevice& dev) {
-  if (!dev.make_current()) throw std::runtime_error("cannot make the GPU's context current");
+  if (ppool::Result<void> current = dev.make_current(); !current)
+    throw std::runtime_error(current.error().message);
   check(cuda().stream_create(&lane.stream, ppool::detail::kCuStreamNonBlocking), "cuStreamCreate");
   check(cuda().mem_alloc(&lane.dst, lane.dst_chunks * kChunk), "cuMemAlloc");
 }

@@ -232,14 +232,20 @@ std::unique_ptr<Forwarder> Forwarder::create(const Options& options, const Ports
     *error = "no interface " + (in_ifindex ? ports.out_dev : ports.in_dev);
     return nullptr;
   }
-  if (!fwd->xdp_.load(static_cast<unsigned>(options.queues), error)) return nullptr;
+  // One failure convention at the library's edge (Result), the tool's own
+  // (bool + message) inside it.
+  auto failed = [error](const ppool::Result<void>& done) {
+    if (!done) *error = done.error().message;
+    return !done;
+  };
+  if (failed(fwd->xdp_.load(static_cast<unsigned>(options.queues)))) return nullptr;
   if (!fwd->backend_->create(options, ports, error)) return nullptr;
   for (int q = 0; q < options.queues; ++q) {
     QueueIo& io = fwd->backend_->queue(q);
     fwd->queues_.push_back(std::make_unique<Queue>(*fwd, io, fwd->ports_, q));
-    if (!fwd->xdp_.add_socket(static_cast<unsigned>(q), io.rx_fd(), error)) return nullptr;
+    if (failed(fwd->xdp_.add_socket(static_cast<unsigned>(q), io.rx_fd()))) return nullptr;
   }
-  if (!fwd->xdp_.attach(in_ifindex, error)) return nullptr;
+  if (failed(fwd->xdp_.attach(in_ifindex))) return nullptr;
   return fwd;
 }
 
