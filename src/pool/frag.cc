@@ -77,17 +77,11 @@ Page* PagePool::alloc_frag(std::uint32_t size, std::uint32_t* offset) {
   return page;
 }
 
-// The bias the pool still holds on its fragment page: all but the fragments
-// handed out.
-static std::int64_t remaining_bias(const Page* page) {
-  return kFragBiasMax - page->pp_frag_handed.load(std::memory_order_relaxed);
-}
-
 // Drops the pool's remaining bias. Returns the page when that was the last
 // reference and the page can serve again; otherwise the last fragment's put
 // recycles it, or it is released here.
 Page* PagePool::drain_frag(Page* page) {
-  if (unref_page(page, remaining_bias(page)) != 0) return nullptr;
+  if (unref_page(page, detail::remaining_bias(page)) != 0) return nullptr;
   detail::store_tag(page, tag_in_use());
   if (PPOOL_LIKELY(page->refcount.load(std::memory_order_acquire) == 1)) {
     if (sync_on_put_) sync_for_device_owner(page, kSyncFull);
@@ -96,16 +90,6 @@ Page* PagePool::drain_frag(Page* page) {
   released_refcnt_.fetch_add(1, std::memory_order_relaxed);
   return_page(page);
   return nullptr;
-}
-
-// At destroy: the partly used page goes like any other once its fragments
-// are back.
-void PagePool::free_frag() {
-  Page* page = frag_page_;
-  frag_page_ = nullptr;
-  if (!page || unref_page(page, remaining_bias(page)) != 0) return;
-  detail::store_tag(page, tag_in_use());
-  return_page(page);
 }
 
 Page* PagePool::alloc(std::uint32_t* offset, std::uint32_t* size) {
