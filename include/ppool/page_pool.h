@@ -428,13 +428,20 @@ inline std::uint64_t current_thread_id() {
   std::uint64_t id = tls_thread_id;
   return PPOOL_LIKELY(id) ? id : assign_thread_id();
 }
-}  // namespace detail
 
+// The owner's statistics (PagePool::OwnerStats): one unlocked add each
+// (owner_add) with PPOOL_STATS, no code at all without it (the counter is
+// named, never read or written).
+PPOOL_ALWAYS_INLINE void stat_add([[maybe_unused]] std::uint64_t& counter,
+                                  [[maybe_unused]] std::uint64_t n) {
 #if PPOOL_STATS
-#define PPOOL_STAT_INC(counter) (::ppool::detail::owner_add((counter), 1))
-#else
-#define PPOOL_STAT_INC(counter) ((void)0)
+  owner_add(counter, n);
 #endif
+}
+PPOOL_ALWAYS_INLINE void stat_inc(std::uint64_t& counter) {
+  stat_add(counter, 1);
+}
+}  // namespace detail
 
 // One compare catches a page of another pool, one put twice and one that is
 // no pool's; the refcount check sends shared pages to the release path.
@@ -453,7 +460,7 @@ PPOOL_ALWAYS_INLINE Page* PagePool::alloc_pages() {
   if (PPOOL_LIKELY(cache_.count)) {
     Page* page = cache_.pages[--cache_.count];
     detail::store_tag(page, tag_in_use());
-    PPOOL_STAT_INC(owner_stats_.fast);
+    detail::stat_inc(owner_stats_.fast);
     return page;
   }
   return alloc_pages_slow();
@@ -474,7 +481,7 @@ PPOOL_ALWAYS_INLINE void PagePool::put_page(Page* page, std::uint32_t dma_sync_s
 PPOOL_ALWAYS_INLINE void PagePool::recycle_in_cache(Page* page) {
   detail::store_tag(page, tag_recycled());
   cache_.pages[cache_.count++] = page;
-  PPOOL_STAT_INC(owner_stats_.cached);
+  detail::stat_inc(owner_stats_.cached);
 }
 
 }  // namespace ppool

@@ -63,8 +63,8 @@ Page* PagePool::alloc_frag(std::uint32_t size, std::uint32_t* offset) {
   // The current page is full: drop the pool's remaining bias. If no
   // fragment is still out the page is reused at once, as a cache hit.
   if (page && (page = drain_frag(page))) {
-    PPOOL_STAT_INC(owner_stats_.fast);
-    PPOOL_STAT_INC(owner_stats_.cached);
+    detail::stat_inc(owner_stats_.fast);
+    detail::stat_inc(owner_stats_.cached);
   } else if (!(page = alloc_pages())) {
     frag_page_ = nullptr;
     return nullptr;

@@ -26,7 +26,7 @@ PPOOL_ALWAYS_INLINE void PagePool::put_page_owner(Page* page, std::uint32_t dma_
   if (PPOOL_LIKELY(cache_.count < kAllocCacheSize)) {
     recycle_in_cache(page);
   } else {
-    PPOOL_STAT_INC(owner_stats_.cache_full);
+    detail::stat_inc(owner_stats_.cache_full);
     recycle_in_ring(page);
   }
   if (PPOOL_UNLIKELY(wm_owner_watch_)) watch_low_mark_owner();
@@ -91,9 +91,7 @@ std::size_t PagePool::recycle_run_in_cache(Page* const* pages, std::size_t n) {
     slots[i] = pages[i];
   }
   cache_.count = count + static_cast<std::uint32_t>(i);
-#if PPOOL_STATS
-  detail::owner_add(owner_stats_.cached, i);
-#endif
+  detail::stat_add(owner_stats_.cached, i);
   return i;
 }
 
