@@ -400,17 +400,24 @@ void put_page_bulk(Page** pages, std::size_t count);
 // the page.
 PagePool* page_pool_of(const Page* page);
 
-// Fragment references (the kernel's pp_ref_count with its bias scheme). A
-// pool page starts with one; a driver that splits a page itself sets n with
-// fragment_page() and hands out pieces; each piece's put drops one, and the
-// page is recycled when the last is dropped. Thread context: any thread
-// holding a reference (fragment_page: the page's only holder).
+// Fragment references: the page's pp_ref_count (the kernel's, with its bias
+// scheme), not its refcount (get_page()/put_page(), ppool/page.h). A pool
+// page starts with one; a driver that splits a page itself sets n with
+// pp_ref_count_set() and hands out pieces; each piece's put drops one, and
+// the page is recycled when the last is dropped. The kernel calls these
+// page_pool_fragment_page (pp_ref_count_set), page_pool_unref_page
+// (pp_ref_count_sub) and page_pool_ref_page (pp_ref_count_inc). Thread
+// context: any thread holding a reference (pp_ref_count_set: the page's only
+// holder).
 inline constexpr std::int64_t kFragBiasMax = INT64_MAX >> 1;  // BIAS_MAX
-void fragment_page(Page* page, std::int64_t n);
+// Sets the count to n (none of them the pool's own fragments).
+void pp_ref_count_set(Page* page, std::int64_t n);
 // Drops n references; returns those left (0: the caller dropped the last,
-// and the count is reset to 1 for the page's next life).
-std::int64_t unref_page(Page* page, std::int64_t n);
-void ref_page(Page* page);
+// and the count is reset to 1 for the page's next life). Dropping more than
+// are held is a misuse: reported, nothing dropped, and it returns 1.
+std::int64_t pp_ref_count_sub(Page* page, std::int64_t n);
+// Takes one more reference; a whole page becomes a page out in fragments.
+void pp_ref_count_inc(Page* page);
 
 // Stalled-shutdown reports: every `seconds` while a destroyed pool still has
 // pages in flight (default 60). Thread context: any thread.

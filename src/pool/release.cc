@@ -85,7 +85,7 @@ std::uint32_t PagePool::destroy(PagePool* pool) {
 void PagePool::free_frag() {
   Page* page = frag_page_;
   frag_page_ = nullptr;
-  if (!page || unref_page(page, detail::remaining_bias(page)) != 0) return;
+  if (!page || pp_ref_count_sub(page, detail::remaining_bias(page)) != 0) return;
   detail::store_tag(page, tag_in_use());
   return_page(page);
 }
