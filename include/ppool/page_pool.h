@@ -428,20 +428,26 @@ void put_page_bulk(Page** pages, std::size_t count);
 // @return the pool, or nullptr for a page no pool owns (not an error).
 PagePool* page_pool_of(const Page* page);
 
-// Fragment references (the kernel's pp_ref_count with its bias scheme). A
-// pool page starts with one; a driver that splits a page itself sets n with
-// fragment_page() and hands out pieces; each piece's put drops one, and the
-// page is recycled when the last is dropped. Thread context: any thread
-// holding a reference (fragment_page: the page's only holder).
+// Fragment references: the page's pp_ref_count (the kernel's, with its bias
+// scheme), not its refcount (get_page()/put_page(), ppool/page.h). A pool
+// page starts with one; a driver that splits a page itself sets n with
+// pp_ref_count_set() and hands out pieces; each piece's put drops one, and
+// the page is recycled when the last is dropped. The kernel calls these
+// page_pool_fragment_page (pp_ref_count_set), page_pool_unref_page
+// (pp_ref_count_sub) and page_pool_ref_page (pp_ref_count_inc). Thread
+// context: any thread holding a reference (pp_ref_count_set: the page's only
+// holder).
 inline constexpr std::int64_t kFragBiasMax = INT64_MAX >> 1;  // BIAS_MAX
-void fragment_page(Page* page, std::int64_t n);
+// Sets the count to n (none of them the pool's own fragments). Cannot fail.
+void pp_ref_count_set(Page* page, std::int64_t n);
 // Drops n references.
 // @return the references left (0: the caller dropped the last, and the
 //   count is reset to 1 for the page's next life); 1, with nothing dropped,
 //   when fewer than n are held: a reported misuse.
-std::int64_t unref_page(Page* page, std::int64_t n);
-// Takes one more. Cannot fail.
-void ref_page(Page* page);
+std::int64_t pp_ref_count_sub(Page* page, std::int64_t n);
+// Takes one more reference; a whole page becomes a page out in fragments.
+// Cannot fail.
+void pp_ref_count_inc(Page* page);
 
 // Stalled-shutdown reports: every `seconds` while a destroyed pool still has
 // pages in flight (default 60). Thread context: any thread.
@@ -459,13 +465,20 @@ inline std::uint64_t current_thread_id() {
   std::uint64_t id = tls_thread_id;
   return PPOOL_LIKELY(id) ? id : assign_thread_id();
 }
-}  // namespace detail
 
+// The owner's statistics (PagePool::OwnerStats): one unlocked add each
+// (owner_add) with PPOOL_STATS, no code at all without it (the counter is
+// named, never read or written).
+PPOOL_ALWAYS_INLINE void stat_add([[maybe_unused]] std::uint64_t& counter,
+                                  [[maybe_unused]] std::uint64_t n) {
 #if PPOOL_STATS
-#define PPOOL_STAT_INC(counter) (::ppool::detail::owner_add((counter), 1))
-#else
-#define PPOOL_STAT_INC(counter) ((void)0)
+  owner_add(counter, n);
 #endif
+}
+PPOOL_ALWAYS_INLINE void stat_inc(std::uint64_t& counter) {
+  stat_add(counter, 1);
+}
+}  // namespace detail
 
 // One compare catches a page of another pool, one put twice and one that is
 // no pool's; the refcount check sends shared pages to the release path.
@@ -484,7 +497,7 @@ PPOOL_ALWAYS_INLINE Page* PagePool::alloc_pages() {
   if (PPOOL_LIKELY(cache_.count)) {
     Page* page = cache_.pages[--cache_.count];
     detail::store_tag(page, tag_in_use());
-    PPOOL_STAT_INC(owner_stats_.fast);
+    detail::stat_inc(owner_stats_.fast);
     return page;
   }
   return alloc_pages_slow();
@@ -505,7 +518,7 @@ PPOOL_ALWAYS_INLINE void PagePool::put_page(Page* page, std::uint32_t dma_sync_s
 PPOOL_ALWAYS_INLINE void PagePool::recycle_in_cache(Page* page) {
   detail::store_tag(page, tag_recycled());
   cache_.pages[cache_.count++] = page;
-  PPOOL_STAT_INC(owner_stats_.cached);
+  detail::stat_inc(owner_stats_.cached);
 }
 
 }  // namespace ppool

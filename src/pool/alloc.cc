@@ -49,11 +49,7 @@ std::size_t PagePool::alloc_pages_bulk(Page** out, std::size_t n) {
     }
     cache_.count -= take;
     got += take;
-#if PPOOL_STATS
-    detail::owner_add(owner_stats_.fast, take - refilled);
-#else
-    (void)refilled;
-#endif
+    detail::stat_add(owner_stats_.fast, take - refilled);
   }
   if (wm_fd_ >= 0) watch_high_mark();
   return got;
@@ -91,7 +87,7 @@ bool PagePool::refill_cache() {
 bool PagePool::refill_from_ring() {
   std::uint32_t n = static_cast<std::uint32_t>(ring_.consume_bulk(cache_.pages, kAllocCacheRefill));
   if (n == 0) {
-    PPOOL_STAT_INC(owner_stats_.empty);
+    detail::stat_inc(owner_stats_.empty);
     return false;
   }
   for (std::uint32_t i = 0; i < n;) {
@@ -100,13 +96,13 @@ bool PagePool::refill_from_ring() {
       ++i;
       continue;
     }
-    PPOOL_STAT_INC(owner_stats_.waive);
+    detail::stat_inc(owner_stats_.waive);
     cache_.pages[i] = cache_.pages[--n];
     return_page(page);
   }
   cache_.count = n;
   if (!n) return false;
-  PPOOL_STAT_INC(owner_stats_.refill);
+  detail::stat_inc(owner_stats_.refill);
   return true;
 }
 
@@ -137,9 +133,9 @@ bool PagePool::alloc_from_allocator() {
   if (!n) return false;
   __atomic_store_n(&inflight_peak_, std::max(inflight_peak_, inflight()), __ATOMIC_RELAXED);
   if (params_.order)
-    PPOOL_STAT_INC(owner_stats_.slow_high_order);
+    detail::stat_inc(owner_stats_.slow_high_order);
   else
-    PPOOL_STAT_INC(owner_stats_.slow);
+    detail::stat_inc(owner_stats_.slow);
   return true;
 }
 

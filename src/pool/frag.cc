@@ -17,7 +17,7 @@ using detail::format;
 bool PagePool::drop_fragment(Page* page) {
   if (page->pp_tag != tag_fragments()) return true;
   if (PPOOL_UNLIKELY(fragment_put_twice(page))) return false;
-  if (unref_page(page, 1) != 0) return false;
+  if (pp_ref_count_sub(page, 1) != 0) return false;
   detail::store_tag(page, tag_in_use());
   return true;
 }
@@ -30,7 +30,7 @@ bool PagePool::drop_fragment(Page* page) {
 // next life, its count of fragments restarted. The acquire load orders the
 // puts counted in refs, and so their fragments' hand-overs, before the
 // count's load. (Below half the bias the pool has dropped it: the count is
-// exact, and unref_page() catches a put too many. A count of 0: a driver
+// exact, and pp_ref_count_sub() catches a put too many. A count of 0: a driver
 // split the page itself, with its own count.)
 bool PagePool::fragment_put_twice(const Page* page) const {
   const std::int64_t refs = page->pp_ref_count.load(std::memory_order_acquire);
@@ -63,8 +63,8 @@ Page* PagePool::alloc_frag(std::uint32_t size, std::uint32_t* offset) {
   // The current page is full: drop the pool's remaining bias. If no
   // fragment is still out the page is reused at once, as a cache hit.
   if (page && (page = drain_frag(page))) {
-    PPOOL_STAT_INC(owner_stats_.fast);
-    PPOOL_STAT_INC(owner_stats_.cached);
+    detail::stat_inc(owner_stats_.fast);
+    detail::stat_inc(owner_stats_.cached);
   } else if (!(page = alloc_pages())) {
     frag_page_ = nullptr;
     return nullptr;
@@ -72,22 +72,16 @@ Page* PagePool::alloc_frag(std::uint32_t size, std::uint32_t* offset) {
   frag_page_ = page;
   frag_offset_ = size;
   *offset = 0;
-  fragment_page(page, kFragBiasMax);
+  pp_ref_count_set(page, kFragBiasMax);
   page->pp_frag_handed.store(1, std::memory_order_relaxed);
   return page;
-}
-
-// The bias the pool still holds on its fragment page: all but the fragments
-// handed out.
-static std::int64_t remaining_bias(const Page* page) {
-  return kFragBiasMax - page->pp_frag_handed.load(std::memory_order_relaxed);
 }
 
 // Drops the pool's remaining bias. Returns the page when that was the last
 // reference and the page can serve again; otherwise the last fragment's put
 // recycles it, or it is released here.
 Page* PagePool::drain_frag(Page* page) {
-  if (unref_page(page, remaining_bias(page)) != 0) return nullptr;
+  if (pp_ref_count_sub(page, detail::remaining_bias(page)) != 0) return nullptr;
   detail::store_tag(page, tag_in_use());
   if (PPOOL_LIKELY(page->refcount.load(std::memory_order_acquire) == 1)) {
     if (sync_on_put_) sync_for_device_owner(page, kSyncFull);
@@ -96,16 +90,6 @@ Page* PagePool::drain_frag(Page* page) {
   released_refcnt_.fetch_add(1, std::memory_order_relaxed);
   return_page(page);
   return nullptr;
-}
-
-// At destroy: the partly used page goes like any other once its fragments
-// are back.
-void PagePool::free_frag() {
-  Page* page = frag_page_;
-  frag_page_ = nullptr;
-  if (!page || unref_page(page, remaining_bias(page)) != 0) return;
-  detail::store_tag(page, tag_in_use());
-  return_page(page);
 }
 
 Page* PagePool::alloc(std::uint32_t* offset, std::uint32_t* size) {
@@ -145,7 +129,7 @@ PagePool* page_pool_of(const Page* page) {
 
 // A driver splitting the page itself: n references, none counted as the
 // pool's own fragments.
-void fragment_page(Page* page, std::int64_t n) {
+void pp_ref_count_set(Page* page, std::int64_t n) {
   page->pp_ref_count.store(n, std::memory_order_relaxed);
   page->pp_frag_handed.store(0, std::memory_order_relaxed);
   if (page->pp_tag)
@@ -153,7 +137,7 @@ void fragment_page(Page* page, std::int64_t n) {
 }
 
 // Reading first saves the atomic RMW for the common last reference.
-std::int64_t unref_page(Page* page, std::int64_t n) {
+std::int64_t pp_ref_count_sub(Page* page, std::int64_t n) {
   std::atomic<std::int64_t>& refs = page->pp_ref_count;
   if (refs.load(std::memory_order_acquire) == n) {
     refs.store(1, std::memory_order_relaxed);
@@ -164,7 +148,7 @@ std::int64_t unref_page(Page* page, std::int64_t n) {
     refs.fetch_add(n, std::memory_order_relaxed);
     const PagePool* pool = page_pool_of(page);
     detail::report_misuse(
-        format("unref_page of page %p of %s by %ld: only %ld references", page_address(page),
+        format("pp_ref_count_sub of page %p of %s by %ld: only %ld references", page_address(page),
                pool ? format("pool %u '%s'", pool->id(), pool->name()).c_str() : "no pool",
                static_cast<long>(n), static_cast<long>(left + n)));
     return 1;
@@ -175,7 +159,7 @@ std::int64_t unref_page(Page* page, std::int64_t n) {
 
 // Only a whole page's single holder changes the tag, so the write never
 // races with another fragment holder's read.
-void ref_page(Page* page) {
+void pp_ref_count_inc(Page* page) {
   page->pp_ref_count.fetch_add(1, std::memory_order_relaxed);
   if ((page->pp_tag & detail::kTagStateMask) == 0 && page->pp_tag)
     detail::store_tag(page, page->pp_tag | detail::kTagFragments);

@@ -1,10 +1,10 @@
-// The page pool's life cycle: creation, the owner, DMA mapping and syncs,
-// destroy, and the stats. Allocation is alloc.cc; the in-flight accounting,
-// its limit and watermarks inflight.cc.
+// The page pool's creation, its owner, DMA mapping and syncs, and the
+// stats. Allocation is alloc.cc; the puts put.cc; destroy and the release
+// path, to the pool's final free, release.cc; the in-flight accounting, its
+// limit and watermarks inflight.cc.
 #include "ppool/page_pool.h"
 
 #include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,7 +15,6 @@
 #include "pool/dma_record.h"
 #include "pool/pool_internal.h"
 #include "pool/pool_storage.h"
-#include "pool/release_worker.h"
 #include "pool/remote_sync.h"
 
 namespace ppool {
@@ -104,16 +103,6 @@ void PagePool::check_layout() {
 }
 #pragma GCC diagnostic pop
 
-PagePool::~PagePool() {
-  detail::registry_remove(this);  // first: a report may be reading the pool
-  if (wm_fd_ >= 0) ::close(wm_fd_);
-  detail::pool_storage_retire(this, id_, name_);
-  // Dead from here on, whatever becomes of the memory (pool_storage_free()
-  // zeroes it, but a stale pointer's check must not depend on that): after
-  // the retire, so a report through a stale pointer finds the tombstone.
-  magic_.store(0, std::memory_order_release);
-}
-
 void* PagePool::operator new(std::size_t bytes) {
   return detail::pool_storage_alloc(bytes);
 }
@@ -142,53 +131,6 @@ void PagePool::nid_changed(int nid) {
   if (!params_.allocator) allocator_ = &PageAllocator::for_node(nid, params_.backing);
 }
 
-std::uint32_t PagePool::destroy(PagePool* pool) {
-  // A second destroy finds the pool dying (pending, its pages still out) or
-  // freed (its memory reads as a dead pool, pool_storage.h): the first
-  // destroy's work must not be redone on either.
-  if (PPOOL_UNLIKELY(!pool->alive() || pool->destroying_.load(std::memory_order_acquire))) {
-    detail::report_misuse(
-        detail::format("destroy of %s: already destroyed", pool->label().c_str()));
-    return 0;
-  }
-  pool->set_owner(kNoOwner);  // no more direct recycling
-  pool->destroying_.store(true, std::memory_order_seq_cst);
-  detail::wait_for_remote_syncs(pool);
-  pool->free_frag();
-  // Every mapping at once, in bulk (io_uring: a call per ring per 64 pages,
-  // not per page), the cache's and the ring's pages too: their return to
-  // the allocator in drain() then finds nothing left to unmap. It also waits
-  // for other threads' unmaps under way, so that no call into the device is
-  // left running when destroy returns.
-  if (pool->dma_record_) pool->dma_record_->unmap_all();
-  pool->drain();
-  pool->detach_time_ns_.store(detail::now_ns(), std::memory_order_relaxed);
-  pool->detach_realtime_ns_.store(detail::realtime_ns(), std::memory_order_relaxed);
-  std::uint32_t inflight = pool->inflight();
-  if (inflight == 0)
-    delete pool;
-  else
-    detail::ReleaseWorker::instance().adopt(pool);
-  return inflight;
-}
-
-// Empties the cache (owner) and the ring (its consumer: the owner, or the
-// release worker once the pool is destroyed) back to the allocator.
-void PagePool::drain() {
-  while (cache_.count) return_page(cache_.pages[--cache_.count]);
-  Page* batch[kAllocCacheRefill];
-  while (std::size_t n = ring_.consume_bulk(batch, kAllocCacheRefill))
-    for (std::size_t i = 0; i < n; ++i) return_page(batch[i]);
-}
-
-// Frees the pool when nothing is in flight. Thread context: destroy(), then
-// the release worker.
-bool PagePool::try_finish_release() {
-  if (inflight() != 0) return false;
-  delete this;
-  return true;
-}
-
 // ---- DMA ----
 
 // Readies a bulk of fresh pages and maps them (kDmaMap); pages the device
@@ -205,10 +147,6 @@ std::size_t PagePool::map_pages(Page** pages, std::size_t n) {
   if (sync_on_put_)
     for (std::size_t i = 0; i < mapped; ++i) sync_for_device_owner(pages[i], kSyncFull);
   return mapped;
-}
-
-void PagePool::unmap_page(Page* page) {
-  if (dma_record_) dma_record_->unmap(page);
 }
 
 // The owner's sync needs no guard: destroy runs on the owner's thread (and

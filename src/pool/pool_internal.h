@@ -30,6 +30,12 @@ inline std::int64_t realtime_ns() {
       .count();
 }
 
+// The bias the pool still holds on its fragment page: all but the fragments
+// handed out (frag.cc; destroy drops it, release.cc).
+inline std::int64_t remaining_bias(const Page* page) {
+  return kFragBiasMax - page->pp_frag_handed.load(std::memory_order_relaxed);
+}
+
 // The registry (registry.cc): create() adds a pool once it is built, the
 // destructor removes it before anything of it is torn down. A pool never
 // added (a failed create) is not found, and removing it does nothing.

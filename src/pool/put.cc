@@ -1,11 +1,10 @@
 // The page pool's put paths past the inline fast case: sync for the device,
-// the cache (owner), the ring, the release path, bulk puts of mixed pools,
-// and the generic put_page() of pool pages.
+// the cache (owner), the ring, bulk puts of mixed pools, and the generic
+// put_page() of pool pages. A page that cannot be recycled leaves through
+// the release path (return_page, release.cc).
 #include <algorithm>
 
-#include "mem/zero.h"
 #include "pool/pool_internal.h"
-#include "pool/release_worker.h"
 
 namespace ppool {
 
@@ -27,7 +26,7 @@ PPOOL_ALWAYS_INLINE void PagePool::put_page_owner(Page* page, std::uint32_t dma_
   if (PPOOL_LIKELY(cache_.count < kAllocCacheSize)) {
     recycle_in_cache(page);
   } else {
-    PPOOL_STAT_INC(owner_stats_.cache_full);
+    detail::stat_inc(owner_stats_.cache_full);
     recycle_in_ring(page);
   }
   if (PPOOL_UNLIKELY(wm_owner_watch_)) watch_low_mark_owner();
@@ -92,9 +91,7 @@ std::size_t PagePool::recycle_run_in_cache(Page* const* pages, std::size_t n) {
     slots[i] = pages[i];
   }
   cache_.count = count + static_cast<std::uint32_t>(i);
-#if PPOOL_STATS
-  detail::owner_add(owner_stats_.cached, i);
-#endif
+  detail::stat_add(owner_stats_.cached, i);
   return i;
 }
 
@@ -109,38 +106,6 @@ void PagePool::recycle_bulk_in_ring(Page** pages, std::size_t n) {
   if (put == n) return;
   ring_full_.fetch_add(n - put, std::memory_order_relaxed);
   for (std::size_t i = put; i < n; ++i) return_page(pages[i]);
-}
-
-void PagePool::release_page(Page* page) {
-  if (PPOOL_UNLIKELY(!alive() || !detail::valid_descriptor(page))) return report_bad_put(page, 0);
-  std::uintptr_t tag = page->pp_tag;
-  if (tag != tag_in_use()) return report_bad_put(page, tag);
-  release_accounted(page);
-}
-
-// Unmaps, clears the pool's mark and counts the release. The pool may be
-// freed by the release worker as soon as release_ moves, so nothing of the
-// pool is touched after it.
-void PagePool::release_accounted(Page* page) {
-  unmap_page(page);
-  detail::store_tag(page, 0);
-  bool destroying = destroying_.load(std::memory_order_acquire);
-  release_.fetch_add(1, std::memory_order_release);
-  if (destroying) detail::ReleaseWorker::instance().wake();
-}
-
-// The kernel's page_pool_return_page: released, then the pool's reference
-// dropped, which frees the page unless others still hold it. A page leaving
-// a zeroing pool of a shared region for the allocator is cleared first (not
-// one that others still hold: their bytes are theirs): the region's other
-// mapper never sees the bytes of the pool's last user in a free page.
-void PagePool::return_page(Page* page) {
-  if (zero_on_release_ && page->refcount.load(std::memory_order_acquire) == 1) {
-    detail::zero_pages(page_address(page), page_bytes(page));
-    released_zeroed_.fetch_add(1, std::memory_order_relaxed);
-  }
-  release_accounted(page);
-  ppool::put_page(page);
 }
 
 // ppool::put_page() of a page a pool owns, from code that knows no pools: a

@@ -90,11 +90,17 @@ void trace(const char* format, ...) {
   va_end(args);
 }
 
-constexpr const char* kOpNames[] = {
-    "create",      "destroy",       "alloc_pages", "alloc_burst",  "alloc_frag", "alloc",
-    "alloc_va",    "put",           "put_bulk",    "put_burst",    "get_page",   "release_page",
-    "ref_page",    "fragment_page", "unref_page",  "sync_for_cpu", "recreate",   "frame",
-    "frame_flush", "hand_over",     "alloc_bulk"};
+constexpr const char* kOpNames[] = {"create",           "destroy",
+                                    "alloc_pages",      "alloc_burst",
+                                    "alloc_frag",       "alloc",
+                                    "alloc_va",         "put",
+                                    "put_bulk",         "put_burst",
+                                    "get_page",         "release_page",
+                                    "pp_ref_count_inc", "pp_ref_count_set",
+                                    "pp_ref_count_sub", "sync_for_cpu",
+                                    "recreate",         "frame",
+                                    "frame_flush",      "hand_over",
+                                    "alloc_bulk"};
 constexpr const char* kMethodNames[] = {"recycle_direct",   "put_page", "put_full_page",
                                         "generic put_page", "PageRef",  "free_va"};
 
@@ -234,9 +240,9 @@ enum Op : std::uint8_t {
   kPutBurst,
   kGetPage,
   kReleasePage,
-  kRefPage,
-  kFragmentPage,
-  kUnrefPage,
+  kPpRefCountInc,
+  kPpRefCountSet,
+  kPpRefCountSub,
   kSyncForCpu,
   kRecreate,
   kFrame,
@@ -870,25 +876,25 @@ class Run {
     item.kind = Kind::kNormal;
   }
 
-  // ref_page: a whole page held once becomes two fragment references; a
+  // pp_ref_count_inc: a whole page held once becomes two fragment references; a
   // fragment gets one more.
-  void op_ref_page() {
+  void op_pp_ref_count_inc() {
     const std::uint8_t b = in_.byte();
     if (items_.empty()) return;
     Item& item = items_[pick(b)];
     if (item.refs >= 8) return;
     if (item.kind == Kind::kWhole && item.refs == 1) {
-      ppool::ref_page(item.page);
+      ppool::pp_ref_count_inc(item.page);
       item.kind = Kind::kFrag;
       item.driver_frag = true;
       item.refs = 2;
     } else if (item.kind == Kind::kFrag) {
-      ppool::ref_page(item.page);
+      ppool::pp_ref_count_inc(item.page);
       ++item.refs;
     }
   }
 
-  void op_fragment_page() {
+  void op_pp_ref_count_set() {
     const std::uint8_t b = in_.byte(), n = in_.byte();
     if (items_.empty()) return;
     Item& item = items_[pick(b)];
@@ -896,19 +902,19 @@ class Run {
     item.kind = Kind::kFrag;
     item.driver_frag = true;
     item.refs = 1 + n % 8;
-    ppool::fragment_page(item.page, item.refs);
+    ppool::pp_ref_count_set(item.page, item.refs);
   }
 
   // Drops k < refs of a driver-managed fragment page's references at once.
-  void op_unref_page() {
+  void op_pp_ref_count_sub() {
     const std::uint8_t b = in_.byte(), k = in_.byte();
     if (items_.empty()) return;
     Item& item = items_[pick(b)];
     if (item.kind != Kind::kFrag || !item.driver_frag || item.refs < 2) return;
     const int n = 1 + k % (item.refs - 1);
-    const std::int64_t left = ppool::unref_page(item.page, n);
-    FUZZ_CHECK(left == item.refs - n, "unref_page(%d) of %d references left %ld", n, item.refs,
-               static_cast<long>(left));
+    const std::int64_t left = ppool::pp_ref_count_sub(item.page, n);
+    FUZZ_CHECK(left == item.refs - n, "pp_ref_count_sub(%d) of %d references left %ld", n,
+               item.refs, static_cast<long>(left));
     item.refs -= n;
   }
 
@@ -1064,14 +1070,14 @@ class Run {
       case kReleasePage:
         op_release_page();
         break;
-      case kRefPage:
-        op_ref_page();
+      case kPpRefCountInc:
+        op_pp_ref_count_inc();
         break;
-      case kFragmentPage:
-        op_fragment_page();
+      case kPpRefCountSet:
+        op_pp_ref_count_set();
         break;
-      case kUnrefPage:
-        op_unref_page();
+      case kPpRefCountSub:
+        op_pp_ref_count_sub();
         break;
       case kSyncForCpu:
         op_sync_for_cpu();

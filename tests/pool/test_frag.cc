@@ -209,7 +209,7 @@ TEST(PoolFrag, DestroyDrainsThePartlyUsedPage) {
 TEST(PoolFrag, DriverManagedFragmentReferences) {
   PagePool* pool = make_pool("frag-driver");
   Page* page = pool->alloc_pages();
-  ppool::fragment_page(page, 4);  // the driver cuts the page in four
+  ppool::pp_ref_count_set(page, 4);  // the driver cuts the page in four
   EXPECT_EQ(ppool::page_pool_of(page), pool);
   const std::uint64_t before = recycles(pool);
   for (int i = 0; i < 3; ++i) pool->put_full_page(page, false);
@@ -224,9 +224,9 @@ TEST(PoolFrag, DriverManagedFragmentReferences) {
     EXPECT_EQ(recycles(pool), before + 1);
   }
 
-  // ref_page on a whole page: two puts needed.
+  // pp_ref_count_inc on a whole page: two puts needed.
   page = pool->alloc_pages();
-  ppool::ref_page(page);
+  ppool::pp_ref_count_inc(page);
   pool->recycle_direct(page);
   EXPECT_FALSE(back_in_pool(page));
   PPOOL_IF_STATS {
@@ -238,11 +238,11 @@ TEST(PoolFrag, DriverManagedFragmentReferences) {
     EXPECT_EQ(recycles(pool), before + 2);
   }
 
-  // unref_page reports what is left and resets on the last.
+  // pp_ref_count_sub reports what is left and resets on the last.
   page = pool->alloc_pages();
-  ppool::fragment_page(page, 10);
-  EXPECT_EQ(ppool::unref_page(page, 3), 7);
-  EXPECT_EQ(ppool::unref_page(page, 6), 1);
+  ppool::pp_ref_count_set(page, 10);
+  EXPECT_EQ(ppool::pp_ref_count_sub(page, 3), 7);
+  EXPECT_EQ(ppool::pp_ref_count_sub(page, 6), 1);
   EXPECT_FALSE(back_in_pool(page));
   pool->recycle_direct(page);  // the last
   EXPECT_TRUE(back_in_pool(page));

@@ -468,10 +468,10 @@ TEST_F(PoolMisuseTest, UnrefBelowZeroNamesThePool) {
   ASSERT_NE(pool, nullptr);
   ppool::Page* page = pool->alloc_pages();
   ASSERT_NE(page, nullptr);
-  ppool::fragment_page(page, 2);
-  EXPECT_EQ(ppool::unref_page(page, 3), 1);  // the misuse: only 2 references
+  ppool::pp_ref_count_set(page, 2);
+  EXPECT_EQ(ppool::pp_ref_count_sub(page, 3), 1);  // the misuse: only 2 references
   expect_one_report({page_str(page), "misuse-unref"});
-  EXPECT_EQ(ppool::unref_page(page, 1), 1);
+  EXPECT_EQ(ppool::pp_ref_count_sub(page, 1), 1);
   pool->put_full_page(page, false);  // the last fragment: home
   EXPECT_EQ(ppool::misuse_count(), misuses_before_);
   EXPECT_EQ(ppool::PagePool::destroy(pool), 0u);

@@ -2,8 +2,9 @@
 // (-DPPOOL_STATS=OFF).
 //
 // What PPOOL_STATS=0 removes is the owner's plain counters, the ones
-// PPOOL_STAT_INC bumps: alloc.{fast, slow, slow_high_order, empty, refill,
-// waive} and recycle.{cached, cache_full}; stats() then reads them as 0.
+// detail::stat_inc and stat_add bump: alloc.{fast, slow, slow_high_order,
+// empty, refill, waive} and recycle.{cached, cache_full}; stats() then reads
+// them as 0.
 // recycle.ring (the ring's own head), recycle.ring_full and
 // recycle.released_refcnt (atomics off the fast path) count in every build,
 // so assertions on those need no guard.

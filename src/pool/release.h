@@ -1,5 +1,7 @@
-// The process-wide release worker: destroyed pools whose pages are still in
-// flight wait here (the kernel's page_pool_release_retry delayed work).
+// The release path's worker (layer pool, internal): destroyed pools whose
+// pages are still in flight wait here (the kernel's page_pool_release_retry
+// delayed work). The release path itself, destroy to the final free, is
+// release.cc, which this header serves.
 #pragma once
 
 #include <atomic>
