@@ -4,9 +4,10 @@
 // page-pool-get`: id, ifindex, napi-id, inflight, inflight-mem, detach-time)
 // and their counters with page-pool-stats-get; this is the same for a
 // process: a registry of live pools and of destroyed pools still waiting for
-// pages in flight. Reads take a snapshot under the registry's lock (held
-// by pool creation and final free only, never by a fast path) and read each
-// pool's counters as they stand: slightly stale, never torn. The telemetry
+// pages in flight. Reads take a snapshot under the registry's lock (taken by
+// pool creation, the final free and these reads, for as long as
+// they describe the pools; never by a fast path) and read each pool's
+// counters as they stand: slightly stale, never torn. The telemetry
 // endpoint (ppool/telemetry.h) serves these snapshots.
 //
 // Failures: none. The lookups return std::optional because a missing pool
@@ -37,7 +38,8 @@ struct PoolInfo {
   PagePoolExtraStats extra{};
 };
 
-// Every registered pool (live, then destroyed-but-pending), by id.
+// Every registered pool, live or destroyed-but-pending (detach_time_s
+// non-zero), in the order they were created.
 // Thread context: any thread.
 [[nodiscard]] std::vector<PoolInfo> list_pools();
 // One pool by id. Thread context: any thread.
@@ -57,8 +59,9 @@ struct HolderReport {
   std::uint64_t pages = 0;          // pages out with users found by the scan
   std::vector<HolderGroup> groups;  // most pages first
 };
-// Scans the descriptors of the pool's allocator for the pool's pages out
-// with users (not in its cache or ring). O(pages the allocator committed):
+// Scans the page descriptors of every page allocator in the process for the
+// pool's pages out with users (not in its cache or ring), without the
+// registry's lock. O(pages the allocators committed):
 // for reports, not for a fast path. Thread context: any thread.
 // @return the report, or nullopt when no such pool is registered.
 [[nodiscard]] std::optional<HolderReport> pool_holders(std::uint32_t id);
