@@ -16,7 +16,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/telemetry.h"
 #include "ppool/holder.h"
 #include "ppool/page_pool.h"
 #include "ppool/registry.h"
@@ -24,6 +23,8 @@
 #include "stat/printable.h"
 #include "support/pool_fixtures.h"
 #include "support/stats.h"
+#include "support/telemetry.h"  // the programs' (tools/support)
+#include "telemetry/json.h"
 #include "telemetry/telemetry_internal.h"
 #include "telemetry/telemetry_support.h"
 
