@@ -146,33 +146,32 @@ void napi_poll(ppool::PagePool* pool, TxCompletion& tx, PollResult& out, unsigne
 // message, rather than half-read. nullopt to go on, else the exit status (0
 // after --help, 2 after a bad command line).
 std::optional<int> parse_args(int argc, char** argv, unsigned& polls) {
-  auto refuse = [](const std::string& why) {
-    std::fprintf(stderr, "napi_poll: %s\n(napi_poll --help for the usage)\n", why.c_str());
-    return 2;
-  };
-  for (int i = 1; i < argc; ++i) {
+  std::string why;  // what is wrong with the command line; empty while nothing is
+  for (int i = 1; i < argc && why.empty(); ++i) {
     const std::string arg = argv[i];
+    const bool inline_value = arg.starts_with("--polls=");
+    std::string value;
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
+    } else if (arg != "--polls" && !inline_value) {
+      why = (arg.starts_with("-") ? "unknown option '" : "unexpected argument '") + arg + "'";
+    } else if (!inline_value && i + 1 == argc) {
+      why = "--polls needs a value (1..1000000)";
+    } else if (value = inline_value ? arg.substr(8) : argv[++i];
+               value.empty() || value.size() > 20 ||
+               value.find_first_not_of("0123456789") != std::string::npos) {
+      why = "--polls: '" + value + "' is not a number in 1..1000000";
+    } else if (const unsigned long long n = std::strtoull(value.c_str(), nullptr, 10);  // saturates
+               n < 1 || n > 1000000) {
+      why = "--polls: " + value + " is not in 1..1000000";
+    } else {
+      polls = static_cast<unsigned>(n);
     }
-    std::string value;
-    if (arg == "--polls" && i + 1 < argc)
-      value = argv[++i];
-    else if (arg.starts_with("--polls="))
-      value = arg.substr(8);
-    else if (arg == "--polls")
-      return refuse("--polls needs a value (1..1000000)");
-    else
-      return refuse((arg.starts_with("-") ? "unknown option '" : "unexpected argument '") + arg +
-                    "'");
-    if (value.empty() || value.size() > 20 || value.find_first_not_of("0123456789") != value.npos)
-      return refuse("--polls: '" + value + "' is not a number in 1..1000000");
-    const unsigned long long n = std::strtoull(value.c_str(), nullptr, 10);  // saturates
-    if (n < 1 || n > 1000000) return refuse("--polls: " + value + " is not in 1..1000000");
-    polls = static_cast<unsigned>(n);
   }
-  return std::nullopt;
+  if (why.empty()) return std::nullopt;
+  std::fprintf(stderr, "napi_poll: %s\n(napi_poll --help for the usage)\n", why.c_str());
+  return 2;
 }
 
 }  // namespace
