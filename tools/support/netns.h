@@ -47,9 +47,11 @@ class Netns {
   int fd_;
 };
 
-// The calling thread's namespace when made; the thread moves back there when
-// it dies (setns to where it was cannot fail). For a step taken inside
-// another namespace: `NetnsReturn back; ns.enter(&error); ...`.
+// Remembers the calling thread's namespace and moves the thread back there
+// when destroyed (setns to where it was cannot fail): a step taken inside
+// another namespace is `NetnsReturn back; ns.enter(&error); ...`. Costs an
+// open() and a close(); ok() is false when /proc could not be opened (then
+// it moves nothing). Made and destroyed on the same thread.
 class NetnsReturn {
  public:
   NetnsReturn();
