@@ -19,13 +19,15 @@
 // errors.
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
-#include "../tools/common/args.h"
 #include "ppool/page_pool.h"
 
 namespace {
@@ -138,14 +140,45 @@ void napi_poll(ppool::PagePool* pool, TxCompletion& tx, PollResult& out, unsigne
   out.packets = seq;
 }
 
+// The command line: --help, or --polls N (or --polls=N), N a whole decimal
+// number in 1..1000000. An example stands alone, so it reads its one option
+// itself, strictly: a sign, a space or a stray argument is refused, with a
+// message, rather than half-read. nullopt to go on, else the exit status (0
+// after --help, 2 after a bad command line).
+std::optional<int> parse_args(int argc, char** argv, unsigned& polls) {
+  std::string why;  // what is wrong with the command line; empty while nothing is
+  for (int i = 1; i < argc && why.empty(); ++i) {
+    const std::string arg = argv[i];
+    const bool inline_value = arg.starts_with("--polls=");
+    std::string value;
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else if (arg != "--polls" && !inline_value) {
+      why = (arg.starts_with("-") ? "unknown option '" : "unexpected argument '") + arg + "'";
+    } else if (!inline_value && i + 1 == argc) {
+      why = "--polls needs a value (1..1000000)";
+    } else if (value = inline_value ? arg.substr(8) : argv[++i];
+               value.empty() || value.size() > 20 ||
+               value.find_first_not_of("0123456789") != std::string::npos) {
+      why = "--polls: '" + value + "' is not a number in 1..1000000";
+    } else if (const unsigned long long n = std::strtoull(value.c_str(), nullptr, 10);  // saturates
+               n < 1 || n > 1000000) {
+      why = "--polls: " + value + " is not in 1..1000000";
+    } else {
+      polls = static_cast<unsigned>(n);
+    }
+  }
+  if (why.empty()) return std::nullopt;
+  std::fprintf(stderr, "napi_poll: %s\n(napi_poll --help for the usage)\n", why.c_str());
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   unsigned polls = 2000;
-  ppool::tools::Args args(argc, argv, "napi_poll", kUsage);
-  while (args.next())
-    if (!args.number("--polls", 1, 1000000, polls)) args.unknown();
-  if (auto status = args.exit_status()) return *status;
+  if (auto status = parse_args(argc, argv, polls)) return *status;
 
   ppool::IdentityDmaDevice iommu_off;
   ppool::DebugDmaDevice dev(iommu_off);

@@ -20,10 +20,12 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <thread>
 
-#include "../tools/common/args.h"
 #include "ppool/page_pool.h"
 #include "ppool/share.h"
 
@@ -66,15 +68,45 @@ void wait_watermark(const ppool::PagePool* pool) {
   if (::poll(&pfd, 1, 100) == 1) (void)::read(pfd.fd, &crossings, sizeof crossings);
 }
 
+// The command line: --help, or --messages N (or --messages=N), N a whole
+// decimal number in 1..100000000. Read here, strictly, as an example that
+// stands alone must: anything else is refused with a message. nullopt to go
+// on, else the exit status (0 after --help, 2 after a bad command line).
+std::optional<int> parse_args(int argc, char** argv, std::uint32_t& messages) {
+  constexpr unsigned long long kMax = 100000000;
+  auto refuse = [](const std::string& why) {
+    std::fprintf(stderr, "shared_pool: %s\n(shared_pool --help for the usage)\n", why.c_str());
+    return 2;
+  };
+  const std::string range = "1.." + std::to_string(kMax);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    const bool inline_value = arg.starts_with("--messages=");
+    if (arg != "--messages" && !inline_value) {
+      const char* what = arg.starts_with("-") ? "unknown option" : "unexpected argument";
+      return refuse(std::string(what) + " '" + arg + "'");
+    }
+    if (!inline_value && i + 1 == argc) return refuse("--messages needs a value (" + range + ")");
+    const std::string value = inline_value ? arg.substr(arg.find('=') + 1) : argv[++i];
+    const bool digits = !value.empty() && value.size() <= 20 &&
+                        value.find_first_not_of("0123456789") == std::string::npos;
+    const unsigned long long n = digits ? std::strtoull(value.c_str(), nullptr, 10) : 0;
+    if (!digits) return refuse("--messages: '" + value + "' is not a number in " + range);
+    if (n < 1 || n > kMax) return refuse("--messages: " + value + " is not in " + range);
+    messages = static_cast<std::uint32_t>(n);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::uint32_t messages = 200000;
-  ppool::tools::Args args(argc, argv, "shared_pool", kUsage);
-  while (args.next()) {
-    if (!args.number("--messages", 1u, 100000000u, messages)) args.unknown();
-  }
-  if (auto status = args.exit_status()) return *status;
+  if (auto status = parse_args(argc, argv, messages)) return *status;
 
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 1;

@@ -28,7 +28,6 @@
 #include <thread>
 #include <vector>
 
-#include "../tools/common/args.h"
 #include "ppool/detail/ring.h"
 #include "ppool/xdp.h"
 
@@ -199,19 +198,54 @@ void run_queue(Queue& q, const Options& opt, Counters& c, std::atomic<int>& rece
   complete_tx(q);
 }
 
-// nullopt to go on, else the exit status (0 after --help, 2 after a bad argument).
+// The command line: --help, --frags, --queues N, --frames N (a value also as
+// --name=N; N a whole decimal number in the option's range). An example
+// stands alone, so it reads its options itself, strictly: a sign, a space or
+// a stray argument is refused, with a message, rather than half-read.
+// nullopt to go on, else the exit status (0 after --help, 2 after a bad
+// command line).
 std::optional<int> parse(int argc, char** argv, Options& opt) {
-  ppool::tools::Args args(argc, argv, "xdp_redirect", kUsage);
-  while (args.next()) {
-    if (args.flag("--frags")) {
-      opt.frags = true;
-    } else if (args.number("--queues", 1, 64, opt.queues)) {
-    } else if (args.number("--frames", 1, 1000000000, opt.frames)) {
-    } else {
-      args.unknown();
+  struct Number {
+    const char* name;
+    long lo, hi;
+    long* out;
+  };
+  long queues = opt.queues;
+  const Number numbers[] = {{"--queues", 1, 64, &queues}, {"--frames", 1, 1000000000, &opt.frames}};
+  auto refuse = [](const std::string& why) {
+    std::fprintf(stderr, "xdp_redirect: %s\n(xdp_redirect --help for the usage)\n", why.c_str());
+    return 2;
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
     }
+    if (arg == "--frags") {
+      opt.frags = true;
+      continue;
+    }
+    const Number* number = nullptr;
+    for (const Number& n : numbers)
+      if (arg == n.name || arg.starts_with(std::string(n.name) + "=")) number = &n;
+    if (!number)
+      return refuse((arg.starts_with("-") ? "unknown option '" : "unexpected argument '") + arg +
+                    "'");
+    const std::string range = std::to_string(number->lo) + ".." + std::to_string(number->hi);
+    const std::string name = number->name;
+    if (arg == name && i + 1 == argc) return refuse(name + " needs a value (" + range + ")");
+    const std::string value = arg == name ? argv[++i] : arg.substr(name.size() + 1);
+    if (value.empty() || value.size() > 20 || value.find_first_not_of("0123456789") != value.npos)
+      return refuse(name + ": '" + value + "' is not a number in " + range);
+    const unsigned long long n = std::strtoull(value.c_str(), nullptr, 10);  // saturates
+    if (n < static_cast<unsigned long long>(number->lo) ||
+        n > static_cast<unsigned long long>(number->hi))
+      return refuse(name + ": " + value + " is not in " + range);
+    *number->out = static_cast<long>(n);
   }
-  return args.exit_status();
+  opt.queues = static_cast<int>(queues);
+  return std::nullopt;
 }
 
 }  // namespace

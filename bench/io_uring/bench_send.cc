@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "../../tools/common/args.h"
+#include "support/args.h"
 
 namespace {
 

@@ -32,10 +32,10 @@
 #include <string>
 #include <vector>
 
-#include "../../tools/common/args.h"
 #include "../common/rounds.h"
 #include "impl.h"
 #include "report.h"
+#include "support/args.h"
 
 namespace ppool_bench {
 namespace {

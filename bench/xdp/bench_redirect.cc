@@ -28,10 +28,10 @@
 #include <thread>
 #include <vector>
 
-#include "../../tools/common/args.h"
 #include "../common/rounds.h"
 #include "ppool/detail/ring.h"
 #include "ppool/xdp.h"
+#include "support/args.h"
 
 #ifdef PPOOL_HAVE_DPDK
 #include <rte_eal.h>

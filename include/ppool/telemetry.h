@@ -42,7 +42,7 @@
 // answers the hello. Put it in a directory only its user may write to: a
 // fixed name in /tmp can be taken first by anyone (ppool-fwd and ppool-xsk
 // default to /run/ppool/, $XDG_RUNTIME_DIR/ppool/ or a private
-// /tmp/ppool-UID/, tools/common/telemetry.h).
+// /tmp/ppool-UID/, tools/support/telemetry.h).
 #pragma once
 
 #include <string>

@@ -1,7 +1,7 @@
 // JSON text for the telemetry endpoint (layer telemetry, internal): quoting a
 // string and building an object or an array one member at a time. Header
-// only: ppool-stat (tools/stat) writes its --json output with the same
-// quoting.
+// only. The programs have their own writer (tools/support/json.h): they use
+// the public API only, and this file is not part of it.
 #pragma once
 
 #include <cstdint>

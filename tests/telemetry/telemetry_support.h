@@ -17,7 +17,7 @@
 #include <string_view>
 
 #include "ppool/telemetry.h"
-#include "stat/json_value.h"
+#include "support/json_value.h"
 
 namespace ppool::test {
 

@@ -16,7 +16,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/telemetry.h"
 #include "pool/telemetry_commands.h"
 #include "ppool/holder.h"
 #include "ppool/page_pool.h"
@@ -25,6 +24,8 @@
 #include "stat/printable.h"
 #include "support/pool_fixtures.h"
 #include "support/stats.h"
+#include "support/telemetry.h"  // the programs' (tools/support)
+#include "telemetry/json.h"
 #include "telemetry/telemetry_support.h"
 
 namespace {

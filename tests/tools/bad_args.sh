@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every program's command line (tools/common/args.h): --help prints the usage
+# Every program's command line (tools/support/args.h): --help prints the usage
 # on stdout and exits 0; what a program does not understand exits 2 with a
 # message on stderr naming the option or the value, at once (no run).
 #   tests/tools/bad_args.sh BUILD_DIR

@@ -20,6 +20,9 @@
 #include "ppool/holder.h"
 #include "ppool/io_uring_device.h"
 #include "ppool/xdp.h"
+#include "support/json.h"
+#include "support/queue_threads.h"
+#include "support/report.h"
 
 namespace fwd {
 namespace {
@@ -163,7 +166,7 @@ class Queue {
   void run(ppool::DmaDevice* dev, std::atomic<bool>& stop);
   // After the thread ended: gives back the provided buffers, destroys the
   // pool; appends the pool's JSON. Returns pages still in flight.
-  std::uint32_t teardown(std::string& json);
+  std::uint32_t teardown(ppool::tools::JsonWriter& pools);
 
   io_uring* ring() { return &ring_; }
   ppool::detail::MpscRing<ppool::Frame*> tx_in{4096};  // frames redirected here
@@ -532,7 +535,7 @@ void Queue::run(ppool::DmaDevice* dev, std::atomic<bool>& stop) {
   }
 }
 
-std::uint32_t Queue::teardown(std::string& json) {
+std::uint32_t Queue::teardown(ppool::tools::JsonWriter& pools) {
   if (pool_) pool_->bind_owner();
   for (Buffer& buf : bufs_)
     if (buf.start) put_buffer(buf.start, true);
@@ -547,8 +550,7 @@ std::uint32_t Queue::teardown(std::string& json) {
   std::string name = pool_->name();
   std::uint32_t inflight = ppool::PagePool::destroy(pool_);
   pool_ = nullptr;
-  json += std::string(json.empty() ? "" : ", ") + "{\"name\": \"" + name +
-          "\", \"stats\": " + stats + ", \"inflight\": " + std::to_string(inflight) + "}";
+  pools.raw(ppool::tools::pool_json(name, stats, inflight));
   return inflight;
 }
 
@@ -583,25 +585,24 @@ std::unique_ptr<Forwarder> Forwarder::create(const Options& options, const socka
 bool Forwarder::start(std::string* error) {
   stop_ = false;
   ppool::DmaDevice* dev = device_ ? device_->dev.get() : nullptr;
-  for (auto& q : queues_) threads_.emplace_back([this, &q, dev] { q->run(dev, stop_); });
-  for (auto& q : queues_) {
-    while (!q->ready && !q->failed) std::this_thread::yield();
-    if (q->failed) {
-      *error = "a queue could not set up its pool or provided-buffer ring (see the log above)";
-      stop();
-      return false;
-    }
-  }
-  return true;
+  if (!ppool::tools::start_queue_threads(queues_, threads_,
+                                         [this, dev](Queue* q) { q->run(dev, stop_); }))
+    return true;
+  *error = "a queue could not set up its pool or provided-buffer ring (see the log above)";
+  stop();
+  return false;
 }
 
 void Forwarder::stop() {
   stop_ = true;
   for (auto& t : threads_) t.join();
   threads_.clear();
-  if (!pools_json_.empty() || queues_.empty()) return;
+  if (torn_down_ || queues_.empty()) return;
+  torn_down_ = true;
+  ppool::tools::JsonWriter pools('[');
   std::uint64_t inflight = 0;
-  for (auto& q : queues_) inflight += q->teardown(pools_json_);
+  for (auto& q : queues_) inflight += q->teardown(pools);
+  pools_json_ = pools.close();
   clean_ = inflight == 0;
 }
 

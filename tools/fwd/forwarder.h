@@ -63,7 +63,7 @@ class Forwarder {
   std::uint64_t syscalls() const;
   std::uint64_t pages_in_flight() const;  // pool mode: the pools' in-flight pages
   double recycle_ratio() const;           // allocations served without the page allocator
-  // After stop(): [{"name": S, "stats": {...}, "inflight": N}, ...] (empty in malloc mode).
+  // After stop(): [{"name": S, "stats": {...}, "inflight": N}, ...] ([] in malloc mode).
   const std::string& pools_json() const { return pools_json_; }
   bool clean() const { return clean_; }  // after stop(): every pool ended with inflight 0
 
@@ -79,7 +79,8 @@ class Forwarder {
   struct Device;
   std::unique_ptr<Device> device_;
   int port_lock_ = -1;  // held for the forwarder's life
-  std::string pools_json_;
+  std::string pools_json_ = "[]";
+  bool torn_down_ = false;
   bool clean_ = false;
   std::atomic<bool> stop_{false};
   std::vector<std::thread> threads_;

@@ -2,7 +2,7 @@
 
 #include <arpa/inet.h>
 
-#include "../common/args.h"
+#include "support/args.h"
 
 namespace fwd {
 namespace {

@@ -20,7 +20,7 @@ struct Options {
   unsigned packet_size = 512;  // selftest UDP payload bytes
   std::string dest_ip;         // without --selftest: where TX goes
   std::uint16_t dest_port = 0;
-  std::string telemetry;  // --telemetry: a socket path, "off", or "" (tools/common/telemetry.h)
+  std::string telemetry;  // --telemetry: a socket path, "off", or "" (support/telemetry.h)
 
   // Sizes, not options: the defaults, or what fit_locked_memory() (see
   // forwarder.h) leaves room for.

@@ -1,39 +1,19 @@
 #include "selftest.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <initializer_list>
 #include <vector>
-
-#include "../common/quiet_command.h"
 
 namespace fwd {
 namespace {
 
 constexpr int kSources = 8;  // source ports, for SO_REUSEPORT's flow hash
 constexpr unsigned kBurst = 32;
-
-// Runs `ip args...` to the end, quietly, in the calling thread's network
-// namespace; true when it exits 0. A stop signal meanwhile does not kill it
-// (quiet_command.h): the setup completes, and the selftest stops right
-// after it, printing its JSON.
-bool ip(std::initializer_list<std::string> args) {
-  std::vector<std::string> argv{"ip"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  return ppool::tools::run_quiet(argv);
-}
-
-// An fd for the calling thread's network namespace, or -1.
-int this_netns() {
-  return open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-}
 
 char verdict_for(std::uint64_t seq) {
   if (seq % 16 == 0) return 'D';
@@ -46,63 +26,19 @@ char verdict_for(std::uint64_t seq) {
 // ---- namespaces ----
 
 std::unique_ptr<NetnsPair> NetnsPair::create(std::string* error) {
-  std::unique_ptr<NetnsPair> pair(new NetnsPair);
-  pair->home_fd_ = this_netns();
-  if (pair->home_fd_ < 0) {
-    *error = std::string("cannot open /proc/thread-self/ns/net: ") + std::strerror(errno);
-    return nullptr;
-  }
-  // The generator's namespace, then the forwarder's: unshare() moves the
-  // calling thread alone into a new one each time. From here on the
-  // destructor (on any return) moves it home, and the fds are the only
-  // holders left.
-  for (int* fd : {&pair->gen_fd_, &pair->fwd_fd_}) {
-    if (unshare(CLONE_NEWNET) != 0 || (*fd = this_netns()) < 0) {
-      *error = std::string("cannot create a network namespace (needs root or CAP_SYS_ADMIN): ") +
-               std::strerror(errno);
-      return nullptr;
-    }
-  }
-  // In the forwarder's namespace: the pair, its far end sent to the
-  // generator's by a path to our fd (iproute2 opens a netns argument that
-  // contains a '/' as a file).
-  const std::string gen_ns =
-      "/proc/" + std::to_string(getpid()) + "/fd/" + std::to_string(pair->gen_fd_);
-  const char* step = "ip link add fwd0 type veth peer name gen0 netns ...";
-  bool ok = ip({"link", "add", "fwd0", "type", "veth", "peer", "name", "gen0", "netns", gen_ns});
-  if (ok) step = "ip addr add / link set up, forwarder side";
-  ok = ok && ip({"addr", "add", std::string(kForwarderIp) + "/24", "dev", "fwd0"}) &&
-       ip({"link", "set", "fwd0", "up"}) && ip({"link", "set", "lo", "up"});
-  if (ok && !pair->enter_generator_side(error)) return nullptr;
-  if (ok) step = "ip addr add / link set up, generator side";
-  ok = ok && ip({"addr", "add", std::string(kGeneratorIp) + "/24", "dev", "gen0"}) &&
-       ip({"link", "set", "gen0", "up"}) && ip({"link", "set", "lo", "up"});
-  if (!ok) {
-    *error = std::string("cannot set up the veth pair between the namespaces: ") + step +
-             " failed (is iproute2 installed, the veth driver there?)";
-    return nullptr;
-  }
-  if (setns(pair->home_fd_, CLONE_NEWNET) != 0) {
-    *error = std::string("cannot go back to the first network namespace: ") + std::strerror(errno);
-    return nullptr;
-  }
+  auto pair = std::make_unique<NetnsPair>();
+  pair->generator = ppool::tools::Netns::create(error);
+  if (!pair->generator) return nullptr;
+  pair->forwarder = ppool::tools::Netns::create(error);
+  if (!pair->forwarder) return nullptr;
+  // The kernel's MACs and one queue each: the generator's flows spread over
+  // the forwarder's sockets by SO_REUSEPORT, not by queue.
+  const ppool::tools::VethEnd fwd0{pair->forwarder.get(), "fwd0", std::string(kForwarderIp) + "/24",
+                                   "", 0};
+  const ppool::tools::VethEnd gen0{pair->generator.get(), "gen0", std::string(kGeneratorIp) + "/24",
+                                   "", 0};
+  if (!ppool::tools::veth_pair(fwd0, gen0, error)) return nullptr;
   return pair;
-}
-
-NetnsPair::~NetnsPair() {
-  if (home_fd_ >= 0) {
-    setns(home_fd_, CLONE_NEWNET);  // cannot fail: we were there
-    close(home_fd_);
-  }
-  if (fwd_fd_ >= 0) close(fwd_fd_);
-  if (gen_fd_ >= 0) close(gen_fd_);
-}
-
-bool NetnsPair::enter(int fd, const char* side, std::string* error) {
-  if (setns(fd, CLONE_NEWNET) == 0) return true;
-  *error =
-      std::string("cannot enter the ") + side + "'s network namespace: " + std::strerror(errno);
-  return false;
 }
 
 // ---- traffic ----

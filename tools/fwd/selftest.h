@@ -12,39 +12,20 @@
 #include <vector>
 
 #include "options.h"
+#include "support/netns.h"
 
 namespace fwd {
 
-// Two network namespaces and a veth pair between them, both unnamed:
-// unshare(CLONE_NEWNET) makes each, and nothing but this process holds them
-// (the fds below, the threads that entered them, the sockets made in them).
-// So they vanish with the process, however it ends: SIGKILL, a crash, a
-// second signal, an exception. Named ones (`ip netns add`, bind-mounted
-// under /run/netns) outlive the process until something deletes them, and
-// the deleting (`ip netns del` in a destructor or a watchdog process) is
-// one more thing a signal can cut short. The veth pair lives in the two
-// namespaces and dies with them; nothing is ever made in the caller's
-// namespace. Costs: the namespaces have no name, so `ip -n NAME` cannot
-// reach them from outside (nsenter --net=/proc/PID/task/TID/ns/net can).
-class NetnsPair {
- public:
-  // Needs CAP_SYS_ADMIN (unshare) and CAP_NET_ADMIN, iproute2 and the veth
-  // driver; nullptr and why otherwise. The calling thread stays where it is.
+// Two network namespaces, the forwarder's and the generator's, joined by a
+// veth pair (fwd0 - gen0): the support library's harness (support/netns.h),
+// so they vanish with the process, however it ends.
+struct NetnsPair {
+  // Needs CAP_SYS_ADMIN and CAP_NET_ADMIN, iproute2 and the veth driver;
+  // nullptr and why otherwise. The calling thread stays where it is.
   static std::unique_ptr<NetnsPair> create(std::string* error);
-  // Moves the calling thread back to where create() found it; the
-  // namespaces go when their last socket and thread do.
-  ~NetnsPair();
-  // Moves the calling thread (and the threads it starts next) into the
-  // forwarder's or the generator's side.
-  bool enter_forwarder_side(std::string* error) const { return enter(fwd_fd_, "forwarder", error); }
-  bool enter_generator_side(std::string* error) const { return enter(gen_fd_, "generator", error); }
   static constexpr const char* kForwarderIp = "10.77.0.1";
   static constexpr const char* kGeneratorIp = "10.77.0.2";
-
- private:
-  NetnsPair() = default;
-  static bool enter(int fd, const char* side, std::string* error);
-  int home_fd_ = -1, fwd_fd_ = -1, gen_fd_ = -1;
+  std::unique_ptr<ppool::tools::Netns> forwarder, generator;
 };
 
 // Sends bounded bursts of UDP packets to the forwarder from several source

@@ -29,26 +29,19 @@
 #include <thread>
 #include <vector>
 
-#include "dma/cuda_driver.h"
+#include "cuda_api.h"
 #include "ppool/detail/ring.h"
 #include "ppool/page_pool.h"
 
 namespace h2d {
 namespace {
 
-using ppool::detail::CUdeviceptr;
-using ppool::detail::CUresult;
-using ppool::detail::CUstream;
-
-const ppool::detail::CudaDriver& cuda() {
-  // run_mode() is reached only after CudaDmaDevice::create() loaded it.
-  static const ppool::detail::CudaDriver& driver = *ppool::detail::cuda_driver().value();
-  return driver;
+const CudaApi& cuda() {
+  return cuda_api();
 }
 
 void check(CUresult result, const char* what) {
-  if (result != ppool::detail::kCudaSuccess)
-    throw std::runtime_error(cuda().describe(what, result));
+  if (result != kCudaSuccess) throw std::runtime_error(cuda().describe(what, result));
 }
 
 // Pages whose copies one host function reports: a host function holds up
@@ -228,7 +221,7 @@ class Ppool final : public Strategy {
     void* data = ppool::page_address(page);
     produce(data, lane.source->chunk(i), i);
     CUresult r = cuda().memcpy_htod_async(lane.dst_chunk(i), data, kChunk, lane.stream);
-    if (r != ppool::detail::kCudaSuccess) {
+    if (r != kCudaSuccess) {
       cuda().stream_synchronize(lane.stream);
       lane.pool->recycle_direct(page);  // the stream never took it
       check(r, "cuMemcpyHtoDAsync");
@@ -366,7 +359,7 @@ class Errors {
 void open_lane(Lane& lane, ppool::CudaDmaDevice& dev) {
   if (ppool::Result<void> current = dev.make_current(); !current)
     throw std::runtime_error(current.error().message);
-  check(cuda().stream_create(&lane.stream, ppool::detail::kCuStreamNonBlocking), "cuStreamCreate");
+  check(cuda().stream_create(&lane.stream, kCuStreamNonBlocking), "cuStreamCreate");
   check(cuda().mem_alloc(&lane.dst, lane.dst_chunks * kChunk), "cuMemAlloc");
 }
 

@@ -20,9 +20,11 @@
 #include <string>
 #include <vector>
 
-#include "../common/args.h"
 #include "lanes.h"
 #include "ppool/page_pool.h"
+#include "support/args.h"
+#include "support/json.h"
+#include "support/report.h"
 
 namespace {
 
@@ -63,16 +65,6 @@ std::optional<int> parse_options(int argc, char** argv, h2d::Options* o) {
   return std::nullopt;
 }
 
-// Quotes text for a JSON string (the reasons are plain ASCII messages).
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
-  }
-  return out + "\"";
-}
-
 void print_table(const h2d::Options& o, const ppool::CudaDmaDevice& dev,
                  const std::vector<h2d::ModeResult>& results) {
   std::printf(
@@ -99,11 +91,10 @@ void print_table(const h2d::Options& o, const ppool::CudaDmaDevice& dev,
 }
 
 void print_json(const std::vector<h2d::ModeResult>& results) {
-  std::printf("{");
+  ppool::tools::JsonWriter o('{');
   for (std::size_t m = 0; m < results.size(); ++m)
-    std::printf("%s\"%s_gbps\": %.3f", m ? ", " : "", h2d::to_string(h2d::kModes[m]),
-                results[m].gbps);
-  std::printf("}\n");
+    o.key(std::string(h2d::to_string(h2d::kModes[m])) + "_gbps").fixed(results[m].gbps, 3);
+  ppool::tools::print_json_line(o.close());
 }
 
 // Whatever outlived the run, for the exit status.
@@ -131,7 +122,8 @@ int main(int argc, char** argv) {
     // CI runs this without a GPU: not a failure, but never a silent pass.
     std::printf("ppool-h2d: %s\n", dev.error().message.c_str());
     std::printf("ppool-h2d: the GPU figures need a GPU; nothing measured\n");
-    std::printf("{\"skipped\": %s}\n", json_string(dev.error().message).c_str());
+    ppool::tools::JsonWriter o('{');
+    ppool::tools::print_json_line(o.key("skipped").str(dev.error().message).close());
     return 0;
   }
   std::vector<h2d::Source> sources;

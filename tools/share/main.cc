@@ -19,8 +19,8 @@
 #include <string>
 #include <string_view>
 
-#include "../common/args.h"
 #include "selftest.h"
+#include "support/args.h"
 #include "wire.h"
 
 namespace {

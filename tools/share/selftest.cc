@@ -20,6 +20,8 @@
 
 #include "harness.h"
 #include "ppool/base.h"
+#include "support/json.h"
+#include "support/report.h"
 
 namespace share_tool {
 namespace {
@@ -62,20 +64,21 @@ std::vector<Row> run_pass(const SelftestOptions& o, bool touch,
   return rows;
 }
 
-// A pass's rows as the JSON array's contents.
+// A pass's rows as a JSON array.
 std::string json_rows(const std::vector<Row>& rows) {
-  std::string out;
+  ppool::tools::JsonWriter out('[');
   for (const Row& row : rows) {
-    if (!out.empty()) out += ", ";
-    out += "{\"bytes\": " + std::to_string(row.bytes) +
-           ", \"share_pps\": " + fmt("%.0f", row.share.pps()) +
-           ", \"socket_pps\": " + fmt("%.0f", row.socket.pps()) +
-           ", \"pipe_pps\": " + fmt("%.0f", row.pipe.pps()) +
-           ", \"share_gbps\": " + fmt("%.3f", row.share.gbytes_per_s(row.bytes)) +
-           ", \"socket_gbps\": " + fmt("%.3f", row.socket.gbytes_per_s(row.bytes)) +
-           ", \"pipe_gbps\": " + fmt("%.3f", row.pipe.gbytes_per_s(row.bytes)) + "}";
+    ppool::tools::JsonWriter o('{');
+    o.key("bytes").num(row.bytes);
+    o.key("share_pps").fixed(row.share.pps(), 0);
+    o.key("socket_pps").fixed(row.socket.pps(), 0);
+    o.key("pipe_pps").fixed(row.pipe.pps(), 0);
+    o.key("share_gbps").fixed(row.share.gbytes_per_s(row.bytes), 3);
+    o.key("socket_gbps").fixed(row.socket.gbytes_per_s(row.bytes), 3);
+    o.key("pipe_gbps").fixed(row.pipe.gbytes_per_s(row.bytes), 3);
+    out.raw(o.close());
   }
-  return out;
+  return out.close();
 }
 
 // share's messages per second over the socket's, at one size.
@@ -152,13 +155,14 @@ int selftest(const SelftestOptions& o) {
   for (const std::string& f : failures) std::printf("FAILED: %s\n", f.c_str());
   std::printf("GB/s are 10^9 bytes per second of message data\n");
 
-  std::printf(
-      "{\"sizes\": [%s], \"consumer_killed_holding\": %llu, \"pages_reclaimed\": %llu, "
-      "\"inflight_after\": %u, \"stale_bytes_seen\": %lld, \"sizes_touched\": [%s]}\n",
-      json_rows(rows).c_str(), static_cast<unsigned long long>(killed.holding),
-      static_cast<unsigned long long>(killed.reclaimed), killed.inflight_after,
-      stale < 0 ? -1 : stale, json_rows(touched_rows).c_str());
-  std::fflush(stdout);
+  ppool::tools::JsonWriter json('{');
+  json.key("sizes").raw(json_rows(rows));
+  json.key("consumer_killed_holding").num(killed.holding);
+  json.key("pages_reclaimed").num(killed.reclaimed);
+  json.key("inflight_after").num(killed.inflight_after);
+  json.key("stale_bytes_seen").num(stale < 0 ? -1 : stale);
+  json.key("sizes_touched").raw(json_rows(touched_rows));
+  ppool::tools::print_json_line(json.close());
   return failures.empty() ? 0 : 1;
 }
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "stat/json_value.h"
+#include "support/json_value.h"
 
 namespace ppool::tools {
 

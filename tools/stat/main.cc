@@ -11,11 +11,11 @@
 
 #include <unistd.h>
 
-#include "../common/args.h"
 #include "stat/client.h"
 #include "stat/discover.h"
 #include "stat/printable.h"
 #include "stat/report.h"
+#include "support/args.h"
 
 namespace {
 
@@ -143,7 +143,7 @@ int show(std::vector<ppool::tools::TelemetryClient>& clients, const Options& o) 
     return 0;
   }
   // One object for --socket's process, an array of them for those found.
-  ppool::detail::JsonBuilder all('[');
+  ppool::tools::JsonWriter all('[');
   for (const auto& p : *snapshots) all.raw(ppool::tools::process_json(p));
   const std::string text =
       o.socket.empty() ? all.close() : ppool::tools::process_json(snapshots->front());

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "telemetry/json.h"  // utf8_length, the library's UTF-8 check
+#include "support/json.h"  // utf8_length
 
 namespace ppool::tools {
 
@@ -27,7 +27,7 @@ namespace ppool::tools {
   };
   for (std::size_t i = 0; i < text.size();) {
     const auto b = static_cast<unsigned char>(text[i]);
-    const std::size_t n = ppool::detail::utf8_length(text, i);
+    const std::size_t n = utf8_length(text, i);
     const bool c1 = n == 2 && b == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0;
     if (n == 0 || c1) {  // not UTF-8, or U+0080 to U+009F: each byte escaped
       for (std::size_t k = 0; k < (n == 0 ? 1 : n); ++k)

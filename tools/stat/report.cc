@@ -140,9 +140,9 @@ std::optional<ProcessSnapshot> gather(TelemetryClient& client, std::string* erro
 }
 
 std::string process_json(const ProcessSnapshot& p) {
-  ppool::detail::JsonBuilder pools('[');
+  JsonWriter pools('[');
   for (const PoolSnapshot& pool : p.pools) {
-    ppool::detail::JsonBuilder o('{');
+    JsonWriter o('{');
     for (std::string_view field : kPoolFields)
       if (const JsonValue* v = pool.info.get(field)) o.key(field).raw(v->dump());
     // "stats": "compiled out" as the endpoint says it, not an object.
@@ -150,7 +150,7 @@ std::string process_json(const ProcessSnapshot& p) {
                                                  : pool.stats.dump());
     pools.raw(o.close());
   }
-  ppool::detail::JsonBuilder o('{');
+  JsonWriter o('{');
   o.key("pid").num(p.pid);
   o.key("pools").raw(pools.close());
   return o.close();

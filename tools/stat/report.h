@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "stat/client.h"
-#include "stat/json_value.h"
+#include "support/json_value.h"
 
 namespace ppool::tools {
 

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "ppool/detail/ring.h"
+#include "support/queue_threads.h"
 
 namespace xsk {
 namespace {
@@ -250,16 +251,12 @@ std::unique_ptr<Forwarder> Forwarder::create(const Options& options, const Ports
 }
 
 bool Forwarder::start(std::string* error) {
-  for (auto& q : queues_) threads_.emplace_back([this, &q] { q->run(stop_); });
-  for (auto& q : queues_) {
-    while (!q->ready && !q->failed) std::this_thread::yield();
-    if (q->failed) {
-      *error = q->error;
-      stop();
-      return false;
-    }
-  }
-  return true;
+  Queue* failed =
+      ppool::tools::start_queue_threads(queues_, threads_, [this](Queue* q) { q->run(stop_); });
+  if (!failed) return true;
+  *error = failed->error;
+  stop();
+  return false;
 }
 
 void Forwarder::stop() {

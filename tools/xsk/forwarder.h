@@ -102,8 +102,8 @@ struct Teardown {
   // (--alloc pool): frames with the application, and frames the kernel still
   // held for the registration socket (reclaimed by the deletion).
   std::uint64_t ledger_app = 0, ledger_kernel = 0;
-  // [{"name":..., "stats": {...}, "queue": {...}, "inflight": N}, ...] or empty
-  std::string pools_json;
+  // [{"name": ..., "stats": {...}, "queue": {...}, "inflight": N}, ...], or []
+  std::string pools_json = "[]";
   std::uint64_t umem_frames = 0, umem_committed = 0;
   std::uint64_t reclaimed = 0;  // frames taken back from the rings at teardown
 };

@@ -17,88 +17,61 @@
 // frames home, pools and UMEM freed, trafgen stopped, namespaces removed)
 // and the JSON is printed; a selftest so cut short exits 128 + the signal. A
 // repeat within 2 s is ignored, a later one exits at once (signals.h).
-#include <sys/resource.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
 #include <thread>
 
-#include "../common/signals.h"
-#include "../common/telemetry.h"
 #include "forwarder.h"
 #include "selftest.h"
+#include "support/clock.h"
+#include "support/json.h"
+#include "support/report.h"
+#include "support/signals.h"
+#include "support/telemetry.h"
 
 namespace {
 
-using ppool::tools::g_signal;
-using ppool::tools::install_stop_handlers;
-using ppool::tools::interrupted_json;
-using ppool::tools::stopping;
-
-using Clock = std::chrono::steady_clock;
-
-bool sleep_until(Clock::time_point t) {
-  while (!stopping()) {
-    auto now = Clock::now();
-    if (now >= t) return true;
-    std::this_thread::sleep_for(std::min<Clock::duration>(t - now, std::chrono::milliseconds(20)));
-  }
-  return false;
-}
-
-// CPU time of the whole process (every thread, user and kernel: the TX
-// copies happen in our sendto()), in seconds.
-double cpu_seconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
-  return secs(usage.ru_utime) + secs(usage.ru_stime);
-}
-
-long minor_faults() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_minflt;
-}
+using ppool::tools::Clock;
+using ppool::tools::JsonWriter;
 
 int fail(const std::string& why) {
-  std::fprintf(stderr, "ppool-xsk: %s\n", why.c_str());
-  return 1;
+  return ppool::tools::fail("ppool-xsk", why);
 }
 
 using ull = unsigned long long;
 
 // The common part of both modes' JSON, after stop().
-std::string pipeline_json(const xsk::Forwarder& fwd, const xsk::Totals& t) {
+void pipeline_json(JsonWriter& json, const xsk::Forwarder& fwd, const xsk::Totals& t) {
   const xsk::Teardown& td = fwd.teardown();
   const xsk::RingCounts& r = fwd.rings_at_teardown();
   const std::uint64_t accounted = t.forwarded + t.dropped;
-  const std::uint64_t lost = t.received > accounted ? t.received - accounted : 0;
-  char buf[1024];
-  std::snprintf(buf, sizeof buf,
-                "\"forwarder_received\": %llu, \"frames_forwarded\": %llu, "
-                "\"forwarder_lost\": %llu, "
-                "\"frames_dropped_by_verdict\": %llu, \"frames_not_udp\": %llu, "
-                "\"frames_redirected\": %llu, \"frames_sent_back\": %llu, "
-                "\"frames_no_tx_room\": %llu, \"alloc_mode\": \"%s\", \"queues\": %d, "
-                "\"xdp_mode\": \"%s\", \"inflight_after_teardown\": %llu, "
-                "\"ledger_after_close\": {\"app\": %llu, \"kernel\": %llu}, "
-                "\"rings_at_teardown\": {\"fill\": %llu, \"rx\": %llu, \"tx\": %llu, "
-                "\"completion\": %llu}, \"frames_reclaimed_at_teardown\": %llu, "
-                "\"umem_frames\": %llu, \"umem_frames_committed\": %llu",
-                ull(t.received), ull(t.forwarded), ull(lost), ull(t.dropped - t.not_ours),
-                ull(t.not_ours), ull(t.redirected), ull(t.back), ull(t.lost),
-                xsk::to_string(fwd.options().alloc), fwd.options().queues, fwd.xdp_mode(),
-                ull(td.inflight), ull(td.ledger_app), ull(td.ledger_kernel), ull(r.fill), ull(r.rx),
-                ull(r.tx), ull(r.completion), ull(td.reclaimed), ull(td.umem_frames),
-                ull(td.umem_committed));
-  return buf;
+  json.key("forwarder_received").num(t.received);
+  json.key("frames_forwarded").num(t.forwarded);
+  json.key("forwarder_lost").num(t.received > accounted ? t.received - accounted : 0);
+  json.key("frames_dropped_by_verdict").num(t.dropped - t.not_ours);
+  json.key("frames_not_udp").num(t.not_ours);
+  json.key("frames_redirected").num(t.redirected);
+  json.key("frames_sent_back").num(t.back);
+  json.key("frames_no_tx_room").num(t.lost);
+  json.key("alloc_mode").str(xsk::to_string(fwd.options().alloc));
+  json.key("queues").num(fwd.options().queues);
+  json.key("xdp_mode").str(fwd.xdp_mode());
+  json.key("inflight_after_teardown").num(td.inflight);
+  JsonWriter ledger('{');
+  ledger.key("app").num(td.ledger_app).key("kernel").num(td.ledger_kernel);
+  json.key("ledger_after_close").raw(ledger.close());
+  JsonWriter rings('{');
+  rings.key("fill").num(r.fill).key("rx").num(r.rx).key("tx").num(r.tx);
+  rings.key("completion").num(r.completion);
+  json.key("rings_at_teardown").raw(rings.close());
+  json.key("frames_reclaimed_at_teardown").num(td.reclaimed);
+  json.key("umem_frames").num(td.umem_frames);
+  json.key("umem_frames_committed").num(td.umem_committed);
 }
 
 bool clean(const xsk::Forwarder& fwd, const xsk::Totals& t) {
@@ -148,45 +121,37 @@ int selftest(const xsk::Options& o) {
   // The pools' warm-up (pool_backend.cc) is done: the recycle ratio counts
   // the traffic's allocations from here (and, apart, with the warm-up's).
   const xsk::AllocCounts traffic_allocs = fwd->alloc_counts();
-  if (!stopping() && !world->start_traffic(o, &error)) return fail(error);
+  if (!ppool::tools::stopping() && !world->start_traffic(o, &error)) return fail(error);
 
   // The steady state is what follows the first second (the pools warm up in
-  // it); a run shorter than two seconds is measured whole.
-  const auto start = Clock::now();
-  auto span_start = start;
-  std::uint64_t span_received = 0, last = 0;
-  long span_faults = minor_faults();
-  double span_cpu = cpu_seconds();
+  // it); a run shorter than two seconds is measured whole (clock.h).
+  ppool::tools::MeasuredRun clock(o.seconds);
+  std::uint64_t span_received = 0;
+  long span_faults = ppool::tools::minor_faults();
+  double span_cpu = ppool::tools::cpu_seconds();
   xsk::AllocCounts span_allocs = fwd->alloc_counts();
-  auto last_time = start;
-  for (unsigned second = 1; second <= o.seconds; ++second) {
-    if (!sleep_until(start + std::chrono::seconds(second))) break;
-    const auto now = Clock::now();
+  while (clock.next()) {
     const std::uint64_t received = fwd->totals().received;
-    if (second == 1 && o.seconds >= 2) {
-      span_start = now;
+    if (clock.steady_starts()) {
       span_received = received;
-      span_faults = minor_faults();
-      span_cpu = cpu_seconds();
+      span_faults = ppool::tools::minor_faults();
+      span_cpu = ppool::tools::cpu_seconds();
       span_allocs = fwd->alloc_counts();
     }
-    const double pps = static_cast<double>(received - last) /
-                       std::chrono::duration<double>(now - last_time).count();
-    std::fprintf(stderr, "[%us] %s: %.0f pps, recycle %.4f%%, %llu frames out\n", second,
+    const double pps = clock.rate(received);
+    std::fprintf(stderr, "[%us] %s: %.0f pps, recycle %.4f%%, %llu frames out\n", clock.second(),
                  xsk::to_string(o.alloc), pps,
                  fwd->alloc_counts().recycle_ratio(traffic_allocs) * 100, ull(fwd->inflight()));
-    last = received;
-    last_time = now;
     if (!world->traffic_running()) {
       std::fprintf(stderr, "ppool-xsk: trafgen ended early\n");
       break;
     }
   }
-  const long faults = minor_faults() - span_faults;
-  const double cpu = cpu_seconds() - span_cpu;
+  const long faults = ppool::tools::minor_faults() - span_faults;
+  const double cpu = ppool::tools::cpu_seconds() - span_cpu;
   const std::uint64_t received_in_span = fwd->totals().received - span_received;
-  const double seconds = std::chrono::duration<double>(Clock::now() - span_start).count();
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const double seconds = clock.span_seconds();
+  const double elapsed = clock.elapsed();
   const double recycle = fwd->alloc_counts().recycle_ratio(traffic_allocs);
   const double recycle_with_warmup = fwd->recycle_ratio();
   const double recycle_steady = fwd->alloc_counts().recycle_ratio(span_allocs);
@@ -202,13 +167,14 @@ int selftest(const xsk::Options& o) {
 
   // The teardown under load: traffic again, the forwarder stopped while
   // trafgen still sends, so that frames sit on every ring.
-  if (!stopping() && world->start_traffic(o, &error))
-    sleep_until(Clock::now() + std::chrono::milliseconds(300));
+  if (!ppool::tools::stopping() && world->start_traffic(o, &error))
+    ppool::tools::sleep_until(Clock::now() + std::chrono::milliseconds(300));
   fwd->stop();
   std::fprintf(stderr, "received per queue:%s\n", fwd->received_per_queue().c_str());
   world->stop_traffic();
   const xsk::Totals t = fwd->totals();
-  const std::string body = pipeline_json(*fwd, t);
+  JsonWriter json('{');
+  pipeline_json(json, *fwd, t);
   const std::string pools = fwd->teardown().pools_json;
   const bool ok = clean(*fwd, t);
   fwd.reset();
@@ -225,30 +191,35 @@ int selftest(const xsk::Options& o) {
       e2e.received > e2e.forwarded + e2e.dropped ? e2e.received - e2e.forwarded - e2e.dropped : 0;
   const std::uint64_t socket =
       (drops1.rx_dropped - drops0.rx_dropped) + (drops1.rx_ring_full - drops0.rx_ring_full);
-  std::printf(
-      "{%s, \"frames_sent\": %llu, \"frames_received\": %llu, \"frames_lost\": %lld, "
-      "\"frames_dropped_on_purpose\": %llu, "
-      "\"frames_lost_where\": {\"forwarder\": %llu, \"xsk_socket\": %llu, "
-      "\"kernel_other\": %lld}, "
-      "\"xsk_socket_drops\": {\"rx_dropped\": %llu, \"rx_ring_full\": %llu, "
-      "\"fill_ring_empty\": %llu, \"read\": %s}, "
-      "\"sink_received\": %llu, \"generator_received\": %llu, "
-      "\"pps\": %.1f, \"recycle_ratio\": %.6f, \"recycle_ratio_steady_state\": %.6f, "
-      "\"recycle_ratio_with_warmup\": %.6f, "
-      "\"page_faults_steady_state\": %ld, \"cpu_ns_per_frame\": %.1f, "
-      "\"seconds\": %.3f, \"interrupted\": %s, \"pools\": [%s]}\n",
-      body.c_str(), ull(sent), ull(received), lost, ull(e2e.dropped), ull(pipeline_lost),
-      ull(socket), lost - static_cast<long long>(pipeline_lost + socket),
-      ull(drops1.rx_dropped - drops0.rx_dropped), ull(drops1.rx_ring_full - drops0.rx_ring_full),
-      ull(drops1.fill_ring_empty - drops0.fill_ring_empty),
-      drops0.ok && drops1.ok ? "true" : "false", ull(sink), ull(back),
-      seconds > 0 ? static_cast<double>(received_in_span) / seconds : 0.0, recycle, recycle_steady,
-      recycle_with_warmup, faults,
-      received_in_span ? cpu * 1e9 / static_cast<double>(received_in_span) : 0.0, elapsed,
-      interrupted_json().c_str(), pools.c_str());
-  std::fflush(stdout);
+  json.key("frames_sent").num(sent);
+  json.key("frames_received").num(received);
+  json.key("frames_lost").num(lost);
+  json.key("frames_dropped_on_purpose").num(e2e.dropped);
+  JsonWriter where('{');
+  where.key("forwarder").num(pipeline_lost).key("xsk_socket").num(socket);
+  where.key("kernel_other").num(lost - static_cast<long long>(pipeline_lost + socket));
+  json.key("frames_lost_where").raw(where.close());
+  JsonWriter drops('{');
+  drops.key("rx_dropped").num(drops1.rx_dropped - drops0.rx_dropped);
+  drops.key("rx_ring_full").num(drops1.rx_ring_full - drops0.rx_ring_full);
+  drops.key("fill_ring_empty").num(drops1.fill_ring_empty - drops0.fill_ring_empty);
+  drops.key("read").boolean(drops0.ok && drops1.ok);
+  json.key("xsk_socket_drops").raw(drops.close());
+  json.key("sink_received").num(sink);
+  json.key("generator_received").num(back);
+  json.key("pps").fixed(seconds > 0 ? static_cast<double>(received_in_span) / seconds : 0.0, 1);
+  json.key("recycle_ratio").fixed(recycle, 6);
+  json.key("recycle_ratio_steady_state").fixed(recycle_steady, 6);
+  json.key("recycle_ratio_with_warmup").fixed(recycle_with_warmup, 6);
+  json.key("page_faults_steady_state").num(faults);
+  json.key("cpu_ns_per_frame")
+      .fixed(received_in_span ? cpu * 1e9 / static_cast<double>(received_in_span) : 0.0, 1);
+  json.key("seconds").fixed(elapsed, 3);
+  json.key("interrupted").raw(ppool::tools::interrupted_json());
+  json.key("pools").raw(pools);
+  ppool::tools::print_json_line(json.close());
   if (!ok) return 1;
-  return stopping() ? 128 + g_signal.load() : 0;
+  return ppool::tools::stop_status();
 }
 
 bool read_mac(const std::string& dev, unsigned char mac[6]) {
@@ -275,7 +246,7 @@ int forward(const xsk::Options& o) {
   auto fwd = xsk::Forwarder::create(o, ports, &error);
   if (!fwd) return fail(error);
   if (!fwd->start(&error)) return fail(error);
-  for (auto next = Clock::now() + std::chrono::seconds(1); sleep_until(next);
+  for (auto next = Clock::now() + std::chrono::seconds(1); ppool::tools::sleep_until(next);
        next += std::chrono::seconds(1)) {
     std::fprintf(stderr, "%llu received, %llu forwarded, recycle %.4f%%, %llu frames out\n",
                  ull(fwd->totals().received), ull(fwd->totals().forwarded),
@@ -283,16 +254,18 @@ int forward(const xsk::Options& o) {
   }
   fwd->stop();
   const xsk::Totals t = fwd->totals();
-  std::printf("{%s, \"interrupted\": %s, \"pools\": [%s]}\n", pipeline_json(*fwd, t).c_str(),
-              interrupted_json().c_str(), fwd->teardown().pools_json.c_str());
-  std::fflush(stdout);
+  JsonWriter json('{');
+  pipeline_json(json, *fwd, t);
+  json.key("interrupted").raw(ppool::tools::interrupted_json());
+  json.key("pools").raw(fwd->teardown().pools_json);
+  ppool::tools::print_json_line(json.close());
   return clean(*fwd, t) ? 0 : 1;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  install_stop_handlers();  // first: a signal during setup still cleans up
+  ppool::tools::install_stop_handlers();  // first: a signal during setup still cleans up
   xsk::Options options;
   if (auto status = xsk::parse_options(argc, argv, options)) return *status;
   if (options.alloc == xsk::AllocMode::kPool) {

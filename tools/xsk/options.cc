@@ -1,6 +1,6 @@
 #include "options.h"
 
-#include "../common/args.h"
+#include "support/args.h"
 
 namespace xsk {
 namespace {

@@ -23,7 +23,7 @@ struct Options {
   unsigned gen_cpus = 0;        // selftest: trafgen processes (0: one a queue, at most one a CPU)
   std::string in_dev, out_dev;  // without --selftest: receive on in, forward out of out
   std::string next_hop;         // without --selftest: destination MAC out of out_dev
-  std::string telemetry;  // --telemetry: a socket path, "off", or "" (tools/common/telemetry.h)
+  std::string telemetry;        // --telemetry: a socket path, "off", or "" (support/telemetry.h)
 };
 
 // Parses argv. nullopt to go on; else the exit status: 0 after --help, 2

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "forwarder.h"
+#include "support/json.h"
+#include "support/report.h"
 
 namespace xsk {
 namespace {
@@ -177,15 +179,12 @@ struct ClosedPool {
 // there, or as the pool's alloc_slow past the warm-up).
 std::string queue_json(const ppool::XskQueue& q) {
   const ppool::XskQueueStats& s = q.stats();
-  using ull = unsigned long long;
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "{\"fill_posted\": %llu, \"rx\": %llu, \"tx\": %llu, \"completed\": %llu, "
-                "\"alloc_short\": %llu, \"tx_refused\": %llu, \"rejected\": %llu, "
-                "\"returns_refused\": %llu}",
-                ull(s.fill_posted), ull(s.rx), ull(s.tx), ull(s.completed), ull(s.alloc_short),
-                ull(s.tx_refused), ull(s.rejected), ull(q.returns_refused()));
-  return buf;
+  ppool::tools::JsonWriter o('{');
+  o.key("fill_posted").num(s.fill_posted).key("rx").num(s.rx).key("tx").num(s.tx);
+  o.key("completed").num(s.completed).key("alloc_short").num(s.alloc_short);
+  o.key("tx_refused").num(s.tx_refused).key("rejected").num(s.rejected);
+  o.key("returns_refused").num(q.returns_refused());
+  return o.close();
 }
 
 // Closes q (owner: this thread from now on).
@@ -270,14 +269,14 @@ class PoolBackend final : public Backend {
     queues_.clear();
     registration_.reset();
     umem_.reset();
+    ppool::tools::JsonWriter pools('[');
     for (const ClosedPool& pool : closed) {
       const std::optional<ppool::PoolInfo> info = ppool::find_pool(pool.id);
       const std::uint32_t inflight = info ? info->inflight : 0;  // not listed: freed
       t.inflight += inflight;
-      t.pools_json += (t.pools_json.empty() ? "" : ", ") + std::string("{\"name\": \"") +
-                      pool.name + "\", \"stats\": " + pool.stats + ", \"queue\": " + pool.queue +
-                      ", \"inflight\": " + std::to_string(inflight) + "}";
+      pools.raw(ppool::tools::pool_json(pool.name, pool.stats, inflight, pool.queue));
     }
+    t.pools_json = pools.close();
     return t;
   }
 

@@ -1,7 +1,6 @@
 #include "selftest.h"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -15,20 +14,14 @@
 #include <fstream>
 #include <thread>
 
-#include "../common/quiet_command.h"
-
 extern char** environ;
 
 namespace xsk {
 namespace {
 
-// Runs an iproute2 command quietly and to the end, whatever stop signal
-// comes meanwhile (quiet_command.h); true on success.
-bool ip(const std::string& args) {
-  return ppool::tools::run_quiet({"sh", "-c", "exec ip " + args});
-}
-
-bool in_path(const char* program) {
+// Where program is, in $PATH or the sbin directories a user's PATH may
+// lack; "" when nowhere.
+std::string find_program(const char* program) {
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/sbin:/usr/bin:/sbin:/bin";
   dirs += ":/usr/sbin:/sbin";
@@ -36,10 +29,10 @@ bool in_path(const char* program) {
     std::size_t end = dirs.find(':', start);
     if (end == std::string::npos) end = dirs.size();
     std::string file = dirs.substr(start, end - start) + "/" + program;
-    if (end > start && access(file.c_str(), X_OK) == 0) return true;
+    if (end > start && access(file.c_str(), X_OK) == 0) return file;
     start = end + 1;
   }
-  return false;
+  return "";
 }
 
 // The number after "key": in text, from pos.
@@ -66,85 +59,51 @@ std::string Topology::missing() {
   // (XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD), which is the part of libxdp
   // (its dispatcher) that wants /sys/fs/bpf. So a fresh machine, bpffs
   // unmounted, runs the selftest as it is; tests/xsk/selftest.sh checks it.
-  if (!in_path("ip")) return "needs iproute2 (ip)";
-  if (!in_path("trafgen")) return "needs trafgen (Debian package netsniff-ng)";
-  const std::string probe = "ppxsk-probe-" + std::to_string(getpid());
-  if (!ip("netns add " + probe)) return "cannot create a network namespace (ip netns add)";
-  ip("netns del " + probe);
+  if (find_program("ip").empty()) return "needs iproute2 (ip)";
+  if (find_program("trafgen").empty()) return "needs trafgen (Debian package netsniff-ng)";
+  std::string error;
+  if (!ppool::tools::Netns::create(&error)) return error;
   return "";
 }
 
-Topology::Topology() {
-  const std::string pid = std::to_string(getpid());
-  gen_ns_ = "ppxsk-gen-" + pid;
-  fwd_ns_ = "ppxsk-fwd-" + pid;
-  sink_ns_ = "ppxsk-sink-" + pid;
-  conf_path_ = "/tmp/ppool-xsk-" + pid + ".trafgen";
-}
-
 std::unique_ptr<Topology> Topology::create(unsigned queues, std::string* error) {
+  using ppool::tools::Netns;
+  using ppool::tools::VethEnd;
   std::unique_ptr<Topology> t(new Topology);
-  const std::string q = std::to_string(queues);
-  const std::string mq = " numtxqueues " + q + " numrxqueues " + q;
+  t->conf_path_ = "/tmp/ppool-xsk-" + std::to_string(getpid()) + ".trafgen";
+  for (auto* ns : {&t->gen_ns_, &t->fwd_ns_, &t->sink_ns_})
+    if (!(*ns = Netns::create(error))) return nullptr;
   // f1 and s0: one queue more, for the UMEM's registration socket.
-  const std::string spare = std::to_string(queues + 1);
-  const std::string mq1 = " numtxqueues " + spare + " numrxqueues " + spare;
-  if (!ip("netns add " + t->gen_ns_)) {
-    *error = "cannot create a network namespace (needs root and iproute2)";
+  if (!ppool::tools::veth_pair(
+          VethEnd{t->gen_ns_.get(), "g0", "10.78.0.2/24", mac_text(kGenMac), queues},
+          VethEnd{t->fwd_ns_.get(), "f0", "10.78.0.1/24", mac_text(kFwdInMac), queues}, error) ||
+      !ppool::tools::veth_pair(
+          VethEnd{t->fwd_ns_.get(), "f1", "10.78.1.1/24", mac_text(kFwdOutMac), queues + 1},
+          VethEnd{t->sink_ns_.get(), "s0", "10.78.1.2/24", mac_text(kSinkMac), queues + 1}, error))
     return nullptr;
-  }
-  t->created_ = true;
-  const std::string& g = t->gen_ns_;
-  const std::string& f = t->fwd_ns_;
-  const std::string& s = t->sink_ns_;
-  bool ok = ip("netns add " + f) && ip("netns add " + s) &&
-            ip("link add g0 netns " + g + mq + " address " + mac_text(kGenMac) +
-               " type veth peer name f0 netns " + f + mq + " address " + mac_text(kFwdInMac)) &&
-            ip("link add f1 netns " + f + mq1 + " address " + mac_text(kFwdOutMac) +
-               " type veth peer name s0 netns " + s + mq1 + " address " + mac_text(kSinkMac));
-  for (const auto& [ns, dev, addr] :
-       {std::tuple{g, "g0", "10.78.0.2/24"}, std::tuple{f, "f0", "10.78.0.1/24"},
-        std::tuple{f, "f1", "10.78.1.1/24"}, std::tuple{s, "s0", "10.78.1.2/24"}}) {
-    ok = ok && ip("-n " + ns + " addr add " + addr + " dev " + dev) &&
-         ip("-n " + ns + " link set " + dev + " up");
-  }
   // No IPv6 chatter (router and neighbour solicitations) in the counts.
-  for (const std::string& ns : {g, f, s})
-    std::system(
-        ("ip netns exec " + ns + " sysctl -qw net.ipv6.conf.all.disable_ipv6=1 >/dev/null 2>&1")
-            .c_str());
-  if (!ok) {
-    *error = "cannot set up the veth pairs between the namespaces (is the veth driver there?)";
-    return nullptr;
-  }
+  for (auto* ns : {&t->gen_ns_, &t->fwd_ns_, &t->sink_ns_})
+    ppool::tools::set_sysctl(**ns, "ipv6/conf/all/disable_ipv6", "1");
   return t;
 }
 
 Topology::~Topology() {
   stop_traffic();
   leave_forwarder();
-  if (home_ns_fd_ >= 0) close(home_ns_fd_);
-  if (!created_) return;
-  // The veth pairs go with their namespaces.
-  ip("netns del " + gen_ns_);
-  ip("netns del " + fwd_ns_);
-  ip("netns del " + sink_ns_);
   unlink(conf_path_.c_str());
+  // The namespaces, and the veth pairs in them, go with their fds.
 }
 
 bool Topology::enter_forwarder(std::string* error) {
-  home_ns_fd_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-  int fd = open(("/var/run/netns/" + fwd_ns_).c_str(), O_RDONLY | O_CLOEXEC);
-  bool ok = home_ns_fd_ >= 0 && fd >= 0 && setns(fd, CLONE_NEWNET) == 0;
-  if (fd >= 0) close(fd);
-  if (!ok) *error = "cannot enter network namespace " + fwd_ns_ + ": " + std::strerror(errno);
-  entered_ = ok;
-  return ok;
+  home_ = std::make_unique<ppool::tools::NetnsReturn>();
+  if (home_->ok() && fwd_ns_->enter(error)) return true;
+  if (!home_->ok()) *error = "cannot open /proc/thread-self/ns/net";
+  home_.reset();
+  return false;
 }
 
 void Topology::leave_forwarder() {
-  if (entered_ && home_ns_fd_ >= 0) setns(home_ns_fd_, CLONE_NEWNET);
-  entered_ = false;
+  home_.reset();  // moves the thread back
 }
 
 bool Topology::start_traffic(const Options& o, std::string* error) {
@@ -170,19 +129,10 @@ bool Topology::start_traffic(const Options& o, std::string* error) {
   const unsigned online = std::max(1u, std::thread::hardware_concurrency());
   const std::string cpus =
       std::to_string(o.gen_cpus ? o.gen_cpus : std::min(static_cast<unsigned>(o.queues), online));
-  const char* argv[] = {"ip",
-                        "netns",
-                        "exec",
-                        gen_ns_.c_str(),
-                        "trafgen",
-                        "--dev",
-                        "g0",
-                        "--conf",
-                        conf_path_.c_str(),
-                        "--cpus",
-                        cpus.c_str(),
-                        "--no-sock-mem",
-                        nullptr};
+  const std::string trafgen = find_program("trafgen");
+  const char* argv[] = {
+      trafgen.c_str(), "--dev",         "g0",   "--conf", conf_path_.c_str(), "--cpus",
+      cpus.c_str(),    "--no-sock-mem", nullptr};
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setpgroup(&attr, 0);  // its own group: stopped as a whole
@@ -193,7 +143,15 @@ bool Topology::start_traffic(const Options& o, std::string* error) {
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   pid_t pid;
-  int ret = posix_spawnp(&pid, "ip", &actions, &attr, const_cast<char* const*>(argv), environ);
+  int ret;
+  {
+    // Started from this thread inside the generator's namespace: a spawned
+    // process starts in its parent thread's namespaces.
+    ppool::tools::NetnsReturn back;
+    ret = back.ok() && gen_ns_->enter(error)
+              ? posix_spawn(&pid, argv[0], &actions, &attr, const_cast<char* const*>(argv), environ)
+              : ENOENT;
+  }
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   if (ret != 0) {
@@ -246,9 +204,15 @@ void Topology::stop_traffic() {
   unlink((conf_path_ + ".log").c_str());
 }
 
-LinkStats Topology::stats(const std::string& ns, const char* dev) {
+LinkStats Topology::stats(const ppool::tools::Netns& ns, const char* dev) {
   LinkStats s;
-  FILE* p = popen(("ip -n " + ns + " -s -j link show dev " + dev + " 2>/dev/null").c_str(), "r");
+  FILE* p = nullptr;
+  {
+    ppool::tools::NetnsReturn back;  // popen's child starts in this thread's namespace
+    std::string error;
+    if (back.ok() && ns.enter(&error))
+      p = popen(("ip -s -j link show dev " + std::string(dev) + " 2>/dev/null").c_str(), "r");
+  }
   if (!p) return s;
   std::string text;
   char buf[1024];

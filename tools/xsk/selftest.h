@@ -5,9 +5,10 @@
 //   g0 --veth--> f0 [XDP -> XSKMAP -> AF_XDP]  f1 [AF_XDP TX] --veth--> s0
 //   trafgen                 queue i: thread, socket on f0, socket on f1     rx_packets
 //
-// Every name carries the process id; everything is removed by the
-// destructor (trafgen stopped first), which also runs on SIGINT/SIGTERM
-// through the main loop.
+// The namespaces are the support library's (support/netns.h), as ppool-fwd's
+// are: unnamed, so they and their veth pairs vanish with the process however
+// it ends. The destructor stops trafgen and moves the thread home; it runs
+// on SIGINT/SIGTERM too, through the main loop.
 #pragma once
 
 #include <sys/types.h>
@@ -17,6 +18,7 @@
 #include <string>
 
 #include "options.h"
+#include "support/netns.h"
 
 namespace xsk {
 
@@ -50,16 +52,16 @@ class Topology {
   void stop_traffic();
   bool traffic_running();  // false once trafgen ended by itself (an error)
 
-  LinkStats generator_stats() const { return stats(gen_ns_, "g0"); }
-  LinkStats sink_stats() const { return stats(sink_ns_, "s0"); }
+  LinkStats generator_stats() const { return stats(*gen_ns_, "g0"); }
+  LinkStats sink_stats() const { return stats(*sink_ns_, "s0"); }
 
  private:
-  Topology();
-  static LinkStats stats(const std::string& ns, const char* dev);
+  Topology() = default;
+  static LinkStats stats(const ppool::tools::Netns& ns, const char* dev);
 
-  std::string gen_ns_, fwd_ns_, sink_ns_, conf_path_;
-  int home_ns_fd_ = -1;
-  bool created_ = false, entered_ = false;
+  std::unique_ptr<ppool::tools::Netns> gen_ns_, fwd_ns_, sink_ns_;
+  std::unique_ptr<ppool::tools::NetnsReturn> home_;  // while in the forwarder's
+  std::string conf_path_;
   pid_t trafgen_ = -1;
 };
 

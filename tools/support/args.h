@@ -1,5 +1,5 @@
-// tools/common/args.h - the command line of every ppool program (ppool-fwd,
-// ppool-h2d, the examples, the benchmarks): one strict number parser and one
+// support/args.h - the command line of every ppool program (ppool-fwd,
+// ppool-xsk, ppool-h2d, ppool-share, ppool-stat, the benchmarks): one strict number parser and one
 // walk over argv, so that each program says the same thing about the same
 // mistake.
 //
@@ -21,8 +21,9 @@
 //   }
 //   if (auto status = args.exit_status()) return *status;
 //
-// Header-only; programs include it by relative path (it is no part of the
-// library).
+// Header-only, in the programs' support library (ppool_tool_support: no part
+// of ppool itself). The examples parse their few options themselves: they
+// are what a user copies, and use the public headers only.
 #pragma once
 
 #include <cstdio>

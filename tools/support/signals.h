@@ -1,4 +1,4 @@
-// tools/common/signals.h - how ppool's long-running programs (ppool-fwd,
+// support/signals.h - how ppool's long-running programs (ppool-fwd,
 // ppool-xsk) stop: the first SIGINT or SIGTERM asks the run to stop and
 // clean up (namespaces, interfaces, pools); a repeat within kGraceNs of it
 // is the same request and changes nothing; one after that exits at once

@@ -1,4 +1,4 @@
-// tools/common/quiet_command.h - runs a helper command (iproute2's `ip`)
+// support/quiet_command.h - runs a helper command (iproute2's `ip`)
 // the way a selftest's setup and cleanup need it: quietly, to the end,
 // whatever stop signal comes meanwhile. Header-only, like signals.h.
 #pragma once

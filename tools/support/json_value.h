@@ -1,5 +1,5 @@
-// tools/stat/json_value.h - a small JSON reader for the telemetry endpoint's
-// replies (ppool-stat and the telemetry tests). Numbers keep the text they
+// support/json_value.h - the programs' one JSON reader: the telemetry
+// endpoint's replies (ppool-stat and the telemetry tests). Numbers keep the text they
 // were written with, so 64-bit counters pass through exactly; objects keep
 // their members' order. Header only.
 #pragma once
@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "telemetry/json.h"  // json_quote, the library's own quoting
+#include "support/json.h"  // json_quote and JsonWriter, for dump()
 
 namespace ppool::tools {
 
@@ -45,14 +45,14 @@ struct JsonValue {
       case Kind::kNumber:
         return text;
       case Kind::kString:
-        return ppool::detail::json_quote(text);
+        return json_quote(text);
       case Kind::kArray: {
-        ppool::detail::JsonBuilder a('[');
+        JsonWriter a('[');
         for (const JsonValue& item : items) a.raw(item.dump());
         return a.close();
       }
       case Kind::kObject: {
-        ppool::detail::JsonBuilder o('{');
+        JsonWriter o('{');
         for (std::size_t i = 0; i < keys.size(); ++i) o.key(keys[i]).raw(items[i].dump());
         return o.close();
       }

@@ -1,4 +1,4 @@
-// tools/common/telemetry.h - how ppool's long-running programs (ppool-fwd,
+// support/telemetry.h - how ppool's long-running programs (ppool-fwd,
 // ppool-xsk) open the telemetry endpoint (ppool/telemetry.h) that
 // `ppool-stat` reads: on by default, at --telemetry PATH, else at
 // $PPOOL_TELEMETRY, else at RUNTIME_DIR/ppool-PROGRAM-PID.sock (a name
