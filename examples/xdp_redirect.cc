@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "ppool/detail/ring.h"
+#include "ppool/ring.h"
 #include "ppool/xdp.h"
 
 namespace {
@@ -71,7 +71,7 @@ struct Queue {
   ppool::PagePool* pool = nullptr;
   std::unique_ptr<ppool::RxQueueInfo> rxq;
   ppool::MemInfo mem;
-  ppool::detail::MpscRing<ppool::Frame*> tx{kTxRingSize};
+  ppool::MpscRing<ppool::Frame*> tx{kTxRingSize};
   Queue* peer = nullptr;  // the other driver's queue it redirects to
 };
 

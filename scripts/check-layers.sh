@@ -225,6 +225,10 @@ file ~ /CMakeLists\.txt$/ {
   area = file
   sub(/\/.*/, "/", area)
   if (!(near != "" && (near in exists))) near = normalize(area inc)
+  # The include folder of the support library is tools/: "support/x.h" from
+  # anywhere (bench links ppool_tool_support too).
+  if (!(near != "" && (near in exists)) && inc ~ /^support\// && (("tools/" inc) in exists))
+    near = "tools/" inc
   if (near != "" && (near in exists) && (index(near, home) == 1 || near ~ /^tools\/support\//))
     next
   folder = inc

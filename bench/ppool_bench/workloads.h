@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "ppool/detail/ring.h"
+#include "ppool/ring.h"
 
 namespace ppool_bench {
 
@@ -184,7 +184,7 @@ double working_set(A& a, std::uint64_t ops) {
 // kRemoteBatch. The time runs from the first alloc to the last return.
 template <class A>
 double cross_core(A& a, std::uint64_t ops) {
-  ppool::detail::MpscRing<typename A::Buf> ring(kHandOffRing);
+  ppool::MpscRing<typename A::Buf> ring(kHandOffRing);
   std::atomic<bool> go{false};
   double elapsed = 0;
   Stopwatch sw;

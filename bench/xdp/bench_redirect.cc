@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "../common/rounds.h"
-#include "ppool/detail/ring.h"
+#include "ppool/ring.h"
 #include "ppool/xdp.h"
 #include "support/args.h"
 
@@ -65,7 +65,7 @@ struct Impl {
 
 // Runs frames through A -> ring -> B; returns ns per frame.
 double run_pipeline(Impl& impl, long frames) {
-  ppool::detail::MpscRing<void*> ring(1024);
+  ppool::MpscRing<void*> ring(1024);
   std::atomic<bool> go{false};
   std::chrono::steady_clock::time_point t0, t1;
   std::thread b([&] {

@@ -26,9 +26,9 @@
 #include <string_view>
 
 #include "ppool/base.h"
-#include "ppool/detail/ring.h"
 #include "ppool/dma.h"
 #include "ppool/page.h"
+#include "ppool/ring.h"
 
 // -DPPOOL_DEBUG=1 (CMake: -DPPOOL_DEBUG=ON) also checks on the inline fast
 // path what the slow paths always check: that allocations run on the owner.
@@ -387,7 +387,7 @@ class PagePool {
   // ---- written by other threads: the ring (its own lines for the
   // producers, the consumer and its read-only part), then the counters of
   // remote puts and releases ----
-  detail::MpscRing<Page*> ring_;
+  MpscRing<Page*> ring_;
   alignas(kCacheLine) std::atomic<std::uint32_t> release_{0};
   std::atomic<std::uint64_t> ring_full_{0};
   std::atomic<std::uint64_t> released_refcnt_{0};

@@ -69,5 +69,16 @@ expect programs_off 0 ""
 expect programs_on 1 "tools/demo/main.cc:2: 'dma/cuda_driver.h' goes into the dma layer's internals" \
   --programs
 
+rm "$dir/tools/demo/main.cc"
+
+# The support library is any program's (bench's too); another program's
+# files are not.
+mkdir -p "$dir/tools/support" "$dir/tools/fwd" "$dir/bench/demo"
+touch "$dir/tools/support/args.h" "$dir/tools/fwd/forwarder.h"
+printf '#include <ppool/page_pool.h>\n#include "support/args.h"\n' >"$dir/bench/demo/main.cc"
+expect support_ok 0 "" --programs
+printf '#include "../../tools/fwd/forwarder.h"\n' >>"$dir/bench/demo/main.cc"
+expect other_program 1 "bench/demo/main.cc:3:" --programs
+
 [ "$failures" = 0 ] && echo "check-layers rejects every upward include tried"
 exit $((failures > 0))

@@ -169,7 +169,7 @@ TEST(Watermarks, ParamsAreChecked) {
 TEST(Watermarks, DriverAndConsumerStress) {
   PagePool* pool = watermarked(256, 64);
   constexpr int kPages = 200000;
-  ppool::detail::MpscRing<Page*> handoff(4096);  // more than the high mark: it is reached
+  ppool::MpscRing<Page*> handoff(4096);  // more than the high mark: it is reached
   std::atomic<bool> done{false}, risen{false};
   std::thread consumer([&] {
     while (!risen.load(std::memory_order_acquire)) std::this_thread::yield();

@@ -9,9 +9,9 @@
 #include <thread>
 #include <vector>
 
-#include "ppool/detail/ring.h"
+#include "ppool/ring.h"
 
-namespace ppool::detail {
+namespace ppool {
 namespace {
 
 TEST(MpscRingTest, CapacityRoundsUpToAPowerOfTwo) {
@@ -206,4 +206,4 @@ TEST(MpscRingTest, StressManyProducersOneConsumer) {
 }
 
 }  // namespace
-}  // namespace ppool::detail
+}  // namespace ppool

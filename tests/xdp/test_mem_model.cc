@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "ppool/detail/ring.h"
+#include "ppool/ring.h"
 #include "ppool/xdp.h"
 #include "support/pool_fixtures.h"
 #include "support/stats.h"
@@ -228,9 +228,8 @@ void redirect_stress(bool frags) {
   const std::size_t pending = ppool::pools_pending_release();
   const std::uint64_t misuses = ppool::misuse_count();
   PagePool* pools[kQueues];
-  std::vector<std::unique_ptr<ppool::detail::MpscRing<Frame*>>> tx;
-  for (int q = 0; q < kQueues; ++q)
-    tx.push_back(std::make_unique<ppool::detail::MpscRing<Frame*>>(256));
+  std::vector<std::unique_ptr<ppool::MpscRing<Frame*>>> tx;
+  for (int q = 0; q < kQueues; ++q) tx.push_back(std::make_unique<ppool::MpscRing<Frame*>>(256));
   std::atomic<int> running{kQueues};
   std::atomic<std::uint64_t> redirected{0};
   auto queue = [&](int q) {

@@ -16,9 +16,9 @@
 #include <fstream>
 #include <thread>
 
-#include "ppool/detail/ring.h"
 #include "ppool/holder.h"
 #include "ppool/io_uring_device.h"
+#include "ppool/ring.h"
 #include "ppool/xdp.h"
 #include "support/json.h"
 #include "support/queue_threads.h"
@@ -169,7 +169,7 @@ class Queue {
   std::uint32_t teardown(ppool::tools::JsonWriter& pools);
 
   io_uring* ring() { return &ring_; }
-  ppool::detail::MpscRing<ppool::Frame*> tx_in{4096};  // frames redirected here
+  ppool::MpscRing<ppool::Frame*> tx_in{4096};  // frames redirected here
   QueueCounters counters;
   ppool::PagePool* pool() const { return pool_; }
   std::atomic<bool> ready{false}, failed{false};

@@ -30,8 +30,8 @@
 #include <vector>
 
 #include "cuda_api.h"
-#include "ppool/detail/ring.h"
 #include "ppool/page_pool.h"
+#include "ppool/ring.h"
 
 namespace h2d {
 namespace {
@@ -167,7 +167,7 @@ class KeptRegistered final : public Strategy {
 
 // Where host functions leave copied pages. Host functions run on a driver
 // thread that must not call CUDA: pushing a pointer is all they do.
-ppool::detail::MpscRing<ppool::Page*>* g_copied = nullptr;
+ppool::MpscRing<ppool::Page*>* g_copied = nullptr;
 
 void on_copied(void* batch) {
   // The ring holds every page in flight: a full ring is a bug, not load.
@@ -311,7 +311,7 @@ class Ppool final : public Strategy {
   const Options& options_;
   ppool::CudaDmaDevice& dev_;
   std::vector<Lane*> lanes_;
-  ppool::detail::MpscRing<ppool::Page*> copied_;
+  ppool::MpscRing<ppool::Page*> copied_;
   std::atomic<bool> stop_{false};
   std::thread completer_;
   std::mutex result_lock_;

@@ -9,7 +9,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "ppool/detail/ring.h"
+#include "ppool/ring.h"
 #include "support/queue_threads.h"
 
 namespace xsk {
@@ -62,7 +62,7 @@ class Queue {
       : fwd_(fwd), io_(io), ports_(ports), index_(index) {}
 
   void run(std::atomic<bool>& stop);
-  ppool::detail::MpscRing<void*> redirect_in{kRingSize};
+  ppool::MpscRing<void*> redirect_in{kRingSize};
   QueueCounters counters;
   std::atomic<bool> ready{false}, failed{false};
   std::string error;

@@ -7,7 +7,7 @@
 
 #include "forwarder.h"
 #include "frame_stack.h"
-#include "ppool/detail/ring.h"
+#include "ppool/ring.h"
 
 namespace xsk {
 namespace {
@@ -191,7 +191,7 @@ class StackQueue final : public QueueIo {
   char* area_;
   std::uint32_t index_;
   std::vector<std::unique_ptr<StackQueue>>& all_;
-  ppool::detail::MpscRing<void*> returns_;
+  ppool::MpscRing<void*> returns_;
   FrameStack stack_;
   xsk_socket *in_ = nullptr, *out_ = nullptr;
   xsk_ring_cons rx_{}, comp_in_{}, comp_out_{};

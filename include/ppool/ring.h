@@ -1,5 +1,10 @@
-// ppool/detail/ring.h - a bounded multi-producer single-consumer ring of
-// pointers (the kernel's ptr_ring, lock-free).
+// ppool/ring.h - a bounded multi-producer single-consumer ring of pointers
+// (the kernel's ptr_ring, lock-free).
+//
+// Public, as ptr_ring is in the kernel and rte_ring in DPDK: every pool
+// takes other threads' returns through one, and a program hands pages or
+// frames between its threads with the same ring (examples/xdp_redirect.cc:
+// frames to a transmit thread).
 //
 // Producers reserve a run of slots with one CAS on the head, then fill them;
 // a slot holding nullptr is empty, so the consumer needs no per-slot sequence
@@ -22,14 +27,16 @@
 
 #include "ppool/base.h"
 
-namespace ppool::detail {
+namespace ppool {
 
 template <class T>
 class MpscRing {
   static_assert(std::is_pointer_v<T>, "entries are pointers; nullptr marks an empty slot");
 
  public:
-  // Capacity is rounded up to a power of two.
+  // Capacity is rounded up to a power of two (at least 2). Allocates the
+  // slots: std::bad_alloc when it cannot, as any container. Thread context:
+  // any thread; the ring is then shared by reference.
   explicit MpscRing(std::size_t capacity)
       : mask_(std::bit_ceil(std::max<std::size_t>(capacity, 2)) - 1),
         slots_(new std::atomic<T>[mask_ + 1]) {
@@ -40,8 +47,10 @@ class MpscRing {
 
   std::size_t capacity() const { return mask_ + 1; }
 
-  // Produces up to n entries (all non-null) in order; returns how many fit.
-  // Thread context: any thread.
+  // Produces up to n entries (all non-null) in order. Thread context: any
+  // thread.
+  // @return how many were produced, from the front of items (0 when full);
+  //   the caller still holds items[return..n).
   std::size_t produce_bulk(T const* items, std::size_t n) {
     std::uint64_t head = head_.load(std::memory_order_relaxed);
     std::size_t take;
@@ -63,6 +72,7 @@ class MpscRing {
 
   // One entry: the same protocol without the batch arithmetic (the ring
   // path's common case). Thread context: any thread.
+  // @return false when the ring is full: the caller still holds item.
   bool produce(T item) {
     std::uint64_t head = head_.load(std::memory_order_relaxed);
     do {
@@ -73,8 +83,9 @@ class MpscRing {
     return true;
   }
 
-  // Consumes up to n entries into out[]; returns how many. Thread context:
-  // the single consumer.
+  // Consumes up to n entries into out[], oldest first. Thread context: the
+  // single consumer (one thread at a time).
+  // @return how many were written to out (0 when the ring is empty).
   std::size_t consume_bulk(T* out, std::size_t n) {
     std::uint64_t tail = tail_.load(std::memory_order_relaxed);
     std::size_t got = 0;
@@ -127,4 +138,4 @@ class MpscRing {
   const std::unique_ptr<std::atomic<T>[]> slots_;
 };
 
-}  // namespace ppool::detail
+}  // namespace ppool
