@@ -84,14 +84,17 @@ int selftest(const fwd::Options& o) {
   const char* gen_ip = "127.0.0.1";
   const char* fwd_ip = "127.0.0.1";
   if (o.netns) {
-    netns = fwd::NetnsPair::create(&error);
-    if (!netns || !netns->generator->enter(&error)) return fail(error);
+    auto pair = fwd::NetnsPair::create();
+    if (!pair) return fail(pair.error().message);
+    netns = std::move(pair).value();
+    if (auto entered = netns->generator->enter(); !entered) return fail(entered.error().message);
     gen_ip = fwd::NetnsPair::kGeneratorIp;
     fwd_ip = fwd::NetnsPair::kForwarderIp;
   }
   auto gen = fwd::TrafficGenerator::create(o, gen_ip, &error);
   if (!gen) return fail(error);
-  if (netns && !netns->forwarder->enter(&error)) return fail(error);
+  if (netns)
+    if (auto entered = netns->forwarder->enter(); !entered) return fail(entered.error().message);
   sockaddr_in listen = address(fwd_ip, o.port);
   auto fwd = fwd::Forwarder::create(o, listen, gen->sink_address(), &error);
   if (!fwd) return fail(error);

@@ -102,13 +102,13 @@ std::optional<JsonValue> TelemetryClient::receive(std::string* error) {
     return std::nullopt;
   }
   buffer.resize(static_cast<std::size_t>(n));
-  std::string why;
-  std::optional<JsonValue> value = parse_json(buffer, &why);
-  if (!value || !value->is(JsonValue::Kind::kObject)) {
-    *error = path_ + ": a reply that is not a JSON object (" + why + ")";
+  Result<JsonValue> value = parse_json(buffer);
+  if (!value || !value.value().is(JsonValue::Kind::kObject)) {
+    *error = path_ + ": a reply that is not a JSON object (" +
+             (value ? "" : value.error().message) + ")";
     return std::nullopt;
   }
-  return value;
+  return std::move(value).value();
 }
 
 Reply TelemetryClient::command(std::string_view command) {

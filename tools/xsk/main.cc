@@ -107,9 +107,10 @@ int selftest(const xsk::Options& o) {
     return 77;
   }
   std::string error;
-  auto world = xsk::Topology::create(static_cast<unsigned>(o.queues), &error);
-  if (!world) return fail(error);
-  if (!world->enter_forwarder(&error)) return fail(error);
+  auto made = xsk::Topology::create(static_cast<unsigned>(o.queues));
+  if (!made) return fail(made.error().message);
+  std::unique_ptr<xsk::Topology> world = std::move(made).value();
+  if (auto entered = world->enter_forwarder(); !entered) return fail(entered.error().message);
   xsk::Ports ports{"f0", "f1", {}, {}, true};
   std::memcpy(ports.out_src, xsk::Topology::kFwdOutMac, 6);
   std::memcpy(ports.out_dst, xsk::Topology::kSinkMac, 6);
@@ -121,7 +122,8 @@ int selftest(const xsk::Options& o) {
   // The pools' warm-up (pool_backend.cc) is done: the recycle ratio counts
   // the traffic's allocations from here (and, apart, with the warm-up's).
   const xsk::AllocCounts traffic_allocs = fwd->alloc_counts();
-  if (!ppool::tools::stopping() && !world->start_traffic(o, &error)) return fail(error);
+  if (!ppool::tools::stopping())
+    if (auto started = world->start_traffic(o); !started) return fail(started.error().message);
 
   // The steady state is what follows the first second (the pools warm up in
   // it); a run shorter than two seconds is measured whole (clock.h).
@@ -167,7 +169,7 @@ int selftest(const xsk::Options& o) {
 
   // The teardown under load: traffic again, the forwarder stopped while
   // trafgen still sends, so that frames sit on every ring.
-  if (!ppool::tools::stopping() && world->start_traffic(o, &error))
+  if (!ppool::tools::stopping() && world->start_traffic(o))
     ppool::tools::sleep_until(Clock::now() + std::chrono::milliseconds(300));
   fwd->stop();
   std::fprintf(stderr, "received per queue:%s\n", fwd->received_per_queue().c_str());
