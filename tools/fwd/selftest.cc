@@ -9,6 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include "support/errno_error.h"
+
 namespace fwd {
 namespace {
 
@@ -44,8 +46,8 @@ ppool::Result<std::unique_ptr<NetnsPair>> NetnsPair::create() {
 
 // ---- traffic ----
 
-std::unique_ptr<TrafficGenerator> TrafficGenerator::create(const Options& options, const char* ip,
-                                                           std::string* error) {
+ppool::Result<std::unique_ptr<TrafficGenerator>> TrafficGenerator::create(const Options& options,
+                                                                          const char* ip) {
   std::unique_ptr<TrafficGenerator> gen(new TrafficGenerator(options));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -54,9 +56,9 @@ std::unique_ptr<TrafficGenerator> TrafficGenerator::create(const Options& option
   for (int i = 0; i <= kSources; ++i) {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      *error = std::string("traffic generator socket on ") + ip + ": " + std::strerror(errno);
+      const int err = errno;
       if (fd >= 0) close(fd);
-      return nullptr;
+      return ppool::tools::errno_error(std::string("traffic generator socket on ") + ip, err);
     }
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);

@@ -39,8 +39,11 @@ struct NetnsPair {
 class TrafficGenerator {
  public:
   // Sockets on ip (a sink with an ephemeral port, and the sources).
-  static std::unique_ptr<TrafficGenerator> create(const Options& options, const char* ip,
-                                                  std::string* error);
+  // @return the generator, or the failed socket call's error naming ip
+  //   (support/errno_error.h: kInvalidArgument when ip is not this
+  //   namespace's): no socket is left.
+  static ppool::Result<std::unique_ptr<TrafficGenerator>> create(const Options& options,
+                                                                 const char* ip);
   ~TrafficGenerator();
   sockaddr_in sink_address() const { return sink_addr_; }
 
