@@ -106,7 +106,6 @@ int selftest(const xsk::Options& o) {
     std::fprintf(stderr, "ppool-xsk: skipped: %s\n", why.c_str());
     return 77;
   }
-  std::string error;
   auto made = xsk::Topology::create(static_cast<unsigned>(o.queues));
   if (!made) return fail(made.error().message);
   std::unique_ptr<xsk::Topology> world = std::move(made).value();
@@ -114,9 +113,10 @@ int selftest(const xsk::Options& o) {
   xsk::Ports ports{"f0", "f1", {}, {}, true};
   std::memcpy(ports.out_src, xsk::Topology::kFwdOutMac, 6);
   std::memcpy(ports.out_dst, xsk::Topology::kSinkMac, 6);
-  auto fwd = xsk::Forwarder::create(o, ports, &error);
-  if (!fwd) return fail(error);
-  if (!fwd->start(&error)) return fail(error);
+  auto made_fwd = xsk::Forwarder::create(o, ports);
+  if (!made_fwd) return fail(made_fwd.error().message);
+  std::unique_ptr<xsk::Forwarder> fwd = std::move(made_fwd).value();
+  if (auto started = fwd->start(); !started) return fail(started.error().message);
   const xsk::LinkStats gen0 = world->generator_stats(), sink0 = world->sink_stats();
   const xsk::SocketDrops drops0 = fwd->socket_drops();
   // The pools' warm-up (pool_backend.cc) is done: the recycle ratio counts
@@ -244,10 +244,10 @@ int forward(const xsk::Options& o) {
     std::sscanf(o.next_hop.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]);
     for (int i = 0; i < 6; ++i) ports.out_dst[i] = static_cast<unsigned char>(v[i]);
   }
-  std::string error;
-  auto fwd = xsk::Forwarder::create(o, ports, &error);
-  if (!fwd) return fail(error);
-  if (!fwd->start(&error)) return fail(error);
+  auto made = xsk::Forwarder::create(o, ports);
+  if (!made) return fail(made.error().message);
+  std::unique_ptr<xsk::Forwarder> fwd = std::move(made).value();
+  if (auto started = fwd->start(); !started) return fail(started.error().message);
   for (auto next = Clock::now() + std::chrono::seconds(1); ppool::tools::sleep_until(next);
        next += std::chrono::seconds(1)) {
     std::fprintf(stderr, "%llu received, %llu forwarded, recycle %.4f%%, %llu frames out\n",
