@@ -42,8 +42,22 @@ class StackQueue final : public QueueIo {
     if (ret == 0)
       ret = xsk_socket__create_shared(&out_, ports.out_dev.c_str(), queue, umem, nullptr, &tx_out_,
                                       &fill_out_, &comp_out_, &config);
-    if (ret != 0)
+    if (ret != 0) {
+      // libxdp unmaps a failed socket's rings but leaves their pointers
+      // here: cleared, so that reclaim() finds nothing in them.
+      if (!in_) {
+        rx_ = {};
+        comp_in_ = {};
+        tx_in_ = {};
+        fill_in_ = {};
+      }
+      if (!out_) {
+        comp_out_ = {};
+        tx_out_ = {};
+        fill_out_ = {};
+      }
       return ppool::tools::errno_error("AF_XDP socket on queue " + std::to_string(queue), -ret);
+    }
     return {};
   }
 
@@ -157,6 +171,7 @@ class StackQueue final : public QueueIo {
     const std::uint64_t mask = ~std::uint64_t{kFrameSize - 1};
     std::uint64_t found = 0;
     auto span = [](const std::uint32_t* producer, const std::uint32_t* consumer, auto&& take) {
+      if (!producer) return std::uint32_t{0};  // the ring of a socket never made
       const std::uint32_t end = __atomic_load_n(producer, __ATOMIC_ACQUIRE);
       std::uint32_t n = 0;
       for (std::uint32_t i = __atomic_load_n(consumer, __ATOMIC_ACQUIRE); i != end; ++i, ++n)
