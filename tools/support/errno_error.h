@@ -18,6 +18,7 @@ namespace ppool::tools {
 inline Errc errc_of(int err) {
   switch (err) {
     case ENOMEM:
+    case EAGAIN:  // in setup, a limit reached (fork's RLIMIT_NPROC, mlock's)
     case ENOBUFS:
     case EMFILE:
     case ENFILE:
