@@ -93,8 +93,9 @@ int selftest(const fwd::Options& o) {
   auto made_gen = fwd::TrafficGenerator::create(o, gen_ip);
   if (!made_gen) return fail(made_gen.error().message);
   std::unique_ptr<fwd::TrafficGenerator> gen = std::move(made_gen).value();
-  if (netns)
+  if (netns) {
     if (auto entered = netns->forwarder->enter(); !entered) return fail(entered.error().message);
+  }
   sockaddr_in listen = address(fwd_ip, o.port);
   auto made_fwd = fwd::Forwarder::create(o, listen, gen->sink_address());
   if (!made_fwd) return fail(made_fwd.error().message);

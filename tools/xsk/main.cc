@@ -122,8 +122,9 @@ int selftest(const xsk::Options& o) {
   // The pools' warm-up (pool_backend.cc) is done: the recycle ratio counts
   // the traffic's allocations from here (and, apart, with the warm-up's).
   const xsk::AllocCounts traffic_allocs = fwd->alloc_counts();
-  if (!ppool::tools::stopping())
+  if (!ppool::tools::stopping()) {
     if (auto started = world->start_traffic(o); !started) return fail(started.error().message);
+  }
 
   // The steady state is what follows the first second (the pools warm up in
   // it); a run shorter than two seconds is measured whole (clock.h).
