@@ -93,10 +93,9 @@ class RawClient {
   }
 
   static JsonValue parse(const std::string& text) {
-    std::string error;
-    std::optional<JsonValue> v = tools::parse_json(text, &error);
-    EXPECT_TRUE(v) << "not JSON (" << error << "): " << text;
-    return v ? *v : JsonValue{};
+    Result<JsonValue> v = tools::parse_json(text);
+    EXPECT_TRUE(v) << "not JSON (" << (v ? "" : v.error().message) << "): " << text;
+    return v ? std::move(v).value() : JsonValue{};
   }
 
  private:

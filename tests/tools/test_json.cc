@@ -16,10 +16,9 @@ using ppool::tools::JsonValue;
 using ppool::tools::JsonWriter;
 
 JsonValue parse(const std::string& text) {
-  std::string error;
-  std::optional<JsonValue> value = ppool::tools::parse_json(text, &error);
-  EXPECT_TRUE(value) << error << " in " << text;
-  return value.value_or(JsonValue{});
+  ppool::Result<JsonValue> value = ppool::tools::parse_json(text);
+  EXPECT_TRUE(value) << (value ? "" : value.error().message) << " in " << text;
+  return value ? std::move(value).value() : JsonValue{};
 }
 
 // Control characters escaped as RFC 8259 requires, well-formed UTF-8 kept,

@@ -5,7 +5,8 @@
 # end-to-end figures (what trafgen sent against what arrived) consistent and
 # split by where the loss happened, none in flight after teardown, the
 # eleven stats of every pool; then a run with bpffs unmounted (in a mount
-# namespace of its own: the selftest needs none); then a run stopped by
+# namespace of its own: the selftest needs none); then a queue the interface
+# lacks, refused by name on both allocators; then a run stopped by
 # SIGTERM: exit 143, JSON marked, no namespace left behind.
 # Exits 77 (skipped, and says why) where the selftest cannot run: not root,
 # no network namespaces, no trafgen. With PPOOL_REQUIRE_XSK=1 (scripts/test.sh
@@ -123,6 +124,23 @@ if shutil.which("unshare"):
                  f"inflight {r['inflight_after_teardown']}")
         else:
             print("ok: without bpffs (a mount namespace where /sys/fs/bpf is unmounted)")
+
+# A queue the interface lacks: setup fails, names the queue and exits 1, on
+# both allocators (the stack's teardown of a half-made queue once followed
+# the rings libxdp had unmapped). In a network and mount namespace of its
+# own, with its own sysfs, so the program sees the veth pair made there.
+if shutil.which("unshare"):
+    for alloc in ("pool", "stack"):
+        script = ("mount -t sysfs none /sys && ip link add a0 type veth peer name b0 && "
+                  "ip link set a0 up && ip link set b0 up && "
+                  f'exec "$0" --in a0 --out b0 --queues 2 --alloc {alloc} --telemetry off')
+        p = subprocess.run(["unshare", "-nm", "sh", "-c", script, xsk], capture_output=True,
+                           text=True, timeout=60)
+        if p.returncode != 1 or "queue 1" not in p.stderr:
+            fail(f"--alloc {alloc} on a one-queue veth with --queues 2: exit {p.returncode}, "
+                 f"wanted 1 naming queue 1; stderr: {p.stderr[-1000:]}")
+        else:
+            print(f"ok: --alloc {alloc}: a missing queue is refused: {p.stderr.strip()}")
 
 if results.get("pool") and results.get("stack"):
     print(f"pps: pool {results['pool']['pps']:.0f}, stack {results['stack']['pps']:.0f}")

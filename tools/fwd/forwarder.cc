@@ -20,11 +20,18 @@
 #include "ppool/io_uring_device.h"
 #include "ppool/ring.h"
 #include "ppool/xdp.h"
+#include "support/errno_error.h"
 #include "support/json.h"
 #include "support/queue_threads.h"
 #include "support/report.h"
 
 namespace fwd {
+
+using ppool::Errc;
+using ppool::Error;
+using ppool::Result;
+using ppool::tools::errno_error;
+
 namespace {
 
 constexpr unsigned kMaxRxBuffers = 512;   // provided buffers a queue, at most
@@ -74,8 +81,10 @@ std::size_t ring_pages(unsigned rx_buffers) {
          pages(rx_buffers * sizeof(io_uring_buf)) + kMargin;
 }
 
-std::string port_in_use(const sockaddr_in& addr, const char* by) {
-  return "port " + std::to_string(ntohs(addr.sin_port)) + " is in use" + by;
+// The port is the caller's choice (--port): kInvalidArgument.
+Error port_in_use(const sockaddr_in& addr, const char* by) {
+  return Error{Errc::kInvalidArgument,
+               "port " + std::to_string(ntohs(addr.sin_port)) + " is in use" + by};
 }
 
 // Every queue's socket sets SO_REUSEPORT, and the kernel lets a socket with
@@ -96,13 +105,10 @@ std::string port_in_use(const sockaddr_in& addr, const char* by) {
 //    bind fail (EADDRINUSE) rather than share.
 // Left over is what SO_REUSEPORT itself allows: another program of the same
 // user that sets it can join the group at any time, after any check.
-// Returns the lock's fd, or -1 and why.
-int lock_port(const sockaddr_in& addr, std::string* error) {
+// Returns the lock's fd, or why not.
+Result<int> lock_port(const sockaddr_in& addr) {
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *error = errno_text("socket(AF_UNIX)", errno);
-    return -1;
-  }
+  if (fd < 0) return errno_error("socket(AF_UNIX)", errno);
   sockaddr_un name{};
   name.sun_family = AF_UNIX;
   // sun_path[0] == 0: the abstract namespace; the name is the bytes after it.
@@ -110,38 +116,34 @@ int lock_port(const sockaddr_in& addr, std::string* error) {
                         static_cast<unsigned>(ntohs(addr.sin_port)));
   auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
   if (bind(fd, reinterpret_cast<const sockaddr*>(&name), len) != 0) {
-    *error = errno == EADDRINUSE ? port_in_use(addr, " (by another ppool-fwd)")
-                                 : errno_text("bind of the port lock", errno);
+    Error error = errno == EADDRINUSE ? port_in_use(addr, " (by another ppool-fwd)")
+                                      : errno_error("bind of the port lock", errno);
     close(fd);
-    return -1;
+    return error;
   }
   int probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   bool free = probe >= 0 && bind(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
   if (probe >= 0) close(probe);
   if (!free) {
-    *error = port_in_use(addr, "");
     close(fd);
-    return -1;
+    return port_in_use(addr, "");
   }
   return fd;
 }
 
-int udp_socket(const sockaddr_in& addr, bool bind_it, std::string* error) {
+Result<int> udp_socket(const sockaddr_in& addr, bool bind_it) {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  if (fd < 0) {
-    *error = errno_text("socket", errno);
-    return -1;
-  }
+  if (fd < 0) return errno_error("socket", errno);
   int one = 1, big = 4 << 20;
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
   const auto* sa = reinterpret_cast<const sockaddr*>(&addr);
   if (bind_it ? bind(fd, sa, sizeof addr) : connect(fd, sa, sizeof addr)) {
-    *error = bind_it && errno == EADDRINUSE ? port_in_use(addr, "")
-                                            : errno_text(bind_it ? "bind" : "connect", errno);
+    Error error = bind_it && errno == EADDRINUSE ? port_in_use(addr, "")
+                                                 : errno_error(bind_it ? "bind" : "connect", errno);
     close(fd);
-    return -1;
+    return error;
   }
   return fd;
 }
@@ -160,7 +162,9 @@ class Queue {
       : fwd_(fwd), index_(index), rx_entries_(fwd.options().rx_buffers), bufs_(rx_entries_) {}
   ~Queue();
 
-  bool init(const sockaddr_in& listen, const sockaddr_in& dest, std::string* error);
+  // The ring and the two sockets; on failure what was made goes with the
+  // queue.
+  Result<void> init(const sockaddr_in& listen, const sockaddr_in& dest);
   // Thread body: sets up the pool (this thread owns it) and forwards until
   // stop is set and nothing is left in flight.
   void run(ppool::DmaDevice* dev, std::atomic<bool>& stop);
@@ -221,27 +225,29 @@ class Queue {
   ppool::FrameBulk completions_;
 };
 
-bool Queue::init(const sockaddr_in& listen, const sockaddr_in& dest, std::string* error) {
+Result<void> Queue::init(const sockaddr_in& listen, const sockaddr_in& dest) {
   int ret = io_uring_queue_init(kSqEntries, &ring_, 0);
   if (ret < 0) {
     if (ret == -ENOSYS || ret == -EPERM)
-      *error =
-          "io_uring is missing or refused here (kernel config, seccomp or "
-          "kernel.io_uring_disabled): " +
-          std::string(std::strerror(-ret));
-    else if (ret == -ENOMEM)
-      *error = "io_uring refused to set up queue " + std::to_string(index_) +
-               "'s ring: out of locked memory (" + memlock_text() +
-               "); raise it with `ulimit -l` or run with fewer --queues";
-    else
-      *error = errno_text("io_uring_queue_init", -ret);
-    return false;
+      return Error{Errc::kUnsupported,
+                   "io_uring is missing or refused here (kernel config, seccomp or "
+                   "kernel.io_uring_disabled): " +
+                       std::string(std::strerror(-ret))};
+    if (ret == -ENOMEM)
+      return Error{Errc::kOutOfMemory,
+                   "io_uring refused to set up queue " + std::to_string(index_) +
+                       "'s ring: out of locked memory (" + memlock_text() +
+                       "); raise it with `ulimit -l` or run with fewer --queues"};
+    return errno_error("io_uring_queue_init", -ret);
   }
   ring_ready_ = true;
-  rx_fd_ = udp_socket(listen, true, error);
-  if (rx_fd_ < 0) return false;
-  tx_fd_ = udp_socket(dest, false, error);
-  return tx_fd_ >= 0;
+  Result<int> rx = udp_socket(listen, true);
+  if (!rx) return rx.error();
+  rx_fd_ = rx.value();
+  Result<int> tx = udp_socket(dest, false);
+  if (!tx) return tx.error();
+  tx_fd_ = tx.value();
+  return {};
 }
 
 Queue::~Queue() {
@@ -558,39 +564,37 @@ std::uint32_t Queue::teardown(ppool::tools::JsonWriter& pools) {
 
 Forwarder::Forwarder(const Options& options) : options_(options) {}
 
-std::unique_ptr<Forwarder> Forwarder::create(const Options& options, const sockaddr_in& listen,
-                                             const sockaddr_in& dest, std::string* error) {
-  int lock = lock_port(listen, error);
-  if (lock < 0) return nullptr;
+Result<std::unique_ptr<Forwarder>> Forwarder::create(const Options& options,
+                                                     const sockaddr_in& listen,
+                                                     const sockaddr_in& dest) {
+  Result<int> lock = lock_port(listen);
+  if (!lock) return lock.error();
   std::unique_ptr<Forwarder> fwd(new Forwarder(options));
-  fwd->port_lock_ = lock;
+  fwd->port_lock_ = lock.value();
   for (int q = 0; q < options.queues; ++q) {
     fwd->queues_.push_back(std::make_unique<Queue>(*fwd, q));
-    if (!fwd->queues_.back()->init(listen, dest, error)) return nullptr;
+    if (Result<void> init = fwd->queues_.back()->init(listen, dest); !init) return init.error();
   }
   if (options.alloc == AllocMode::kPool) {
     std::vector<io_uring*> rings;
     for (auto& q : fwd->queues_) rings.push_back(q->ring());
     auto dev = ppool::IoUringDmaDevice::create(rings, options.device_slots);
-    if (!dev) {
-      *error = dev.error().message;
-      return nullptr;
-    }
+    if (!dev) return dev.error();
     fwd->device_ = std::make_unique<Device>();
     fwd->device_->dev = std::move(dev.value());
   }
   return fwd;
 }
 
-bool Forwarder::start(std::string* error) {
+Result<void> Forwarder::start() {
   stop_ = false;
   ppool::DmaDevice* dev = device_ ? device_->dev.get() : nullptr;
   if (!ppool::tools::start_queue_threads(queues_, threads_,
                                          [this, dev](Queue* q) { q->run(dev, stop_); }))
-    return true;
-  *error = "a queue could not set up its pool or provided-buffer ring (see the log above)";
+    return {};
   stop();
-  return false;
+  return Error{Errc::kOutOfMemory,
+               "a queue could not set up its pool or provided-buffer ring (see the log above)"};
 }
 
 void Forwarder::stop() {
@@ -647,13 +651,12 @@ double Forwarder::recycle_ratio() const {
   return allocs ? 1.0 - static_cast<double>(slow) / static_cast<double>(allocs) : 0.0;
 }
 
-bool fit_locked_memory(Options& o, std::string* note, std::string* error) {
-  note->clear();
-  if (o.alloc != AllocMode::kPool) return true;  // malloc mode registers nothing
+Result<std::string> fit_locked_memory(Options& o) {
+  if (o.alloc != AllocMode::kPool) return std::string();  // malloc mode registers nothing
   rlimit limit{};
   if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY ||
       can_lock_any_memory())
-    return true;
+    return std::string();
   const std::size_t queues = static_cast<std::size_t>(o.queues);
   const std::size_t budget = limit.rlim_cur / ppool::kPageSize;
   const std::size_t rings = queues * ring_pages(kMaxRxBuffers);
@@ -668,22 +671,20 @@ bool fit_locked_memory(Options& o, std::string* note, std::string* error) {
   unsigned rx = kMaxRxBuffers;
   auto fits = [&](unsigned n) { return 3 * n <= share && n + kSlack + kMinWindow <= share; };
   while (rx > kMinRxBuffers && !fits(rx)) rx /= 2;
-  if (!fits(rx)) {
-    *error = "io_uring cannot register enough buffers for " + std::to_string(queues) +
-             " queues: out of locked memory (" + memlock_text() + " leaves room for " +
-             std::to_string(slots) + " pages, " +
-             std::to_string(queues * (kMinRxBuffers + kSlack + kMinWindow)) +
-             " needed); raise it with `ulimit -l` or run with fewer --queues";
-    return false;
-  }
+  if (!fits(rx))
+    return Error{Errc::kOutOfMemory,
+                 "io_uring cannot register enough buffers for " + std::to_string(queues) +
+                     " queues: out of locked memory (" + memlock_text() + " leaves room for " +
+                     std::to_string(slots) + " pages, " +
+                     std::to_string(queues * (kMinRxBuffers + kSlack + kMinWindow)) +
+                     " needed); raise it with `ulimit -l` or run with fewer --queues"};
   o.rx_buffers = rx;
   o.device_slots = static_cast<unsigned>(slots);
   o.window = static_cast<unsigned>(std::min<std::size_t>(o.window, share - rx - kSlack));
-  if (rx < kMaxRxBuffers)
-    *note = memlock_text() + " leaves io_uring room for " + std::to_string(slots) +
-            " registered pages: " + std::to_string(rx) + " receive buffers a queue instead of " +
-            std::to_string(kMaxRxBuffers) + " (raise it with `ulimit -l` for the full size)";
-  return true;
+  if (rx == kMaxRxBuffers) return std::string();
+  return memlock_text() + " leaves io_uring room for " + std::to_string(slots) +
+         " registered pages: " + std::to_string(rx) + " receive buffers a queue instead of " +
+         std::to_string(kMaxRxBuffers) + " (raise it with `ulimit -l` for the full size)";
 }
 
 }  // namespace fwd

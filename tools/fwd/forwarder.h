@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "options.h"
+#include "ppool/base.h"
 
 namespace fwd {
 
@@ -41,22 +42,32 @@ class Queue;
 // RLIMIT_MEMLOCK once per ring it is registered in (a page is registered in
 // every queue's ring), and each ring's own memory too. Sizes the receive
 // buffers, the device's slots and the selftest's window in options to fit
-// the limit; note says what was shrunk, in one line (empty when nothing
-// was). False, with error saying what to change, when even the smallest
-// setup cannot fit.
-bool fit_locked_memory(Options& options, std::string* note, std::string* error);
+// the limit.
+// @return a note saying what was shrunk, in one line ("" when nothing was),
+//   or kOutOfMemory saying what to change when even the smallest setup
+//   cannot fit (options unchanged).
+ppool::Result<std::string> fit_locked_memory(Options& options);
 
 class Forwarder {
  public:
   // Sockets bound to listen, sends connected to dest. The port is this
-  // forwarder's alone (see PortLock in forwarder.cc) or it fails with
-  // "port N is in use". On failure returns nullptr and says why.
-  static std::unique_ptr<Forwarder> create(const Options& options, const sockaddr_in& listen,
-                                           const sockaddr_in& dest, std::string* error);
+  // forwarder's alone (see PortLock in forwarder.cc).
+  // @return the forwarder, or on failure (nothing of it is left):
+  //   kInvalidArgument "port N is in use", or an address the kernel refused;
+  //   kUnsupported  io_uring missing or refused, a socket not permitted;
+  //   kOutOfMemory  locked memory or descriptors ran out;
+  //   the device's own error (ppool::IoUringDmaDevice::create) in pool mode.
+  static ppool::Result<std::unique_ptr<Forwarder>> create(const Options& options,
+                                                          const sockaddr_in& listen,
+                                                          const sockaddr_in& dest);
   ~Forwarder();
 
-  bool start(std::string* error);  // the queue threads; false if a queue cannot set up
-  void stop();                     // stops RX, drains TX, joins, frees every buffer
+  // The queue threads.
+  // @return success, or kOutOfMemory when a queue could not set up its
+  //   pool or provided-buffer ring (the queue logged why); the forwarder
+  //   is stopped then.
+  ppool::Result<void> start();
+  void stop();  // stops RX, drains TX, joins, frees every buffer
 
   std::uint64_t received() const;
   std::vector<std::uint64_t> received_per_queue() const;

@@ -78,24 +78,29 @@ Run run_traffic(fwd::Forwarder& fwd, fwd::TrafficGenerator& gen, const fwd::Opti
 }
 
 int selftest(const fwd::Options& o) {
-  std::string error;
   ppool::tools::NetnsReturn home;         // the thread's namespace when the run ends
   std::unique_ptr<fwd::NetnsPair> netns;  // destroyed last: after the sockets in it
   const char* gen_ip = "127.0.0.1";
   const char* fwd_ip = "127.0.0.1";
   if (o.netns) {
-    netns = fwd::NetnsPair::create(&error);
-    if (!netns || !netns->generator->enter(&error)) return fail(error);
+    auto pair = fwd::NetnsPair::create();
+    if (!pair) return fail(pair.error().message);
+    netns = std::move(pair).value();
+    if (auto entered = netns->generator->enter(); !entered) return fail(entered.error().message);
     gen_ip = fwd::NetnsPair::kGeneratorIp;
     fwd_ip = fwd::NetnsPair::kForwarderIp;
   }
-  auto gen = fwd::TrafficGenerator::create(o, gen_ip, &error);
-  if (!gen) return fail(error);
-  if (netns && !netns->forwarder->enter(&error)) return fail(error);
+  auto made_gen = fwd::TrafficGenerator::create(o, gen_ip);
+  if (!made_gen) return fail(made_gen.error().message);
+  std::unique_ptr<fwd::TrafficGenerator> gen = std::move(made_gen).value();
+  if (netns) {
+    if (auto entered = netns->forwarder->enter(); !entered) return fail(entered.error().message);
+  }
   sockaddr_in listen = address(fwd_ip, o.port);
-  auto fwd = fwd::Forwarder::create(o, listen, gen->sink_address(), &error);
-  if (!fwd) return fail(error);
-  if (!fwd->start(&error)) return fail(error);
+  auto made_fwd = fwd::Forwarder::create(o, listen, gen->sink_address());
+  if (!made_fwd) return fail(made_fwd.error().message);
+  std::unique_ptr<fwd::Forwarder> fwd = std::move(made_fwd).value();
+  if (auto started = fwd->start(); !started) return fail(started.error().message);
   gen->start(listen);
   Run run = run_traffic(*fwd, *gen, o);
   gen->stop();
@@ -133,11 +138,11 @@ int selftest(const fwd::Options& o) {
 
 // Without --selftest: forward from the port to --dest until a signal.
 int forward(const fwd::Options& o) {
-  std::string error;
-  auto fwd = fwd::Forwarder::create(o, address("0.0.0.0", o.port),
-                                    address(o.dest_ip.c_str(), o.dest_port), &error);
-  if (!fwd) return fail(error);
-  if (!fwd->start(&error)) return fail(error);
+  auto made = fwd::Forwarder::create(o, address("0.0.0.0", o.port),
+                                     address(o.dest_ip.c_str(), o.dest_port));
+  if (!made) return fail(made.error().message);
+  std::unique_ptr<fwd::Forwarder> fwd = std::move(made).value();
+  if (auto started = fwd->start(); !started) return fail(started.error().message);
   for (auto next = Clock::now() + std::chrono::seconds(1); ppool::tools::sleep_until(next);
        next += std::chrono::seconds(1)) {
     std::fprintf(stderr, "%llu received, recycle %.3f%%, %llu pages in flight\n",
@@ -159,9 +164,9 @@ int main(int argc, char** argv) {
   ppool::tools::install_stop_handlers();  // first: a signal during setup still cleans up
   fwd::Options options;
   if (auto status = fwd::parse_options(argc, argv, options)) return *status;
-  std::string note, error;
-  if (!fwd::fit_locked_memory(options, &note, &error)) return fail(error);
-  if (!note.empty()) std::fprintf(stderr, "ppool-fwd: %s\n", note.c_str());
+  ppool::Result<std::string> note = fwd::fit_locked_memory(options);
+  if (!note) return fail(note.error().message);
+  if (!note.value().empty()) std::fprintf(stderr, "ppool-fwd: %s\n", note.value().c_str());
   if (options.alloc == fwd::AllocMode::kPool) {
     const std::string telemetry = ppool::tools::start_telemetry("fwd", options.telemetry);
     if (!telemetry.empty()) std::fprintf(stderr, "ppool-fwd: telemetry on %s\n", telemetry.c_str());

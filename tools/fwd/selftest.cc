@@ -9,6 +9,8 @@
 #include <cstring>
 #include <vector>
 
+#include "support/errno_error.h"
+
 namespace fwd {
 namespace {
 
@@ -25,26 +27,27 @@ char verdict_for(std::uint64_t seq) {
 
 // ---- namespaces ----
 
-std::unique_ptr<NetnsPair> NetnsPair::create(std::string* error) {
+ppool::Result<std::unique_ptr<NetnsPair>> NetnsPair::create() {
   auto pair = std::make_unique<NetnsPair>();
-  pair->generator = ppool::tools::Netns::create(error);
-  if (!pair->generator) return nullptr;
-  pair->forwarder = ppool::tools::Netns::create(error);
-  if (!pair->forwarder) return nullptr;
+  for (auto* ns : {&pair->generator, &pair->forwarder}) {
+    ppool::Result<std::unique_ptr<ppool::tools::Netns>> made = ppool::tools::Netns::create();
+    if (!made) return made.error();
+    *ns = std::move(made).value();
+  }
   // The kernel's MACs and one queue each: the generator's flows spread over
   // the forwarder's sockets by SO_REUSEPORT, not by queue.
   const ppool::tools::VethEnd fwd0{pair->forwarder.get(), "fwd0", std::string(kForwarderIp) + "/24",
                                    "", 0};
   const ppool::tools::VethEnd gen0{pair->generator.get(), "gen0", std::string(kGeneratorIp) + "/24",
                                    "", 0};
-  if (!ppool::tools::veth_pair(fwd0, gen0, error)) return nullptr;
+  if (ppool::Result<void> veth = ppool::tools::veth_pair(fwd0, gen0); !veth) return veth.error();
   return pair;
 }
 
 // ---- traffic ----
 
-std::unique_ptr<TrafficGenerator> TrafficGenerator::create(const Options& options, const char* ip,
-                                                           std::string* error) {
+ppool::Result<std::unique_ptr<TrafficGenerator>> TrafficGenerator::create(const Options& options,
+                                                                          const char* ip) {
   std::unique_ptr<TrafficGenerator> gen(new TrafficGenerator(options));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -53,9 +56,9 @@ std::unique_ptr<TrafficGenerator> TrafficGenerator::create(const Options& option
   for (int i = 0; i <= kSources; ++i) {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      *error = std::string("traffic generator socket on ") + ip + ": " + std::strerror(errno);
+      const int err = errno;
       if (fd >= 0) close(fd);
-      return nullptr;
+      return ppool::tools::errno_error(std::string("traffic generator socket on ") + ip, err);
     }
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof big);

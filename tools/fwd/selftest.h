@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "options.h"
+#include "ppool/base.h"
 #include "support/netns.h"
 
 namespace fwd {
@@ -20,9 +21,11 @@ namespace fwd {
 // veth pair (fwd0 - gen0): the support library's harness (support/netns.h),
 // so they vanish with the process, however it ends.
 struct NetnsPair {
-  // Needs CAP_SYS_ADMIN and CAP_NET_ADMIN, iproute2 and the veth driver;
-  // nullptr and why otherwise. The calling thread stays where it is.
-  static std::unique_ptr<NetnsPair> create(std::string* error);
+  // Needs CAP_SYS_ADMIN and CAP_NET_ADMIN, iproute2 and the veth driver.
+  // The calling thread stays where it is.
+  // @return the pair, or kUnsupported (support/netns.h says which step
+  //   failed): what was made is gone.
+  static ppool::Result<std::unique_ptr<NetnsPair>> create();
   static constexpr const char* kForwarderIp = "10.77.0.1";
   static constexpr const char* kGeneratorIp = "10.77.0.2";
   std::unique_ptr<ppool::tools::Netns> forwarder, generator;
@@ -36,8 +39,11 @@ struct NetnsPair {
 class TrafficGenerator {
  public:
   // Sockets on ip (a sink with an ephemeral port, and the sources).
-  static std::unique_ptr<TrafficGenerator> create(const Options& options, const char* ip,
-                                                  std::string* error);
+  // @return the generator, or the failed socket call's error naming ip
+  //   (support/errno_error.h: kInvalidArgument when ip is not this
+  //   namespace's): no socket is left.
+  static ppool::Result<std::unique_ptr<TrafficGenerator>> create(const Options& options,
+                                                                 const char* ip);
   ~TrafficGenerator();
   sockaddr_in sink_address() const { return sink_addr_; }
 

@@ -54,14 +54,16 @@ Measurement measure_stream(Transport transport, std::uint32_t bytes, double seco
   o.transport = transport;
   o.bytes = bytes;
   o.touch = touch;
-  const pid_t pid = spawn_consumer(o, &m.error);
+  const ppool::Result<pid_t> spawned = spawn_consumer(o);
   close(control[1]);
   close(data[0]);
-  if (pid < 0) {
+  if (!spawned) {
+    m.error = spawned.error().message;
     close(control[0]);
     close(data[1]);
     return m;
   }
+  const pid_t pid = spawned.value();
 
   std::vector<std::byte> buf(bytes);
   const auto start = Clock::now();

@@ -8,14 +8,18 @@
 #include <functional>
 #include <string>
 
+#include "ppool/base.h"
 #include "wire.h"
 
 namespace share_tool {
 
 // Starts the consumer: fork, then exec of this very program with the hidden
 // --consumer-fd command line; every descriptor but options' two is closed on
-// exec. -1 (and *error) when it cannot.
-pid_t spawn_consumer(const ConsumerOptions& options, std::string* error);
+// exec.
+// @return its pid, or the failed readlink's or fork's errno as an Error
+//   (support/errno_error.h: kOutOfMemory at a process limit); no process
+//   was started.
+ppool::Result<pid_t> spawn_consumer(const ConsumerOptions& options);
 // Waits for the consumer to exit; its exit status, or 128 + the signal.
 int reap_consumer(pid_t pid);
 // Reads the consumer's Report from fd, waiting up to timeout_ms and calling
@@ -47,8 +51,15 @@ std::string report_error(const Report& report, std::uint64_t sent);
 // The stale-bytes check: a first pool fills every page of a shared region
 // with kMark and gives them back to the allocator; a second pool (with or
 // without kZeroPages) hands fresh pages to a consumer, which counts marks
-// outside each message. The marks it saw, or -1 (and *error).
-long long stale_check(bool zero_pages, std::string* error);
+// outside each message. A check, not setup: like a Measurement or a
+// KillResult it reports what it found, and why it could not when ok is
+// false (a setup step's Error message among the reasons).
+struct StaleResult {
+  bool ok = false;
+  std::string error;        // why not ok
+  std::uint64_t stale = 0;  // the marks the consumer saw
+};
+StaleResult stale_check(bool zero_pages);
 
 struct KillResult {
   bool ok = false;

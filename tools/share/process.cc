@@ -15,16 +15,15 @@
 #include <vector>
 
 #include "harness.h"
+#include "support/errno_error.h"
 
 namespace share_tool {
 
-pid_t spawn_consumer(const ConsumerOptions& o, std::string* error) {
+ppool::Result<pid_t> spawn_consumer(const ConsumerOptions& o) {
   char exe[PATH_MAX];
   const ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (len <= 0) {
-    *error = std::string("cannot find this program (/proc/self/exe): ") + std::strerror(errno);
-    return -1;
-  }
+  if (len <= 0)
+    return ppool::tools::errno_error("cannot find this program (/proc/self/exe)", errno);
   exe[len] = '\0';
   // Everything the child needs is built before the fork: after it, only
   // async-signal-safe calls.
@@ -45,10 +44,7 @@ pid_t spawn_consumer(const ConsumerOptions& o, std::string* error) {
   const int keep[2] = {o.control_fd, o.data_fd};
 
   const pid_t pid = fork();
-  if (pid < 0) {
-    *error = std::string("fork: ") + std::strerror(errno);
-    return -1;
-  }
+  if (pid < 0) return ppool::tools::errno_error("fork", errno);
   if (pid == 0) {
     syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
     for (int fd : keep)

@@ -136,17 +136,20 @@ int selftest(const SelftestOptions& o) {
       static_cast<unsigned long long>(killed.reclaimed), killed.inflight_before,
       killed.inflight_after);
 
-  std::string error;
-  const long long control = stale_check(false, &error);
-  if (control < 0)
-    failures.push_back("stale bytes without kZeroPages: " + error);
-  else if (control == 0)
+  const StaleResult without = stale_check(false);
+  if (!without.ok)
+    failures.push_back("stale bytes without kZeroPages: " + without.error);
+  else if (without.stale == 0)
     failures.push_back("without kZeroPages the consumer saw no stale byte: the check cannot fail");
-  const long long stale = stale_check(true, &error);
-  if (stale < 0)
-    failures.push_back("stale bytes with kZeroPages: " + error);
-  else if (stale > 0)
-    failures.push_back(std::to_string(stale) + " stale bytes seen in fresh pages with kZeroPages");
+  const StaleResult with = stale_check(true);
+  if (!with.ok)
+    failures.push_back("stale bytes with kZeroPages: " + with.error);
+  else if (with.stale > 0)
+    failures.push_back(std::to_string(with.stale) +
+                       " stale bytes seen in fresh pages with kZeroPages");
+  // -1: the check could not run (said above).
+  const long long control = without.ok ? static_cast<long long>(without.stale) : -1;
+  const long long stale = with.ok ? static_cast<long long>(with.stale) : -1;
   std::printf(
       "stale bytes seen by the consumer in fresh pages: %lld with kZeroPages (%lld "
       "without it: the check can fail)\n",

@@ -22,11 +22,13 @@
 #include "ppool/page.h"
 #include "ppool/page_pool.h"
 #include "ppool/share.h"
+#include "support/errno_error.h"
 
 namespace share_tool {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using ppool::Result;
 constexpr std::size_t kBurst = 32;
 
 unsigned order_for(std::uint32_t bytes) {
@@ -42,6 +44,8 @@ struct Session {
   int fd = -1;  // the producer's end of the share socket
   pid_t consumer = -1;
   std::unique_ptr<ppool::ShareProducer> producer;
+  // Why send() or report() failed: the run's loops keep a bool and this,
+  // while the setup steps (open, make_pool, attach) return a Result.
   std::string error;
   // Reap while sending (off for the stale check: every page it hands must
   // come fresh from the allocator, not recycled with this run's own bytes).
@@ -61,17 +65,17 @@ struct Session {
     return status;
   }
 
-  bool make_allocator(std::size_t region_bytes) {
+  // A shared region of region_bytes, and a pool on it.
+  Result<void> open(std::size_t region_bytes, unsigned order, std::uint32_t flags,
+                    const char* name) {
     auto created = ppool::PageAllocator::create({.max_bytes = region_bytes, .shared = true});
-    if (!created) {
-      error = created.error().message;
-      return false;
-    }
+    if (!created) return created.error();
     allocator = std::move(created).value();
-    return true;
+    return make_pool(order, flags, name);
   }
 
-  bool make_pool(unsigned order, std::uint32_t flags, const char* name) {
+  // A pool on the region (after destroy_pool(), a second one).
+  Result<void> make_pool(unsigned order, std::uint32_t flags, const char* name) {
     ppool::PagePoolParams params;
     params.order = order;
     params.allocator = allocator.get();
@@ -79,33 +83,26 @@ struct Session {
     params.pool_size = 1024;
     params.name = name;
     auto created = ppool::PagePool::create(params);
-    if (!created) {
-      error = created.error().message;
-      return false;
-    }
+    if (!created) return created.error();
     pool = created.value();
-    return true;
+    return {};
   }
 
   // Starts the consumer and attaches the producer to the pool.
-  bool attach(ConsumerOptions o, std::uint32_t ring_entries) {
+  Result<void> attach(ConsumerOptions o, std::uint32_t ring_entries) {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-      error = std::string("socketpair: ") + std::strerror(errno);
-      return false;
-    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+      return ppool::tools::errno_error("socketpair", errno);
     o.control_fd = sv[1];
-    consumer = spawn_consumer(o, &error);
+    Result<pid_t> spawned = spawn_consumer(o);
     close(sv[1]);
     fd = sv[0];
-    if (consumer < 0) return false;
+    if (!spawned) return spawned.error();
+    consumer = spawned.value();
     auto attached = ppool::ShareProducer::attach(pool, fd, {.ring_entries = ring_entries});
-    if (!attached) {
-      error = attached.error().message;
-      return false;
-    }
+    if (!attached) return attached.error();
     producer = std::move(attached).value();
-    return true;
+    return {};
   }
 
   // Hands bufs[0..n) whole, waiting for room; false (the pages not handed
@@ -185,9 +182,10 @@ Measurement measure_share(std::uint32_t bytes, double seconds, std::uint32_t rin
   o.bytes = bytes;
   o.touch = touch;
   s.touch = touch;
-  if (!s.make_allocator(region) || !s.make_pool(order, ppool::kZeroPages, "share") ||
-      !s.attach(o, ring_entries)) {
-    m.error = s.error;
+  Result<void> ready = s.open(region, order, ppool::kZeroPages, "share");
+  if (ready) ready = s.attach(o, ring_entries);
+  if (!ready) {
+    m.error = ready.error().message;
     return m;
   }
   const auto start = Clock::now();
@@ -212,13 +210,14 @@ Measurement measure_share(std::uint32_t bytes, double seconds, std::uint32_t rin
   return m;
 }
 
-long long stale_check(bool zero_pages, std::string* error) {
+StaleResult stale_check(bool zero_pages) {
+  StaleResult r;
   Session s;
   constexpr std::uint32_t kBytes = 1500;
   constexpr std::size_t kPages = 256;  // fewer than the region's: every one fresh
-  if (!s.make_allocator(ppool::kChunkBytes) || !s.make_pool(0, 0, "share-first")) {
-    *error = s.error;
-    return -1;
+  if (Result<void> ready = s.open(ppool::kChunkBytes, 0, 0, "share-first"); !ready) {
+    r.error = ready.error().message;
+    return r;
   }
   // The first user: marks every page of the region and gives them all back
   // to the allocator (no kZeroPages: they leave as they are).
@@ -236,12 +235,12 @@ long long stale_check(bool zero_pages, std::string* error) {
     for (ppool::Page* page : all) ppool::put_page(page);
   }
   if (std::uint32_t left = s.destroy_pool()) {
-    *error = "the first pool kept " + std::to_string(left) + " pages";
-    return -1;
+    r.error = "the first pool kept " + std::to_string(left) + " pages";
+    return r;
   }
   if (marked < kPages + 1) {
-    *error = "the region gave the first pool only " + std::to_string(marked) + " pages";
-    return -1;
+    r.error = "the region gave the first pool only " + std::to_string(marked) + " pages";
+    return r;
   }
   // The second user: fresh pages to the consumer, which counts the marks.
   ConsumerOptions o;
@@ -249,10 +248,12 @@ long long stale_check(bool zero_pages, std::string* error) {
   o.bytes = kBytes;
   o.page_bytes = static_cast<std::uint32_t>(ppool::kPageSize);
   s.reap_while_sending = false;
-  if (!s.make_pool(0, zero_pages ? std::uint32_t{ppool::kZeroPages} : 0u, "share-second") ||
-      !s.attach(o, 1024)) {
-    *error = s.error;
-    return -1;
+  Result<void> ready =
+      s.make_pool(0, zero_pages ? std::uint32_t{ppool::kZeroPages} : 0u, "share-second");
+  if (ready) ready = s.attach(o, 1024);
+  if (!ready) {
+    r.error = ready.error().message;
+    return r;
   }
   std::uint64_t seq = 0, none = 0;
   Report report{};
@@ -260,16 +261,15 @@ long long stale_check(bool zero_pages, std::string* error) {
       s.send(kPages, kBytes, &seq) && s.send(1, kBytes, &none, true) && s.report(&report);
   const int status = s.finish();
   const std::uint32_t left = s.destroy_pool();
-  if (!ok) {
-    *error = s.error;
-    return -1;
-  }
-  if (status != 0 || report.bad || report.messages != kPages || left) {
-    *error = "the stale-bytes run failed (consumer status " + std::to_string(status) + ", " +
-             std::to_string(report.bad) + " bad messages, " + std::to_string(left) + " pages left)";
-    return -1;
-  }
-  return static_cast<long long>(report.stale_bytes);
+  if (!ok)
+    r.error = s.error;
+  else if (status != 0 || report.bad || report.messages != kPages || left)
+    r.error = "the stale-bytes run failed (consumer status " + std::to_string(status) + ", " +
+              std::to_string(report.bad) + " bad messages, " + std::to_string(left) +
+              " pages left)";
+  r.stale = report.stale_bytes;
+  r.ok = r.error.empty();
+  return r;
 }
 
 KillResult kill_check() {
@@ -280,13 +280,13 @@ KillResult kill_check() {
   o.transport = Transport::kShare;
   o.bytes = kBytes;
   o.hold = kHold;  // it gives back messages 0..63 and keeps 64..127
-  if (!s.make_allocator(ppool::kChunkBytes) || !s.make_pool(0, ppool::kZeroPages, "share-kill")) {
-    r.error = s.error;
+  if (Result<void> ready = s.open(ppool::kChunkBytes, 0, ppool::kZeroPages, "share-kill"); !ready) {
+    r.error = ready.error().message;
     return r;
   }
   r.inflight_before = s.pool->inflight();
-  if (!s.attach(o, 256)) {
-    r.error = s.error;
+  if (Result<void> attached = s.attach(o, 256); !attached) {
+    r.error = attached.error().message;
     return r;
   }
   std::uint64_t seq = 0;

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <utility>
 
+#include "support/errno_error.h"
+
 namespace ppool::tools {
 namespace {
 
@@ -29,29 +31,21 @@ std::string errno_text(const std::string& path, const char* what) {
 
 }  // namespace
 
-std::optional<TelemetryClient> TelemetryClient::connect(const std::string& path,
-                                                        std::string* error) {
+Result<TelemetryClient> TelemetryClient::connect(const std::string& path) {
   sockaddr_un addr{};
-  if (path.empty() || path.size() >= sizeof addr.sun_path) {
-    *error = path + ": not a usable Unix socket path";
-    return std::nullopt;
-  }
+  if (path.empty() || path.size() >= sizeof addr.sun_path)
+    return Error{Errc::kInvalidArgument, path + ": not a usable Unix socket path"};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.data(), path.size());
   const int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *error = errno_text(path, "socket");
-    return std::nullopt;
-  }
+  if (fd < 0) return errno_error(path + ": socket", errno);
   TelemetryClient client(fd, path);
   const timeval timeout{kReplyTimeoutS, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    *error = errno_text(path, "connect");
-    return std::nullopt;
-  }
-  if (!client.read_hello(error)) return std::nullopt;
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
+    return errno_error(path + ": connect", errno);
+  if (Result<void> hello = client.read_hello(); !hello) return hello.error();
   return client;
 }
 
@@ -66,21 +60,21 @@ TelemetryClient::~TelemetryClient() {
   if (fd_ >= 0) close(fd_);
 }
 
-bool TelemetryClient::read_hello(std::string* error) {
-  std::optional<JsonValue> hello = receive(error);
-  if (!hello) return false;
+Result<void> TelemetryClient::read_hello() {
+  std::string error;
+  std::optional<JsonValue> hello = receive(&error);
+  if (!hello) return Error{Errc::kInvalidArgument, error};
   const JsonValue* pid = hello->get("pid");
   const JsonValue* max_len = hello->get("max_output_len");
   const JsonValue* version = hello->get("version");
   if (!pid || !pid->i64() || !max_len || !max_len->u64() || !version ||
-      !version->is(JsonValue::Kind::kString)) {
-    *error = path_ + ": not a ppool telemetry endpoint (its hello: " + hello->dump() + ")";
-    return false;
-  }
+      !version->is(JsonValue::Kind::kString))
+    return Error{Errc::kInvalidArgument,
+                 path_ + ": not a ppool telemetry endpoint (its hello: " + hello->dump() + ")"};
   pid_ = *pid->i64();
   version_ = version->text;
   max_output_len_ = static_cast<std::size_t>(std::min(*max_len->u64(), kMaxReply));
-  return true;
+  return {};
 }
 
 std::optional<JsonValue> TelemetryClient::receive(std::string* error) {
@@ -102,13 +96,13 @@ std::optional<JsonValue> TelemetryClient::receive(std::string* error) {
     return std::nullopt;
   }
   buffer.resize(static_cast<std::size_t>(n));
-  std::string why;
-  std::optional<JsonValue> value = parse_json(buffer, &why);
-  if (!value || !value->is(JsonValue::Kind::kObject)) {
-    *error = path_ + ": a reply that is not a JSON object (" + why + ")";
+  Result<JsonValue> value = parse_json(buffer);
+  if (!value || !value.value().is(JsonValue::Kind::kObject)) {
+    *error = path_ + ": a reply that is not a JSON object (" +
+             (value ? "" : value.error().message) + ")";
     return std::nullopt;
   }
-  return value;
+  return std::move(value).value();
 }
 
 Reply TelemetryClient::command(std::string_view command) {

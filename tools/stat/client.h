@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "ppool/base.h"
 #include "support/json_value.h"
 
 namespace ppool::tools {
@@ -31,10 +32,13 @@ struct Reply {
 
 class TelemetryClient {
  public:
-  // Connects to the endpoint at path and reads its hello; nullopt with
-  // *error naming the path when nothing answers there (ENOENT, ECONNREFUSED)
-  // or what answers is no ppool endpoint.
-  static std::optional<TelemetryClient> connect(const std::string& path, std::string* error);
+  // Connects to the endpoint at path and reads its hello.
+  // @return the client, or, naming the path (no socket is left open):
+  //   kInvalidArgument nothing answers there (ENOENT, ECONNREFUSED), the path
+  //                    is no usable socket path, or what answers is no
+  //                    ppool endpoint (no hello in time, or not ppool's);
+  //   the failed socket call's other errors (support/errno_error.h).
+  static Result<TelemetryClient> connect(const std::string& path);
 
   TelemetryClient(TelemetryClient&& other) noexcept;
   TelemetryClient& operator=(TelemetryClient&&) = delete;
@@ -51,9 +55,11 @@ class TelemetryClient {
  private:
   TelemetryClient(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
   // One message from the endpoint; nullopt with *error when the connection
-  // is gone or the message is not JSON.
+  // is gone or the message is not JSON. Not a Result: it serves command()
+  // too, whose outcome is a Reply (a lost connection is kLost there, an
+  // outcome of the run that no Errc names).
   std::optional<JsonValue> receive(std::string* error);
-  bool read_hello(std::string* error);
+  Result<void> read_hello();
 
   int fd_;
   std::string path_;

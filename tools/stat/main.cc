@@ -105,16 +105,16 @@ int fail(const std::string& message) {
 
 // The endpoints to read: --socket's, or every one found that answers.
 std::optional<int> connect_all(const Options& o, std::vector<ppool::tools::TelemetryClient>& out) {
-  std::string error;
   if (!o.socket.empty()) {
-    auto client = ppool::tools::TelemetryClient::connect(o.socket, &error);
-    if (!client) return fail(error);
-    out.push_back(std::move(*client));
+    auto client = ppool::tools::TelemetryClient::connect(o.socket);
+    if (!client) return fail(client.error().message);
+    out.push_back(std::move(client).value());
     return std::nullopt;
   }
+  // An endpoint that does not answer (a stale socket file) is skipped.
   for (const std::string& path : ppool::tools::find_endpoints())
-    if (auto client = ppool::tools::TelemetryClient::connect(path, &error))
-      out.push_back(std::move(*client));
+    if (auto client = ppool::tools::TelemetryClient::connect(path))
+      out.push_back(std::move(client).value());
   if (out.empty())
     return fail(
         "no telemetry endpoint found (start a process with "

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ppool/base.h"
 #include "support/json.h"  // json_quote and JsonWriter, for dump()
 
 namespace ppool::tools {
@@ -78,15 +79,14 @@ class Parser {
  public:
   explicit Parser(std::string_view text) : s_(text) {}
 
-  std::optional<JsonValue> document(std::string* error) {
+  Result<JsonValue> document() {
     std::optional<JsonValue> v = value(0);
     skip_space();
     if (v && pos_ != s_.size()) bad("trailing text");
-    if (!error_.empty()) {
-      if (error) *error = error_ + " at byte " + std::to_string(pos_);
-      return std::nullopt;
-    }
-    return v;
+    if (!v) bad("not a value");  // kept only when nothing said why before
+    if (!error_.empty())
+      return Error{Errc::kInvalidArgument, error_ + " at byte " + std::to_string(pos_)};
+    return std::move(*v);
   }
 
  private:
@@ -287,10 +287,14 @@ class Parser {
 
 }  // namespace json_detail
 
-// The JSON document text, or nullopt with *error (when given) saying what
-// is wrong and where.
-inline std::optional<JsonValue> parse_json(std::string_view text, std::string* error = nullptr) {
-  return json_detail::Parser(text).document(error);
+// The JSON document text. A Result, as the programs' setup returns, though
+// it is no setup step: it reads what a telemetry endpoint sent, once per
+// reply, where a message saying what is wrong and where is what the caller
+// prints, and Result is the programs' one way to carry one.
+// @return the document, or kInvalidArgument: the text is not one JSON
+//   document; the message says what is wrong and at which byte.
+inline Result<JsonValue> parse_json(std::string_view text) {
+  return json_detail::Parser(text).document();
 }
 
 }  // namespace ppool::tools

@@ -10,6 +10,7 @@
 #include "support/quiet_command.h"
 
 namespace ppool::tools {
+
 namespace {
 
 // An fd for the calling thread's network namespace, or -1.
@@ -37,23 +38,20 @@ bool bring_up(const VethEnd& end) {
 
 }  // namespace
 
-std::unique_ptr<Netns> Netns::create(std::string* error) {
+Result<std::unique_ptr<Netns>> Netns::create() {
   NetnsReturn back;  // unshare() moves the calling thread; this moves it home
-  if (!back.ok()) {
-    *error = std::string("cannot open /proc/thread-self/ns/net: ") + std::strerror(errno);
-    return nullptr;
-  }
+  if (!back.ok())
+    return Error{Errc::kUnsupported,
+                 std::string("cannot open /proc/thread-self/ns/net: ") + std::strerror(errno)};
   int fd = -1;
-  if (unshare(CLONE_NEWNET) != 0 || (fd = this_netns()) < 0) {
-    *error = std::string("cannot create a network namespace (needs root or CAP_SYS_ADMIN): ") +
-             std::strerror(errno);
-    return nullptr;
-  }
+  if (unshare(CLONE_NEWNET) != 0 || (fd = this_netns()) < 0)
+    return Error{Errc::kUnsupported,
+                 std::string("cannot create a network namespace (needs root or CAP_SYS_ADMIN): ") +
+                     std::strerror(errno)};
   std::unique_ptr<Netns> ns(new Netns(fd));
-  if (!ip_in(*ns, {"link", "set", "lo", "up"})) {
-    *error = "cannot bring up lo in a new network namespace (is iproute2 installed?)";
-    return nullptr;
-  }
+  if (!ip_in(*ns, {"link", "set", "lo", "up"}))
+    return Error{Errc::kUnsupported,
+                 "cannot bring up lo in a new network namespace (is iproute2 installed?)"};
   return ns;
 }
 
@@ -61,10 +59,10 @@ Netns::~Netns() {
   close(fd_);
 }
 
-bool Netns::enter(std::string* error) const {
-  if (setns(fd_, CLONE_NEWNET) == 0) return true;
-  *error = std::string("cannot enter a network namespace: ") + std::strerror(errno);
-  return false;
+Result<void> Netns::enter() const {
+  if (setns(fd_, CLONE_NEWNET) == 0) return {};
+  return Error{Errc::kUnsupported,
+               std::string("cannot enter a network namespace: ") + std::strerror(errno)};
 }
 
 std::string Netns::path() const {
@@ -81,8 +79,7 @@ NetnsReturn::~NetnsReturn() {
 
 bool ip_in(const Netns& ns, const std::vector<std::string>& args) {
   NetnsReturn back;
-  std::string error;
-  if (!back.ok() || !ns.enter(&error)) return false;
+  if (!back.ok() || !ns.enter()) return false;
   std::vector<std::string> argv{"ip"};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_quiet(argv);  // the child starts in this thread's namespace
@@ -90,8 +87,7 @@ bool ip_in(const Netns& ns, const std::vector<std::string>& args) {
 
 bool set_sysctl(const Netns& ns, const std::string& net_path, const std::string& value) {
   NetnsReturn back;
-  std::string error;
-  if (!back.ok() || !ns.enter(&error)) return false;
+  if (!back.ok() || !ns.enter()) return false;
   // /proc/sys/net is the namespace of the thread that opens it.
   const int fd = open(("/proc/sys/net/" + net_path).c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return false;
@@ -100,7 +96,7 @@ bool set_sysctl(const Netns& ns, const std::string& net_path, const std::string&
   return ok;
 }
 
-bool veth_pair(const VethEnd& a, const VethEnd& b, std::string* error) {
+Result<void> veth_pair(const VethEnd& a, const VethEnd& b) {
   // Made in a's namespace, the far end sent to b's by its path.
   std::vector<std::string> add{"link", "add", a.name};
   for (std::string& option : link_options(a)) add.push_back(std::move(option));
@@ -110,11 +106,10 @@ bool veth_pair(const VethEnd& a, const VethEnd& b, std::string* error) {
   bool ok = ip_in(*a.ns, add);
   if (ok) step = "ip addr add / link set up";
   ok = ok && bring_up(a) && bring_up(b);
-  if (!ok)
-    *error = "cannot set up the veth pair " + a.name + "/" + b.name +
-             " between the namespaces: " + step +
-             " failed (is iproute2 installed, the veth driver there?)";
-  return ok;
+  if (ok) return {};
+  return Error{Errc::kUnsupported, "cannot set up the veth pair " + a.name + "/" + b.name +
+                                       " between the namespaces: " + step +
+                                       " failed (is iproute2 installed, the veth driver there?)"};
 }
 
 }  // namespace ppool::tools

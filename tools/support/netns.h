@@ -25,19 +25,25 @@
 #include <string>
 #include <vector>
 
+#include "ppool/base.h"
+
 namespace ppool::tools {
 
 class Netns {
  public:
   // A new, empty namespace with its loopback up; the calling thread stays
-  // where it is. nullptr and why otherwise.
-  static std::unique_ptr<Netns> create(std::string* error);
+  // where it is.
+  // @return the namespace, or kUnsupported (no /proc, no CAP_SYS_ADMIN, no
+  //   iproute2): nothing was made, the thread is where it was.
+  static Result<std::unique_ptr<Netns>> create();
   ~Netns();  // the namespace goes when its last socket, thread and process do
   Netns(const Netns&) = delete;
   Netns& operator=(const Netns&) = delete;
 
-  // Moves the calling thread into the namespace; false and why.
-  bool enter(std::string* error) const;
+  // Moves the calling thread into the namespace.
+  // @return success, or kUnsupported (setns refused: no CAP_SYS_ADMIN): the
+  //   thread is where it was.
+  Result<void> enter() const;
   // What iproute2 takes for the namespace where it takes a name ("... netns
   // PATH"): a path to our fd, which it opens as a file since it has a '/'.
   std::string path() const;
@@ -49,7 +55,7 @@ class Netns {
 
 // Remembers the calling thread's namespace and moves the thread back there
 // when destroyed (setns to where it was cannot fail): a step taken inside
-// another namespace is `NetnsReturn back; ns.enter(&error); ...`. Costs an
+// another namespace is `NetnsReturn back; if (ns.enter()) ...`. Costs an
 // open() and a close(); ok() is false when /proc could not be opened (then
 // it moves nothing). Made and destroyed on the same thread.
 class NetnsReturn {
@@ -65,7 +71,9 @@ class NetnsReturn {
 };
 
 // Runs `ip args...` in ns to the end, quietly (quiet_command.h: a stop
-// signal meanwhile does not cut it short); true when it exits 0.
+// signal meanwhile does not cut it short); true when it exits 0. A bool,
+// not a Result: it has no message to give (ip's own went to /dev/null), and
+// its callers name the step that failed.
 bool ip_in(const Netns& ns, const std::vector<std::string>& args);
 
 // Writes value to a file under /proc/sys/net (per namespace) as seen from
@@ -81,8 +89,10 @@ struct VethEnd {
   unsigned queues = 0;  // RX and TX queues; 0 for the driver's default (1)
 };
 
-// The pair a <-> b, each end in its namespace, addressed and up; false and
-// which step failed otherwise.
-bool veth_pair(const VethEnd& a, const VethEnd& b, std::string* error);
+// The pair a <-> b, each end in its namespace, addressed and up.
+// @return success, or kUnsupported naming the step that failed (no
+//   iproute2, no veth driver, no CAP_NET_ADMIN): what was made stays, and
+//   goes with the namespaces.
+Result<void> veth_pair(const VethEnd& a, const VethEnd& b);
 
 }  // namespace ppool::tools

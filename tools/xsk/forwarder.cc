@@ -65,7 +65,7 @@ class Queue {
   ppool::MpscRing<void*> redirect_in{kRingSize};
   QueueCounters counters;
   std::atomic<bool> ready{false}, failed{false};
-  std::string error;
+  ppool::Result<void> setup;  // bind_thread()'s, read by start() once failed is set
 
  private:
   void round(bool final);
@@ -192,7 +192,8 @@ void Queue::round(bool final) {
 }
 
 void Queue::run(std::atomic<bool>& stop) {
-  if (!io_.bind_thread(&error)) {
+  setup = io_.bind_thread();
+  if (!setup) {
     failed = true;
     fwd_.quiesced.fetch_add(1);
     return;
@@ -220,43 +221,39 @@ void Queue::run(std::atomic<bool>& stop) {
 Forwarder::Forwarder(const Options& options, const Ports& ports)
     : options_(options), ports_(ports) {}
 
-std::unique_ptr<Forwarder> Forwarder::create(const Options& options, const Ports& ports,
-                                             std::string* error) {
+ppool::Result<std::unique_ptr<Forwarder>> Forwarder::create(const Options& options,
+                                                            const Ports& ports) {
+  using ppool::Errc;
+  using ppool::Error;
   std::unique_ptr<Forwarder> fwd(new Forwarder(options, ports));
   fwd->backend_ = options.alloc == AllocMode::kPool ? make_pool_backend() : make_stack_backend();
-  if (!fwd->backend_) {
-    *error = "--alloc pool needs the ppool_xsk library, which this build does not have";
-    return nullptr;
-  }
+  if (!fwd->backend_)
+    return Error{Errc::kUnsupported,
+                 "--alloc pool needs the ppool_xsk library, which this build does not have"};
   const int in_ifindex = static_cast<int>(if_nametoindex(ports.in_dev.c_str()));
-  if (!in_ifindex || !if_nametoindex(ports.out_dev.c_str())) {
-    *error = "no interface " + (in_ifindex ? ports.out_dev : ports.in_dev);
-    return nullptr;
-  }
-  // One failure convention at the library's edge (Result), the tool's own
-  // (bool + message) inside it.
-  auto failed = [error](const ppool::Result<void>& done) {
-    if (!done) *error = done.error().message;
-    return !done;
-  };
-  if (failed(fwd->xdp_.load(static_cast<unsigned>(options.queues)))) return nullptr;
-  if (!fwd->backend_->create(options, ports, error)) return nullptr;
+  if (!in_ifindex || !if_nametoindex(ports.out_dev.c_str()))
+    return Error{Errc::kInvalidArgument,
+                 "no interface " + (in_ifindex ? ports.out_dev : ports.in_dev)};
+  if (auto loaded = fwd->xdp_.load(static_cast<unsigned>(options.queues)); !loaded)
+    return loaded.error();
+  if (auto created = fwd->backend_->create(options, ports); !created) return created.error();
   for (int q = 0; q < options.queues; ++q) {
     QueueIo& io = fwd->backend_->queue(q);
     fwd->queues_.push_back(std::make_unique<Queue>(*fwd, io, fwd->ports_, q));
-    if (failed(fwd->xdp_.add_socket(static_cast<unsigned>(q), io.rx_fd()))) return nullptr;
+    if (auto added = fwd->xdp_.add_socket(static_cast<unsigned>(q), io.rx_fd()); !added)
+      return added.error();
   }
-  if (failed(fwd->xdp_.attach(in_ifindex))) return nullptr;
+  if (auto attached = fwd->xdp_.attach(in_ifindex); !attached) return attached.error();
   return fwd;
 }
 
-bool Forwarder::start(std::string* error) {
+ppool::Result<void> Forwarder::start() {
   Queue* failed =
       ppool::tools::start_queue_threads(queues_, threads_, [this](Queue* q) { q->run(stop_); });
-  if (!failed) return true;
-  *error = failed->error;
+  if (!failed) return {};
+  ppool::Result<void> why = failed->setup;
   stop();
-  return false;
+  return why;
 }
 
 void Forwarder::stop() {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "options.h"
+#include "ppool/base.h"
 #include "ppool/xsk_redirect.h"
 
 namespace xsk {
@@ -56,7 +57,8 @@ class QueueIo {
   virtual int rx_fd() const = 0;  // the receiving socket (XSKMAP, poll)
   virtual int tx_fd(Port port) const = 0;
   // Called on the queue's thread before its first round.
-  virtual bool bind_thread(std::string* error) = 0;
+  // @return success, or why the queue cannot run (the forwarder stops).
+  virtual ppool::Result<void> bind_thread() = 0;
   // Fills the receiving socket's fill ring with as many frames as fit.
   virtual void refill() = 0;
   // Takes up to max received descriptors off the RX ring.
@@ -127,7 +129,10 @@ class Backend {
  public:
   virtual ~Backend() = default;
   // The UMEM and the sockets of every queue.
-  virtual bool create(const Options& options, const Ports& ports, std::string* error) = 0;
+  // @return success, or the UMEM's or a socket's error (kOutOfMemory,
+  //   kUnsupported, kInvalidArgument for a queue the device lacks), its
+  //   message naming which; teardown() frees what was made.
+  virtual ppool::Result<void> create(const Options& options, const Ports& ports) = 0;
   virtual QueueIo& queue(int index) = 0;
   // After every queue thread ended: sockets closed, frames home, memory freed.
   virtual Teardown teardown() = 0;
@@ -154,11 +159,21 @@ class Queue;
 
 class Forwarder {
  public:
-  static std::unique_ptr<Forwarder> create(const Options& options, const Ports& ports,
-                                           std::string* error);
+  // The frame memory, the sockets and the XDP program on ports.in_dev.
+  // @return the forwarder, or on failure (what was made is gone):
+  //   kUnsupported     --alloc pool in a build without ppool_xsk, or what
+  //                    the kernel refused (AF_XDP, XDP, a permission);
+  //   kInvalidArgument no such interface, or a queue it lacks;
+  //   kOutOfMemory     the UMEM could not be mapped or locked;
+  //   the library's own errors (XskRedirect, XskUmem, XskQueue), passed on.
+  static ppool::Result<std::unique_ptr<Forwarder>> create(const Options& options,
+                                                          const Ports& ports);
   ~Forwarder();
 
-  bool start(std::string* error);
+  // The queue threads.
+  // @return success, or the first queue's bind_thread() error; the
+  //   forwarder is stopped then.
+  ppool::Result<void> start();
   // Stops every queue with frames left on its rings (see forwarder.cc),
   // records them, tears down. Idempotent.
   void stop();

@@ -4,7 +4,7 @@
 #include <unistd.h>
 #include <xdp/xsk.h>
 
-#include <cstring>
+#include "support/errno_error.h"
 
 namespace xsk {
 
@@ -13,16 +13,14 @@ StackUmem::~StackUmem() {
   if (area_) munmap(area_, std::size_t{frames_} * frame_size_);
 }
 
-bool StackUmem::create(std::uint32_t frames, std::uint32_t frame_size, std::uint32_t ring_size,
-                       bool lock, xsk_ring_prod* fill, xsk_ring_cons* comp, std::string* error) {
+ppool::Result<void> StackUmem::create(std::uint32_t frames, std::uint32_t frame_size,
+                                      std::uint32_t ring_size, bool lock, xsk_ring_prod* fill,
+                                      xsk_ring_cons* comp) {
   const std::size_t bytes = std::size_t{frames} * frame_size;
   const int populate = lock ? MAP_POPULATE | MAP_LOCKED : 0;
   void* area =
       mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
-  if (area == MAP_FAILED) {
-    *error = std::string("mmap of the UMEM: ") + std::strerror(errno);
-    return false;
-  }
+  if (area == MAP_FAILED) return ppool::tools::errno_error("mmap of the UMEM", errno);
   area_ = static_cast<char*>(area);
   frames_ = frames;
   frame_size_ = frame_size;
@@ -35,10 +33,9 @@ bool StackUmem::create(std::uint32_t frames, std::uint32_t frame_size, std::uint
   int ret = xsk_umem__create(&umem_, area, bytes, fill, comp, &config);
   if (ret != 0) {
     umem_ = nullptr;
-    *error = std::string("xsk_umem__create: ") + std::strerror(-ret);
-    return false;
+    return ppool::tools::errno_error("xsk_umem__create", -ret);
   }
-  return true;
+  return {};
 }
 
 std::uint64_t StackUmem::committed_frames() const {

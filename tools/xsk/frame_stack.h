@@ -6,8 +6,9 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
 #include <vector>
+
+#include "ppool/base.h"
 
 struct xsk_umem;
 struct xsk_ring_prod;
@@ -45,8 +46,12 @@ class StackUmem {
   ~StackUmem();
 
   // lock: populate and lock the mapping up front (MAP_POPULATE | MAP_LOCKED).
-  bool create(std::uint32_t frames, std::uint32_t frame_size, std::uint32_t ring_size, bool lock,
-              xsk_ring_prod* fill, xsk_ring_cons* comp, std::string* error);
+  // @return success, or the failed mmap's or xsk_umem__create's errno as
+  //   an Error (support/errno_error.h: kOutOfMemory when the mapping could
+  //   not be made or locked); the destructor frees what was made.
+  ppool::Result<void> create(std::uint32_t frames, std::uint32_t frame_size,
+                             std::uint32_t ring_size, bool lock, xsk_ring_prod* fill,
+                             xsk_ring_cons* comp);
   xsk_umem* umem() const { return umem_; }
   char* area() const { return area_; }
   std::uint32_t frames() const { return frames_; }

@@ -106,22 +106,25 @@ int selftest(const xsk::Options& o) {
     std::fprintf(stderr, "ppool-xsk: skipped: %s\n", why.c_str());
     return 77;
   }
-  std::string error;
-  auto world = xsk::Topology::create(static_cast<unsigned>(o.queues), &error);
-  if (!world) return fail(error);
-  if (!world->enter_forwarder(&error)) return fail(error);
+  auto made = xsk::Topology::create(static_cast<unsigned>(o.queues));
+  if (!made) return fail(made.error().message);
+  std::unique_ptr<xsk::Topology> world = std::move(made).value();
+  if (auto entered = world->enter_forwarder(); !entered) return fail(entered.error().message);
   xsk::Ports ports{"f0", "f1", {}, {}, true};
   std::memcpy(ports.out_src, xsk::Topology::kFwdOutMac, 6);
   std::memcpy(ports.out_dst, xsk::Topology::kSinkMac, 6);
-  auto fwd = xsk::Forwarder::create(o, ports, &error);
-  if (!fwd) return fail(error);
-  if (!fwd->start(&error)) return fail(error);
+  auto made_fwd = xsk::Forwarder::create(o, ports);
+  if (!made_fwd) return fail(made_fwd.error().message);
+  std::unique_ptr<xsk::Forwarder> fwd = std::move(made_fwd).value();
+  if (auto started = fwd->start(); !started) return fail(started.error().message);
   const xsk::LinkStats gen0 = world->generator_stats(), sink0 = world->sink_stats();
   const xsk::SocketDrops drops0 = fwd->socket_drops();
   // The pools' warm-up (pool_backend.cc) is done: the recycle ratio counts
   // the traffic's allocations from here (and, apart, with the warm-up's).
   const xsk::AllocCounts traffic_allocs = fwd->alloc_counts();
-  if (!ppool::tools::stopping() && !world->start_traffic(o, &error)) return fail(error);
+  if (!ppool::tools::stopping()) {
+    if (auto started = world->start_traffic(o); !started) return fail(started.error().message);
+  }
 
   // The steady state is what follows the first second (the pools warm up in
   // it); a run shorter than two seconds is measured whole (clock.h).
@@ -167,7 +170,7 @@ int selftest(const xsk::Options& o) {
 
   // The teardown under load: traffic again, the forwarder stopped while
   // trafgen still sends, so that frames sit on every ring.
-  if (!ppool::tools::stopping() && world->start_traffic(o, &error))
+  if (!ppool::tools::stopping() && world->start_traffic(o))
     ppool::tools::sleep_until(Clock::now() + std::chrono::milliseconds(300));
   fwd->stop();
   std::fprintf(stderr, "received per queue:%s\n", fwd->received_per_queue().c_str());
@@ -242,10 +245,10 @@ int forward(const xsk::Options& o) {
     std::sscanf(o.next_hop.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]);
     for (int i = 0; i < 6; ++i) ports.out_dst[i] = static_cast<unsigned char>(v[i]);
   }
-  std::string error;
-  auto fwd = xsk::Forwarder::create(o, ports, &error);
-  if (!fwd) return fail(error);
-  if (!fwd->start(&error)) return fail(error);
+  auto made = xsk::Forwarder::create(o, ports);
+  if (!made) return fail(made.error().message);
+  std::unique_ptr<xsk::Forwarder> fwd = std::move(made).value();
+  if (auto started = fwd->start(); !started) return fail(started.error().message);
   for (auto next = Clock::now() + std::chrono::seconds(1); ppool::tools::sleep_until(next);
        next += std::chrono::seconds(1)) {
     std::fprintf(stderr, "%llu received, %llu forwarded, recycle %.4f%%, %llu frames out\n",

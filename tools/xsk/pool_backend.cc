@@ -34,10 +34,10 @@ constexpr unsigned kTxPoolSize = 64;  // the sending sockets' pools never alloca
 // on the TX rings (its own and the sending sockets').
 constexpr std::size_t kWarmPages = 3 * kRingSize;
 
-std::unique_ptr<ppool::XskQueue> open_queue(ppool::XskUmem& umem, const std::string& dev,
-                                            std::uint32_t queue, std::uint32_t rx_size,
-                                            unsigned pool_size, const std::string& pool_name,
-                                            std::string* error) {
+// XskQueue::create's error, its message prefixed with the device and queue.
+ppool::Result<std::unique_ptr<ppool::XskQueue>> open_queue(
+    ppool::XskUmem& umem, const std::string& dev, std::uint32_t queue, std::uint32_t rx_size,
+    unsigned pool_size, const std::string& pool_name) {
   ppool::XskQueueParams params;
   params.ifname = dev;
   params.queue_id = queue;
@@ -48,10 +48,9 @@ std::unique_ptr<ppool::XskQueue> open_queue(ppool::XskUmem& umem, const std::str
   params.pool_name = pool_name;
   params.pool_size = pool_size;
   auto created = ppool::XskQueue::create(umem, params);
-  if (!created) {
-    *error = dev + " queue " + std::to_string(queue) + ": " + created.error().message;
-    return nullptr;
-  }
+  if (!created)
+    return ppool::Error{created.error().code,
+                        dev + " queue " + std::to_string(queue) + ": " + created.error().message};
   return std::move(created.value());
 }
 
@@ -70,7 +69,7 @@ class PoolQueue final : public QueueIo {
   // (kWarmPages): those pages are committed and their
   // descriptors touched before the traffic, not as page faults during it.
   // What a queue needs beyond that still comes from the allocator.
-  bool bind_thread(std::string*) override {
+  ppool::Result<void> bind_thread() override {
     in_->bind_owner();
     out_->bind_owner();
     ppool::PagePool& pool = in_->pool();
@@ -85,7 +84,7 @@ class PoolQueue final : public QueueIo {
     for (std::size_t i = 0; i < got; ++i)
       *static_cast<volatile char*>(ppool::page_address(pages[i])) = 0;
     ppool::put_page_bulk(pages.data(), got);
-    return true;
+    return {};
   }
 
   void refill() override { in_->refill(kRingSize); }
@@ -201,7 +200,7 @@ class PoolBackend final : public Backend {
     if (!torn_down_) teardown();
   }
 
-  bool create(const Options& options, const Ports& ports, std::string* error) override {
+  ppool::Result<void> create(const Options& options, const Ports& ports) override {
     const auto queues = static_cast<std::uint32_t>(options.queues);
     ppool::XskUmemParams params;
     params.frames = queues * kUmemFramesPerQueue;
@@ -209,10 +208,7 @@ class PoolBackend final : public Backend {
     params.fill_size = kRingSize;
     params.comp_size = kRingSize;
     auto umem = ppool::XskUmem::create(params);
-    if (!umem) {
-      *error = "UMEM: " + umem.error().message;
-      return false;
-    }
+    if (!umem) return ppool::Error{umem.error().code, "UMEM: " + umem.error().message};
     umem_ = std::move(umem.value());
     // The first socket of a UMEM is its registration: the kernel frees what
     // it held only when the UMEM goes. Where the sending interface has a
@@ -224,21 +220,24 @@ class PoolBackend final : public Backend {
     // UMEM unusable, so it is not tried blindly.
     const std::string spare =
         "/sys/class/net/" + ports.out_dev + "/queues/rx-" + std::to_string(queues);
-    if (ports.spare_queue || access(spare.c_str(), F_OK) == 0)
-      registration_ = open_queue(*umem_, ports.out_dev, queues, kTxOnlyRxSize, kTxPoolSize,
-                                 "xsk registration", error);
-    if (!registration_ && !error->empty()) return false;
+    if (ports.spare_queue || access(spare.c_str(), F_OK) == 0) {
+      auto registration =
+          open_queue(*umem_, ports.out_dev, queues, kTxOnlyRxSize, kTxPoolSize, "xsk registration");
+      if (!registration) return registration.error();
+      registration_ = std::move(registration).value();
+    }
     for (std::uint32_t q = 0; q < queues; ++q) {
       const std::string n = std::to_string(q);
       auto in = open_queue(*umem_, ports.in_dev, q, kRingSize, kRxPoolSize,
-                           "xsk " + ports.in_dev + " rxq" + n, error);
-      if (!in) return false;
+                           "xsk " + ports.in_dev + " rxq" + n);
+      if (!in) return in.error();
       auto out = open_queue(*umem_, ports.out_dev, q, kTxOnlyRxSize, kTxPoolSize,
-                            "xsk " + ports.out_dev + " txq" + n, error);
-      if (!out) return false;
-      queues_.push_back(std::make_unique<PoolQueue>(*umem_, std::move(in), std::move(out)));
+                            "xsk " + ports.out_dev + " txq" + n);
+      if (!out) return out.error();
+      queues_.push_back(
+          std::make_unique<PoolQueue>(*umem_, std::move(in).value(), std::move(out).value()));
     }
-    return true;
+    return {};
   }
 
   QueueIo& queue(int index) override { return *queues_[static_cast<std::size_t>(index)]; }

@@ -17,6 +17,11 @@
 extern char** environ;
 
 namespace xsk {
+
+using ppool::Errc;
+using ppool::Error;
+using ppool::Result;
+
 namespace {
 
 // Where program is, in $PATH or the sbin directories a user's PATH may
@@ -61,26 +66,29 @@ std::string Topology::missing() {
   // unmounted, runs the selftest as it is; tests/xsk/selftest.sh checks it.
   if (find_program("ip").empty()) return "needs iproute2 (ip)";
   if (find_program("trafgen").empty()) return "needs trafgen (Debian package netsniff-ng)";
-  std::string error;
-  if (!ppool::tools::Netns::create(&error)) return error;
+  if (auto ns = ppool::tools::Netns::create(); !ns) return ns.error().message;
   return "";
 }
 
-std::unique_ptr<Topology> Topology::create(unsigned queues, std::string* error) {
+Result<std::unique_ptr<Topology>> Topology::create(unsigned queues) {
   using ppool::tools::Netns;
   using ppool::tools::VethEnd;
   std::unique_ptr<Topology> t(new Topology);
   t->conf_path_ = "/tmp/ppool-xsk-" + std::to_string(getpid()) + ".trafgen";
-  for (auto* ns : {&t->gen_ns_, &t->fwd_ns_, &t->sink_ns_})
-    if (!(*ns = Netns::create(error))) return nullptr;
+  for (auto* ns : {&t->gen_ns_, &t->fwd_ns_, &t->sink_ns_}) {
+    Result<std::unique_ptr<Netns>> made = Netns::create();
+    if (!made) return made.error();
+    *ns = std::move(made).value();
+  }
   // f1 and s0: one queue more, for the UMEM's registration socket.
-  if (!ppool::tools::veth_pair(
-          VethEnd{t->gen_ns_.get(), "g0", "10.78.0.2/24", mac_text(kGenMac), queues},
-          VethEnd{t->fwd_ns_.get(), "f0", "10.78.0.1/24", mac_text(kFwdInMac), queues}, error) ||
-      !ppool::tools::veth_pair(
-          VethEnd{t->fwd_ns_.get(), "f1", "10.78.1.1/24", mac_text(kFwdOutMac), queues + 1},
-          VethEnd{t->sink_ns_.get(), "s0", "10.78.1.2/24", mac_text(kSinkMac), queues + 1}, error))
-    return nullptr;
+  Result<void> veth = ppool::tools::veth_pair(
+      VethEnd{t->gen_ns_.get(), "g0", "10.78.0.2/24", mac_text(kGenMac), queues},
+      VethEnd{t->fwd_ns_.get(), "f0", "10.78.0.1/24", mac_text(kFwdInMac), queues});
+  if (veth)
+    veth = ppool::tools::veth_pair(
+        VethEnd{t->fwd_ns_.get(), "f1", "10.78.1.1/24", mac_text(kFwdOutMac), queues + 1},
+        VethEnd{t->sink_ns_.get(), "s0", "10.78.1.2/24", mac_text(kSinkMac), queues + 1});
+  if (!veth) return veth.error();
   // No IPv6 chatter (router and neighbour solicitations) in the counts.
   for (auto* ns : {&t->gen_ns_, &t->fwd_ns_, &t->sink_ns_})
     ppool::tools::set_sysctl(**ns, "ipv6/conf/all/disable_ipv6", "1");
@@ -94,19 +102,20 @@ Topology::~Topology() {
   // The namespaces, and the veth pairs in them, go with their fds.
 }
 
-bool Topology::enter_forwarder(std::string* error) {
+Result<void> Topology::enter_forwarder() {
   home_ = std::make_unique<ppool::tools::NetnsReturn>();
-  if (home_->ok() && fwd_ns_->enter(error)) return true;
-  if (!home_->ok()) *error = "cannot open /proc/thread-self/ns/net";
-  home_.reset();
-  return false;
+  Result<void> entered = home_->ok()
+                             ? fwd_ns_->enter()
+                             : Error{Errc::kUnsupported, "cannot open /proc/thread-self/ns/net"};
+  if (!entered) home_.reset();
+  return entered;
 }
 
 void Topology::leave_forwarder() {
   home_.reset();  // moves the thread back
 }
 
-bool Topology::start_traffic(const Options& o, std::string* error) {
+Result<void> Topology::start_traffic(const Options& o) {
   // UDP from g0 to s0's address through f0's MAC; the first payload byte
   // counts 0..15 (the verdict, see forwarder.cc), the source port 1024..1279
   // (so the flows spread over the queues).
@@ -120,10 +129,7 @@ bool Topology::start_traffic(const Options& o, std::string* error) {
   if (payload > 1) conf << ",\n  fill(0x55, " << payload - 1 << ")";
   conf << "\n}\n";
   conf.close();
-  if (!conf) {
-    *error = "cannot write " + conf_path_;
-    return false;
-  }
+  if (!conf) return Error{Errc::kUnsupported, "cannot write " + conf_path_};
   // trafgen's packet socket picks the TX queue by its CPU (a queue per
   // process), so one process a queue reaches every queue of f0.
   const unsigned online = std::max(1u, std::thread::hardware_concurrency());
@@ -148,31 +154,28 @@ bool Topology::start_traffic(const Options& o, std::string* error) {
     // Started from this thread inside the generator's namespace: a spawned
     // process starts in its parent thread's namespaces.
     ppool::tools::NetnsReturn back;
-    ret = back.ok() && gen_ns_->enter(error)
+    ret = back.ok() && gen_ns_->enter()
               ? posix_spawn(&pid, argv[0], &actions, &attr, const_cast<char* const*>(argv), environ)
               : ENOENT;
   }
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
-  if (ret != 0) {
-    *error = std::string("cannot start trafgen: ") + std::strerror(ret);
-    return false;
-  }
+  if (ret != 0)
+    return Error{Errc::kUnsupported, std::string("cannot start trafgen: ") + std::strerror(ret)};
   trafgen_ = pid;
   // Started once g0 has sent something more (trafgen compiles its config
   // first; a second start finds the first one's count).
   const std::uint64_t sent_before = generator_stats().tx_packets;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
-    if (generator_stats().tx_packets > sent_before) return true;
+    if (generator_stats().tx_packets > sent_before) return {};
     if (!traffic_running()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   std::ifstream in(log);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  *error = "trafgen sent nothing: " + text.substr(0, 600);
   stop_traffic();
-  return false;
+  return Error{Errc::kUnsupported, "trafgen sent nothing: " + text.substr(0, 600)};
 }
 
 bool Topology::traffic_running() {
@@ -209,8 +212,7 @@ LinkStats Topology::stats(const ppool::tools::Netns& ns, const char* dev) {
   FILE* p = nullptr;
   {
     ppool::tools::NetnsReturn back;  // popen's child starts in this thread's namespace
-    std::string error;
-    if (back.ok() && ns.enter(&error))
+    if (back.ok() && ns.enter())
       p = popen(("ip -s -j link show dev " + std::string(dev) + " 2>/dev/null").c_str(), "r");
   }
   if (!p) return s;

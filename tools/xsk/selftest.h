@@ -18,6 +18,7 @@
 #include <string>
 
 #include "options.h"
+#include "ppool/base.h"
 #include "support/netns.h"
 
 namespace xsk {
@@ -38,17 +39,24 @@ class Topology {
   // empty. It needs no bpffs (see selftest.cc).
   static std::string missing();
 
-  // The namespaces and veth pairs, queues queues each way; nullptr and why.
-  static std::unique_ptr<Topology> create(unsigned queues, std::string* error);
+  // The namespaces and veth pairs, queues queues each way.
+  // @return the topology, or kUnsupported (support/netns.h: no privilege,
+  //   no iproute2, no veth driver): what was made is gone.
+  static ppool::Result<std::unique_ptr<Topology>> create(unsigned queues);
   ~Topology();
 
   // Moves the calling thread (call it before starting any other) into the
   // forwarder's namespace, and back.
-  bool enter_forwarder(std::string* error);
+  // @return success, or kUnsupported (no /proc, setns refused): the thread
+  //   is where it was.
+  ppool::Result<void> enter_forwarder();
   void leave_forwarder();
 
   // trafgen in the generator's namespace, sending until stop_traffic().
-  bool start_traffic(const Options& options, std::string* error);
+  // @return success, or kUnsupported: its config could not be written, it
+  //   could not start, or it sent nothing within 10 s (the message holds
+  //   the start of its log); no trafgen runs afterwards.
+  ppool::Result<void> start_traffic(const Options& options);
   void stop_traffic();
   bool traffic_running();  // false once trafgen ended by itself (an error)
 

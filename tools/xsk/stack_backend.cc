@@ -8,6 +8,7 @@
 #include "forwarder.h"
 #include "frame_stack.h"
 #include "ppool/ring.h"
+#include "support/errno_error.h"
 
 namespace xsk {
 namespace {
@@ -30,7 +31,7 @@ class StackQueue final : public QueueIo {
   }
   ~StackQueue() override { close_sockets(); }
 
-  bool open(xsk_umem* umem, const Ports& ports, unsigned queue, std::string* error) {
+  ppool::Result<void> open(xsk_umem* umem, const Ports& ports, unsigned queue) {
     xsk_socket_config config{};
     config.rx_size = kRingSize;
     config.tx_size = kRingSize;
@@ -42,10 +43,22 @@ class StackQueue final : public QueueIo {
       ret = xsk_socket__create_shared(&out_, ports.out_dev.c_str(), queue, umem, nullptr, &tx_out_,
                                       &fill_out_, &comp_out_, &config);
     if (ret != 0) {
-      *error = "AF_XDP socket on queue " + std::to_string(queue) + ": " + std::strerror(-ret);
-      return false;
+      // libxdp unmaps a failed socket's rings but leaves their pointers
+      // here: cleared, so that reclaim() finds nothing in them.
+      if (!in_) {
+        rx_ = {};
+        comp_in_ = {};
+        tx_in_ = {};
+        fill_in_ = {};
+      }
+      if (!out_) {
+        comp_out_ = {};
+        tx_out_ = {};
+        fill_out_ = {};
+      }
+      return ppool::tools::errno_error("AF_XDP socket on queue " + std::to_string(queue), -ret);
     }
-    return true;
+    return {};
   }
 
   void close_sockets() {
@@ -56,7 +69,7 @@ class StackQueue final : public QueueIo {
 
   int rx_fd() const override { return xsk_socket__fd(in_); }
   int tx_fd(Port port) const override { return xsk_socket__fd(port == Port::kIn ? in_ : out_); }
-  bool bind_thread(std::string*) override { return true; }
+  ppool::Result<void> bind_thread() override { return {}; }
 
   // addr (a frame's start) back to its home stack.
   void free_frame(std::uint64_t addr) {
@@ -158,6 +171,7 @@ class StackQueue final : public QueueIo {
     const std::uint64_t mask = ~std::uint64_t{kFrameSize - 1};
     std::uint64_t found = 0;
     auto span = [](const std::uint32_t* producer, const std::uint32_t* consumer, auto&& take) {
+      if (!producer) return std::uint32_t{0};  // the ring of a socket never made
       const std::uint32_t end = __atomic_load_n(producer, __ATOMIC_ACQUIRE);
       std::uint32_t n = 0;
       for (std::uint32_t i = __atomic_load_n(consumer, __ATOMIC_ACQUIRE); i != end; ++i, ++n)
@@ -207,19 +221,20 @@ class StackBackend final : public Backend {
     queues_.clear();  // sockets before the UMEM
   }
 
-  bool create(const Options& options, const Ports& ports, std::string* error) override {
+  ppool::Result<void> create(const Options& options, const Ports& ports) override {
     const auto queues = static_cast<std::uint32_t>(options.queues);
     total_ = queues * kFramesPerQueue;
     // The UMEM's own fill and completion rings become queue 0's.
     xsk_ring_prod fill{};
     xsk_ring_cons comp{};
-    if (!umem_.create(total_, kFrameSize, kRingSize, options.lock_umem, &fill, &comp, error))
-      return false;
+    if (auto made = umem_.create(total_, kFrameSize, kRingSize, options.lock_umem, &fill, &comp);
+        !made)
+      return made;
     for (std::uint32_t q = 0; q < queues; ++q) {
       queues_.push_back(std::make_unique<StackQueue>(umem_.area(), q, total_, queues_));
-      if (!queues_.back()->open(umem_.umem(), ports, q, error)) return false;
+      if (auto opened = queues_.back()->open(umem_.umem(), ports, q); !opened) return opened;
     }
-    return true;
+    return {};
   }
 
   QueueIo& queue(int index) override { return *queues_[static_cast<std::size_t>(index)]; }
