@@ -243,12 +243,17 @@ echo "bench_zero: ok"
 python3 - "$B/ppool-bench.json" <<'PY'
 import json, sys
 rows = json.load(open(sys.argv[1]))
-workloads = {"fast_path", "ring_path", "slow_path", "bulk16", "bulk64", "cross_core", "ws256", "ws4096"}
-impls = {"ppool", "dpdk_mempool", "glibc", "jemalloc", "mimalloc", "tcmalloc", "mmap", "baseline"}
+workloads = {"fast_path", "ring_path", "slow_path", "bulk16", "bulk64", "cross_core", "ws256", "ws4096",
+             "cycle_4k", "cycle_16k", "cycle_64k"}
+impls = {"ppool", "dpdk_mempool", "stack", "glibc", "jemalloc", "mimalloc", "tcmalloc", "mmap",
+         "baseline"}
 seen = {(r["workload"], r["impl"]) for r in rows}
 for r in rows:
     assert r["impl"] in impls and r["ns_per_op"] > 0 and r["ops_per_sec"] > 0, r
 assert workloads <= {w for w, i in seen if i == "ppool"}, seen
+# The floor: the bare stack runs the owner-only loops and nothing else.
+stack = {"fast_path", "bulk16", "bulk64", "ws256", "ws4096", "cycle_4k", "cycle_16k", "cycle_64k"}
+assert {w for w, i in seen if i == "stack"} == stack, seen
 # The backings' rows: ppool's alone; the hugetlb ones may be skipped (not root).
 backing = {"slow_path_zero", "slow_path_thp", "fresh_4k", "fresh_zero", "fresh_thp",
            "touch_4k", "touch_thp"}

@@ -73,6 +73,8 @@ std::unique_ptr<Impl> make_dpdk_mempool();
 // glibc, jemalloc, mimalloc or tcmalloc, loaded from its own library.
 std::unique_ptr<Impl> make_malloc(std::string_view name);
 std::unique_ptr<Impl> make_mmap();
+// A bare free-frame stack: the floor under every allocator (one thread).
+std::unique_ptr<Impl> make_stack();
 // Restarts the process (execv, same argv) if that is what jemalloc needs to
 // load; call first thing in main.
 void make_room_for_jemalloc(char** argv);

@@ -29,18 +29,23 @@ namespace ppool_bench {
 namespace {
 
 constexpr unsigned kObjects = 16383;  // 2^n - 1: DPDK's advice for the ring
+// The cycle_* workloads' pool: 64 Ki buffers in flight, a burst and every
+// lcore's cache on top (512 MiB of 4 KiB objects).
+constexpr unsigned kCycleObjects = 131071;
 constexpr unsigned kCacheSize = 256;
 
 class DpdkAdapter {
  public:
   using Buf = void*;
 
-  DpdkAdapter(rte_mempool* cached, rte_mempool* ring) : cached_(cached), ring_(ring) {}
+  DpdkAdapter(rte_mempool* cached, rte_mempool* ring, rte_mempool* cycle)
+      : cached_(cached), ring_(ring), cycle_(cycle) {}
   DpdkAdapter(const DpdkAdapter&) = delete;
   DpdkAdapter& operator=(const DpdkAdapter&) = delete;
   ~DpdkAdapter() {
     rte_mempool_free(cached_);
     rte_mempool_free(ring_);
+    rte_mempool_free(cycle_);
     rte_eal_cleanup();
   }
 
@@ -48,7 +53,9 @@ class DpdkAdapter {
     return !is_baseline(w) && !is_ppool_only(w) && w != Workload::kSlowPath && !is_sync_variant(w);
   }
   bool open(Workload w) {
-    mp_ = w == Workload::kRingPath ? ring_ : cached_;
+    const bool cycle =
+        w == Workload::kCycle4k || w == Workload::kCycle16k || w == Workload::kCycle64k;
+    mp_ = w == Workload::kRingPath ? ring_ : cycle ? cycle_ : cached_;
     return true;
   }
   // The available count includes every lcore's cache.
@@ -87,18 +94,19 @@ class DpdkAdapter {
  private:
   rte_mempool* cached_;
   rte_mempool* ring_;
+  rte_mempool* cycle_;
   rte_mempool* mp_ = nullptr;
 };
 
 // The EAL wants no hugepages, devices or shared config for a mempool.
 bool eal_init() {
   const char* argv[] = {"ppool-bench", "--no-huge", "--no-pci",         "--no-shconf",
-                        "-m",          "512",       "--log-level=error"};
+                        "-m",          "1536",      "--log-level=error"};
   return rte_eal_init(static_cast<int>(std::size(argv)), const_cast<char**>(argv)) >= 0;
 }
 
-rte_mempool* create(const char* name, unsigned cache_size) {
-  return rte_mempool_create(name, kObjects, kBufSize, cache_size, 0, nullptr, nullptr, nullptr,
+rte_mempool* create(const char* name, unsigned objects, unsigned cache_size) {
+  return rte_mempool_create(name, objects, kBufSize, cache_size, 0, nullptr, nullptr, nullptr,
                             nullptr, SOCKET_ID_ANY, 0);
 }
 
@@ -111,19 +119,22 @@ std::unique_ptr<Impl> skip(const char* why) {
 
 std::unique_ptr<Impl> make_dpdk_mempool() {
   if (!eal_init()) return skip("the EAL did not start (rte_eal_init failed)");
-  rte_mempool* cached = create("ppb_cached", kCacheSize);
-  rte_mempool* ring = create("ppb_ring", 0);
-  if (!cached || !ring) {
+  rte_mempool* cached = create("ppb_cached", kObjects, kCacheSize);
+  rte_mempool* ring = create("ppb_ring", kObjects, 0);
+  rte_mempool* cycle = create("ppb_cycle", kCycleObjects, kCacheSize);
+  if (!cached || !ring || !cycle) {
     const char* why = rte_strerror(rte_errno);
     rte_mempool_free(cached);
     rte_mempool_free(ring);
+    rte_mempool_free(cycle);
     rte_eal_cleanup();
     return skip(why);
   }
-  std::printf("# %-12s %s; %u objects of %zu bytes, ops %s, cache %u (ring_path: none)\n",
-              "dpdk_mempool", rte_version(), kObjects, kBufSize,
-              rte_mempool_get_ops(cached->ops_index)->name, kCacheSize);
-  return std::make_unique<ImplOf<DpdkAdapter>>("dpdk_mempool", cached, ring);
+  std::printf(
+      "# %-12s %s; %u objects of %zu bytes (cycle_*: %u), ops %s, cache %u (ring_path: none)\n",
+      "dpdk_mempool", rte_version(), kObjects, kBufSize, kCycleObjects,
+      rte_mempool_get_ops(cached->ops_index)->name, kCacheSize);
+  return std::make_unique<ImplOf<DpdkAdapter>>("dpdk_mempool", cached, ring, cycle);
 }
 
 #else

@@ -40,7 +40,7 @@
 namespace ppool_bench {
 namespace {
 
-constexpr const char* kImpls[] = {"ppool",    "dpdk_mempool", "glibc", "jemalloc",
+constexpr const char* kImpls[] = {"ppool",    "dpdk_mempool", "stack", "glibc",   "jemalloc",
                                   "mimalloc", "tcmalloc",     "mmap",  "baseline"};
 
 struct Options {
@@ -137,6 +137,7 @@ std::vector<std::unique_ptr<Impl>> find_impls(const Options& opt) {
     if (!selected(opt, name)) continue;
     std::unique_ptr<Impl> impl = name == "ppool"          ? make_ppool(ppool)
                                  : name == "dpdk_mempool" ? make_dpdk_mempool()
+                                 : name == "stack"        ? make_stack()
                                  : name == "mmap"         ? make_mmap()
                                  : name == "baseline"     ? make_baseline()
                                                           : make_malloc(name);

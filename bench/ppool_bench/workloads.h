@@ -66,6 +66,13 @@ enum class Workload {
   kCrossCore,
   kWs256,
   kWs4096,
+  // Long cycles: 4, 16 or 64 Ki pages in flight in a FIFO, as an AF_XDP
+  // fill/completion cycle or a deep RX ring keeps them; each step takes a
+  // burst of 64 with the bulk alloc and puts the oldest 64 back with the
+  // bulk put, so a page comes home N/64 steps after it left.
+  kCycle4k,
+  kCycle16k,
+  kCycle64k,
   // A dependent chase over one random line per page of --touch-gib GiB of
   // pool pages: what the TLB costs on each backing.
   kTouch4k,
@@ -179,6 +186,31 @@ double working_set(A& a, std::uint64_t ops) {
   return ns;
 }
 
+// N buffers in flight in a FIFO: each step allocates a burst of 64 (the
+// bulk alloc) at the tail and puts the oldest 64 back (the bulk put). The
+// FIFO is filled before the clock starts and drained after it stops; ops
+// counts buffers (one alloc and one put each).
+template <unsigned N, class A>
+double cycle(A& a, std::uint64_t ops) {
+  static_assert((N & (N - 1)) == 0 && N >= 64);
+  constexpr unsigned kBurst = 64;
+  std::vector<typename A::Buf> fifo(N);  // a ring of N: the oldest burst is overwritten
+  for (unsigned i = 0; i < N; i += kBurst) a.alloc_bulk(fifo.data() + i, kBurst);
+  typename A::Buf burst[kBurst];
+  std::size_t head = 0;  // the oldest burst
+  Stopwatch sw;
+  for (std::uint64_t i = 0; i < ops; i += kBurst) {
+    a.alloc_bulk(burst, kBurst);
+    keep(burst);
+    a.put_bulk(fifo.data() + head, kBurst);
+    std::memcpy(fifo.data() + head, burst, sizeof burst);
+    head = (head + kBurst) & (N - 1);
+  }
+  const double ns = sw.ns();
+  for (unsigned i = 0; i < N; i += kBurst) a.put_bulk(fifo.data() + i, kBurst);
+  return ns;
+}
+
 // Allocation on cpu 0 (the calling thread, the pool's owner), return on cpu
 // 1: the consumer pops the hand-off ring and returns batches of
 // kRemoteBatch. The time runs from the first alloc to the last return.
@@ -253,6 +285,12 @@ double run_workload(A& a, Workload w, std::uint64_t ops) {
       return working_set<256>(a, ops);
     case Workload::kWs4096:
       return working_set<4096>(a, ops);
+    case Workload::kCycle4k:
+      return cycle<4096>(a, ops);
+    case Workload::kCycle16k:
+      return cycle<16384>(a, ops);
+    case Workload::kCycle64k:
+      return cycle<65536>(a, ops);
     default:
       return -1;
   }
