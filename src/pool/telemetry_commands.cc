@@ -111,12 +111,11 @@ void register_pool_commands() {
   });
 }
 
+// Each part runs once (its own once flag): after the first pool, a create
+// pays two loads here.
 void telemetry_from_env() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    register_pool_commands();
-    telemetry_listen_from_env();
-  });
+  register_pool_commands();
+  telemetry_listen_from_env();
 }
 
 }  // namespace detail
