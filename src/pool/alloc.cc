@@ -44,8 +44,9 @@ std::size_t PagePool::alloc_pages_bulk(Page** out, std::size_t n) {
     Page** run = cache_.pages + (cache_.count - take);
     const std::uintptr_t tag = tag_in_use();
     for (std::uint32_t i = 0; i < take; ++i) {
-      detail::store_tag(run[i], tag);
-      out[got + i] = run[i];
+      Page* page = run[i];  // once: the tag store could alias run[] for the compiler
+      detail::store_tag(page, tag);
+      out[got + i] = page;
     }
     cache_.count -= take;
     got += take;

@@ -86,9 +86,11 @@ std::size_t PagePool::recycle_run_in_cache(Page* const* pages, std::size_t n) {
   const std::uintptr_t recycled = tag_recycled();
   Page** slots = cache_.pages + count;
   std::size_t i = 0;
-  for (; i < room && recyclable(pages[i]); ++i) {
-    detail::store_tag(pages[i], recycled);
-    slots[i] = pages[i];
+  for (; i < room; ++i) {
+    Page* page = pages[i];
+    if (!recyclable(page)) break;
+    detail::store_tag(page, recycled);
+    slots[i] = page;
   }
   cache_.count = count + static_cast<std::uint32_t>(i);
   detail::stat_add(owner_stats_.cached, i);
