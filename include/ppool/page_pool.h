@@ -309,7 +309,7 @@ class PagePool {
   void zero_pages(Page* const* pages, std::size_t n);
   std::size_t map_pages(Page** pages, std::size_t n);
   void unmap_page(Page* page);
-  void sync_for_device_owner(Page* page, std::uint32_t dma_sync_size);
+  inline void sync_for_device_owner(Page* page, std::uint32_t dma_sync_size);  // pool_internal.h
   void sync_for_device_remote(Page* page, std::uint32_t dma_sync_size);
   void recycle_in_cache(Page* page);
   PPOOL_NOINLINE void put_page_other(Page* page, std::uint32_t dma_sync_size);

@@ -153,14 +153,6 @@ std::size_t PagePool::map_pages(Page** pages, std::size_t n) {
   return mapped;
 }
 
-// The owner's sync needs no guard: destroy runs on the owner's thread (and
-// takes the ownership away first), so it cannot be unmapping meanwhile. This
-// is the napi-local put's sync: nothing shared is written.
-void PagePool::sync_for_device_owner(Page* page, std::uint32_t dma_sync_size) {
-  dev_->sync_for_device(page->dma_addr, dma_offset_, std::min(dma_sync_size, max_len_), dma_dir_,
-                        dev_caller_);
-}
-
 // Another thread's sync may race with destroy, which unmaps every page: it
 // is announced (remote_sync.h) and skipped once destroy has begun; destroy
 // waits for the announced ones. Nothing shared is written.

@@ -2,6 +2,7 @@
 // magic, tag decoding, clock and params validation.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -46,3 +47,17 @@ void registry_remove(PagePool* pool);
 [[nodiscard]] std::optional<Error> validate_params(const PagePoolParams& params);
 
 }  // namespace ppool::detail
+
+namespace ppool {
+
+// The owner's sync needs no guard: destroy runs on the owner's thread (and
+// takes the ownership away first), so it cannot be unmapping meanwhile. This
+// is the napi-local put's sync: nothing shared is written. Inline in the put
+// paths: out of line it cost a call and the callee's register saves on every
+// synced put (81 -> 73 instructions for the owner's fast path with a sync).
+inline void PagePool::sync_for_device_owner(Page* page, std::uint32_t dma_sync_size) {
+  dev_->sync_for_device(page->dma_addr, dma_offset_, std::min(dma_sync_size, max_len_), dma_dir_,
+                        dev_caller_);
+}
+
+}  // namespace ppool
