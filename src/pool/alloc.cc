@@ -43,6 +43,7 @@ std::size_t PagePool::alloc_pages_bulk(Page** out, std::size_t n) {
         static_cast<std::uint32_t>(std::min<std::size_t>(n - got, cache_.count));
     Page** run = cache_.pages + (cache_.count - take);
     const std::uintptr_t tag = tag_in_use();
+#pragma GCC unroll 4
     for (std::uint32_t i = 0; i < take; ++i) {
       Page* page = run[i];  // once: the tag store could alias run[] for the compiler
       detail::store_tag(page, tag);

@@ -86,6 +86,7 @@ std::size_t PagePool::recycle_run_in_cache(Page* const* pages, std::size_t n) {
   const std::uintptr_t recycled = tag_recycled();
   Page** slots = cache_.pages + count;
   std::size_t i = 0;
+#pragma GCC unroll 4
   for (; i < room; ++i) {
     Page* page = pages[i];
     if (!recyclable(page)) break;
@@ -189,7 +190,9 @@ void put_page_bulk(Page** pages, std::size_t count) {
         pages[deferred++] = page;  // another pool's: the next round
         continue;
       }
-      if (!pool->accept_put(page)) continue;
+      // A round's first page (the common case here) that is whole and held
+      // by nobody else needs only the pool's liveness from accept_put.
+      if (!(pool->recyclable(page) && pool->alive()) && !pool->accept_put(page)) continue;
       if (pool->sync_on_put_) {
         if (direct)
           pool->sync_for_device_owner(page, PagePool::kSyncFull);
