@@ -53,8 +53,8 @@ class DpdkAdapter {
     return !is_baseline(w) && !is_ppool_only(w) && w != Workload::kSlowPath && !is_sync_variant(w);
   }
   bool open(Workload w) {
-    const bool cycle =
-        w == Workload::kCycle4k || w == Workload::kCycle16k || w == Workload::kCycle64k;
+    const bool cycle = w == Workload::kCycle4k || w == Workload::kCycle16k ||
+                       w == Workload::kCycle64k || w == Workload::kCycle16kRemote;
     mp_ = w == Workload::kRingPath ? ring_ : cycle ? cycle_ : cached_;
     return true;
   }

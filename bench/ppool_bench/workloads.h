@@ -17,12 +17,20 @@
 // builds their allocator and pages in open(), untimed):
 //   double fresh(std::uint64_t ops)        fresh_*: pages from a new allocator
 //   double touch(std::uint64_t ops)        touch_*: dependent loads across the pages
+// and, for the curves (curves.h; an adapter without them runs no curve):
+//   bool runs(const CurvePoint& p) const   whether it has a version of p
+//   bool open(const CurvePoint& p)         owner: makes p's pools (pools_of(p): 1 to
+//                                          64, each holding what the point keeps
+//                                          in flight), pool 0 in use
+//   void use_pool(unsigned i)              later alloc_bulk and put_bulk on pool i
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -73,6 +81,9 @@ enum class Workload {
   kCycle4k,
   kCycle16k,
   kCycle64k,
+  // cycle_16k with a third of the bulk puts made on another thread (cpu 1),
+  // as TX completions on another core: cycle_remote().
+  kCycle16kRemote,
   // A dependent chase over one random line per page of --touch-gib GiB of
   // pool pages: what the TLB costs on each backing.
   kTouch4k,
@@ -211,6 +222,100 @@ double cycle(A& a, std::uint64_t ops) {
   return ns;
 }
 
+// cycle<N> with returns made on other threads, as TX completions on another
+// core: every remote_every-th burst (1: every one, 3: a third) is handed,
+// whole, through a returning thread's hand-off ring (kHandOffRing pages) to
+// one of `threads` returning threads, all pinned to cpu 1, which put_bulk it
+// (remote_begin and remote_end around, as cross_core's consumer). The owner
+// gives a burst to the next thread with room and waits only when every
+// hand-off is full; the time runs from the first alloc to the last remote
+// put. Threads sharing cpu 1 yield when their ring is empty, so that a
+// sibling with work gets the cpu. inflight: a power of two, >= 64.
+template <class A>
+double cycle_remote(A& a, std::uint64_t ops, std::size_t inflight, unsigned remote_every,
+                    unsigned threads) {
+  using Buf = typename A::Buf;
+  constexpr unsigned kBurst = 64;
+  std::vector<std::unique_ptr<ppool::MpscRing<Buf>>> rings;
+  for (unsigned t = 0; t < threads; ++t)
+    rings.push_back(std::make_unique<ppool::MpscRing<Buf>>(kHandOffRing));
+  std::vector<double> done_ns(threads, 0);
+  std::atomic<unsigned> ready{0};
+  std::atomic<bool> go{false}, last{false};
+  Stopwatch sw;
+  std::vector<std::thread> returners;
+  for (unsigned t = 0; t < threads; ++t)
+    returners.emplace_back([&, t] {
+      pin(1);
+      a.remote_begin();
+      ready.fetch_add(1, std::memory_order_release);
+      while (!go.load(std::memory_order_acquire)) relax();
+      ppool::MpscRing<Buf>& ring = *rings[t];
+      Buf batch[kBurst];
+      unsigned n = 0;
+      for (;;) {
+        // Read before the ring: all the owner produced before it said so is
+        // then in the ring, and a short consume means it is empty.
+        const bool owner_done = last.load(std::memory_order_acquire);
+        n += static_cast<unsigned>(ring.consume_bulk(batch + n, kBurst - n));
+        if (n == kBurst || (owner_done && n)) {
+          a.put_bulk(batch, n);
+          n = 0;
+          // Only a put made once the owner is done can end last (give or
+          // take the one under way then); a clock read per burst would
+          // cost every other put.
+          if (owner_done) done_ns[t] = sw.ns();
+        } else if (owner_done) {
+          break;
+        } else if (threads > 1) {
+          std::this_thread::yield();
+        } else {
+          relax();
+        }
+      }
+      a.remote_end();
+    });
+  std::vector<Buf> fifo(inflight);
+  for (std::size_t i = 0; i < inflight; i += kBurst) a.alloc_bulk(fifo.data() + i, kBurst);
+  Buf burst[kBurst];
+  std::size_t head = 0;
+  unsigned next = 0;  // the returning thread the next remote burst goes to first
+  while (ready.load(std::memory_order_acquire) < threads) relax();
+  sw.restart();  // not counting the threads' start
+  go.store(true, std::memory_order_release);
+  for (std::uint64_t i = 0, step = 0; i < ops; i += kBurst, ++step) {
+    a.alloc_bulk(burst, kBurst);
+    keep(burst);
+    Buf* oldest = fifo.data() + head;
+    if (remote_every && step % remote_every == remote_every - 1) {
+      // A burst begun on a ring finishes there (its thread puts whole
+      // bursts); a full ring sends it on to the next, all full: wait.
+      for (std::size_t sent = 0, full = 0; sent < kBurst;) {
+        sent += rings[next]->produce_bulk(oldest + sent, kBurst - sent);
+        if (sent == kBurst) break;
+        if (sent == 0) {
+          next = (next + 1) % threads;
+          if (++full % threads == 0) relax();
+        } else {
+          relax();
+        }
+      }
+      next = (next + 1) % threads;
+    } else {
+      a.put_bulk(oldest, kBurst);
+    }
+    std::memcpy(oldest, burst, sizeof burst);
+    head = (head + kBurst) & (inflight - 1);
+  }
+  const double owner_ns = sw.ns();
+  last.store(true, std::memory_order_release);
+  for (std::thread& t : returners) t.join();
+  for (std::size_t i = 0; i < inflight; i += kBurst) a.put_bulk(fifo.data() + i, kBurst);
+  double ns = owner_ns;
+  for (double t : done_ns) ns = std::max(ns, t);
+  return ns;
+}
+
 // Allocation on cpu 0 (the calling thread, the pool's owner), return on cpu
 // 1: the consumer pops the hand-off ring and returns batches of
 // kRemoteBatch. The time runs from the first alloc to the last return.
@@ -291,6 +396,8 @@ double run_workload(A& a, Workload w, std::uint64_t ops) {
       return cycle<16384>(a, ops);
     case Workload::kCycle64k:
       return cycle<65536>(a, ops);
+    case Workload::kCycle16kRemote:
+      return cycle_remote(a, ops, 16384, 3, 1);
     default:
       return -1;
   }
