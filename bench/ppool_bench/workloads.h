@@ -25,7 +25,6 @@
 //   void use_pool(unsigned i)              later alloc_bulk and put_bulk on pool i
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -200,7 +199,11 @@ double working_set(A& a, std::uint64_t ops) {
 // N buffers in flight in a FIFO: each step allocates a burst of 64 (the
 // bulk alloc) at the tail and puts the oldest 64 back (the bulk put). The
 // FIFO is filled before the clock starts and drained after it stops; ops
-// counts buffers (one alloc and one put each).
+// counts buffers (one alloc and one put each). One turn of the FIFO (N/64
+// steps) runs untimed after the fill: the first alloc after it finds the
+// cache empty and goes to the page allocator (ppool: 10 ms at 256 Ki in
+// flight), the fill's cost, not the cycle's, and a short run would be all
+// that.
 template <unsigned N, class A>
 double cycle(A& a, std::uint64_t ops) {
   static_assert((N & (N - 1)) == 0 && N >= 64);
@@ -209,14 +212,16 @@ double cycle(A& a, std::uint64_t ops) {
   for (unsigned i = 0; i < N; i += kBurst) a.alloc_bulk(fifo.data() + i, kBurst);
   typename A::Buf burst[kBurst];
   std::size_t head = 0;  // the oldest burst
-  Stopwatch sw;
-  for (std::uint64_t i = 0; i < ops; i += kBurst) {
+  auto step = [&] {
     a.alloc_bulk(burst, kBurst);
     keep(burst);
     a.put_bulk(fifo.data() + head, kBurst);
     std::memcpy(fifo.data() + head, burst, sizeof burst);
     head = (head + kBurst) & (N - 1);
-  }
+  };
+  for (unsigned i = 0; i < N; i += kBurst) step();
+  Stopwatch sw;
+  for (std::uint64_t i = 0; i < ops; i += kBurst) step();
   const double ns = sw.ns();
   for (unsigned i = 0; i < N; i += kBurst) a.put_bulk(fifo.data() + i, kBurst);
   return ns;
@@ -228,43 +233,40 @@ double cycle(A& a, std::uint64_t ops) {
 // one of `threads` returning threads, all pinned to cpu 1, which put_bulk it
 // (remote_begin and remote_end around, as cross_core's consumer). The owner
 // gives a burst to the next thread with room and waits only when every
-// hand-off is full; the time runs from the first alloc to the last remote
-// put. Threads sharing cpu 1 yield when their ring is empty, so that a
-// sibling with work gets the cpu. inflight: a power of two, >= 64.
+// hand-off is full, and at the end: the time runs from the first alloc to
+// the last remote put. The untimed turn after the fill, as cycle's, ends
+// when its remote puts are done. Threads sharing cpu 1 yield when their
+// ring is empty, so that a sibling with work gets the cpu. inflight: a
+// power of two, >= 64.
 template <class A>
 double cycle_remote(A& a, std::uint64_t ops, std::size_t inflight, unsigned remote_every,
                     unsigned threads) {
   using Buf = typename A::Buf;
   constexpr unsigned kBurst = 64;
-  std::vector<std::unique_ptr<ppool::MpscRing<Buf>>> rings;
+  struct Returner {
+    ppool::MpscRing<Buf> ring{kHandOffRing};
+    alignas(ppool::kCacheLine) std::atomic<std::uint64_t> put{0};  // pages put, by its thread
+  };
+  std::vector<std::unique_ptr<Returner>> returners;
+  for (unsigned t = 0; t < threads; ++t) returners.push_back(std::make_unique<Returner>());
+  std::atomic<bool> last{false};
+  std::vector<std::thread> running;
   for (unsigned t = 0; t < threads; ++t)
-    rings.push_back(std::make_unique<ppool::MpscRing<Buf>>(kHandOffRing));
-  std::vector<double> done_ns(threads, 0);
-  std::atomic<unsigned> ready{0};
-  std::atomic<bool> go{false}, last{false};
-  Stopwatch sw;
-  std::vector<std::thread> returners;
-  for (unsigned t = 0; t < threads; ++t)
-    returners.emplace_back([&, t] {
+    running.emplace_back([&, t] {
       pin(1);
       a.remote_begin();
-      ready.fetch_add(1, std::memory_order_release);
-      while (!go.load(std::memory_order_acquire)) relax();
-      ppool::MpscRing<Buf>& ring = *rings[t];
+      Returner& r = *returners[t];
       Buf batch[kBurst];
       unsigned n = 0;
       for (;;) {
         // Read before the ring: all the owner produced before it said so is
         // then in the ring, and a short consume means it is empty.
         const bool owner_done = last.load(std::memory_order_acquire);
-        n += static_cast<unsigned>(ring.consume_bulk(batch + n, kBurst - n));
+        n += static_cast<unsigned>(r.ring.consume_bulk(batch + n, kBurst - n));
         if (n == kBurst || (owner_done && n)) {
           a.put_bulk(batch, n);
+          r.put.store(r.put.load(std::memory_order_relaxed) + n, std::memory_order_release);
           n = 0;
-          // Only a put made once the owner is done can end last (give or
-          // take the one under way then); a clock read per burst would
-          // cost every other put.
-          if (owner_done) done_ns[t] = sw.ns();
         } else if (owner_done) {
           break;
         } else if (threads > 1) {
@@ -275,23 +277,30 @@ double cycle_remote(A& a, std::uint64_t ops, std::size_t inflight, unsigned remo
       }
       a.remote_end();
     });
+  std::uint64_t handed = 0;  // pages given to the returning threads
+  auto wait_for_returns = [&] {
+    for (;;) {
+      std::uint64_t put = 0;
+      for (const auto& r : returners) put += r->put.load(std::memory_order_acquire);
+      if (put == handed) return;
+      relax();
+    }
+  };
   std::vector<Buf> fifo(inflight);
   for (std::size_t i = 0; i < inflight; i += kBurst) a.alloc_bulk(fifo.data() + i, kBurst);
   Buf burst[kBurst];
   std::size_t head = 0;
+  std::uint64_t step = 0;
   unsigned next = 0;  // the returning thread the next remote burst goes to first
-  while (ready.load(std::memory_order_acquire) < threads) relax();
-  sw.restart();  // not counting the threads' start
-  go.store(true, std::memory_order_release);
-  for (std::uint64_t i = 0, step = 0; i < ops; i += kBurst, ++step) {
+  auto one_step = [&] {
     a.alloc_bulk(burst, kBurst);
     keep(burst);
     Buf* oldest = fifo.data() + head;
-    if (remote_every && step % remote_every == remote_every - 1) {
+    if (remote_every && step++ % remote_every == remote_every - 1) {
       // A burst begun on a ring finishes there (its thread puts whole
       // bursts); a full ring sends it on to the next, all full: wait.
       for (std::size_t sent = 0, full = 0; sent < kBurst;) {
-        sent += rings[next]->produce_bulk(oldest + sent, kBurst - sent);
+        sent += returners[next]->ring.produce_bulk(oldest + sent, kBurst - sent);
         if (sent == kBurst) break;
         if (sent == 0) {
           next = (next + 1) % threads;
@@ -301,18 +310,22 @@ double cycle_remote(A& a, std::uint64_t ops, std::size_t inflight, unsigned remo
         }
       }
       next = (next + 1) % threads;
+      handed += kBurst;
     } else {
       a.put_bulk(oldest, kBurst);
     }
     std::memcpy(oldest, burst, sizeof burst);
     head = (head + kBurst) & (inflight - 1);
-  }
-  const double owner_ns = sw.ns();
+  };
+  for (std::size_t i = 0; i < inflight; i += kBurst) one_step();
+  wait_for_returns();
+  Stopwatch sw;
+  for (std::uint64_t i = 0; i < ops; i += kBurst) one_step();
+  wait_for_returns();
+  const double ns = sw.ns();
   last.store(true, std::memory_order_release);
-  for (std::thread& t : returners) t.join();
+  for (std::thread& t : running) t.join();
   for (std::size_t i = 0; i < inflight; i += kBurst) a.put_bulk(fifo.data() + i, kBurst);
-  double ns = owner_ns;
-  for (double t : done_ns) ns = std::max(ns, t);
   return ns;
 }
 
