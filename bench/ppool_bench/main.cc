@@ -61,6 +61,8 @@ std::string usage() {
   std::string text =
       "usage: ppool-bench [--quick] [--repeat 1..1000] [--json FILE] [--plot FILE.png|FILE.svg]\n"
       "                   [--only IMPL,...] [--workloads WORKLOAD,...] [--touch-gib N]\n"
+      "       ppool-bench --curves FILE.png|FILE.svg [--quick] [--repeat N] [--json FILE]\n"
+      "                   [--only IMPL,...]\n"
       "  --repeat N: N interleaved rounds (impl order rotating), each one run per\n"
       "              (workload, impl); reports the median, the spread and the ratio\n"
       "              to dpdk_mempool (default 1: the median of 3 runs back to back)\n"
@@ -247,7 +249,11 @@ int main(int argc, char** argv) {
   if (auto status = parse(argc, argv, opt)) return *status;
   if (!opt.plot.empty() && !can_plot(opt.plot)) return 2;  // before, not after, the run
   if (!opt.curves.empty()) {
-    if (!can_plot(opt.curves)) return 2;
+    if (!opt.curves.ends_with(".png") && !opt.curves.ends_with(".svg")) {
+      warn("ppool-bench: --curves %s: the file must end in .png or .svg\n", opt.curves.c_str());
+      return 2;
+    }
+    if (!can_plot(opt.curves)) return 2;  // gnuplot
     if (opt.only.empty()) opt.only = {"ppool", "dpdk_mempool", "stack"};
   }
   if (selected(opt, "jemalloc")) make_room_for_jemalloc(argv);
