@@ -45,7 +45,8 @@ std::uint64_t round_up(double ops) {
 
 // As the workloads' (main.cc): the first round calibrates the op count to
 // the target, doubling it until a run lasts a tenth of it; later rounds
-// reuse it after a warm-up of a tenth.
+// reuse it, with no warm-up run: each run turns its FIFO once untimed (a
+// warm-up run would cost another fill, 0.6 s for ppool at 256 Ki).
 double measure(Cell& cell, const CurveOptions& opt) {
   Impl& impl = *cell.impl;
   const double target_ns = opt.quick ? 2e7 : 2e8;
@@ -56,8 +57,6 @@ double measure(Cell& cell, const CurveOptions& opt) {
     double ns;
     while ((ns = impl.run_point(cell.point, ops)) < target_ns / 10) ops *= 2;
     cell.ops = round_up(static_cast<double>(ops) * target_ns / ns);
-  } else {
-    impl.run_point(cell.point, round_up(static_cast<double>(cell.ops) / 10));
   }
   std::vector<double> per_op;
   for (int r = 0; r < runs; ++r)
@@ -114,7 +113,7 @@ void print_table(const std::vector<CurveRow>& rows, const CurveOptions& opt) {
                         " interleaved rounds, each 1 run of " + (opt.quick ? "~0.02 s" : "~0.2 s"))
                            .c_str()
                      : (opt.quick ? "1 run of ~0.02 s (--quick)" : "median of 3 runs of ~0.2 s"));
-  for (int a = 0; a < kAxisCount; ++a) std::printf("# %-9s %s\n", kAxisNames[a], kAxisTitles[a]);
+  for (int a = 0; a < kAxisCount; ++a) std::printf("# %-9s %s\n", kAxisNames[a], kAxisText[a]);
   std::printf(
       "# the machine's cpus: %ld; threads: the returning threads share cpu 1 (the owner is on "
       "cpu 0), so above 1 the curve is contention on the rings plus scheduling, not parallel "
