@@ -244,7 +244,7 @@ python3 - "$B/ppool-bench.json" <<'PY'
 import json, sys
 rows = json.load(open(sys.argv[1]))
 workloads = {"fast_path", "ring_path", "slow_path", "bulk16", "bulk64", "cross_core", "ws256", "ws4096",
-             "cycle_4k", "cycle_16k", "cycle_64k"}
+             "cycle_4k", "cycle_16k", "cycle_64k", "cycle_16k_remote"}
 impls = {"ppool", "dpdk_mempool", "stack", "glibc", "jemalloc", "mimalloc", "tcmalloc", "mmap",
          "baseline"}
 seen = {(r["workload"], r["impl"]) for r in rows}
@@ -263,7 +263,31 @@ assert all(i == "ppool" for w, i in seen if w in backing | hugetlb), seen
 for r in rows:
     if r["workload"] in backing:
         assert "ratio_vs_4k" in r and "huge_backed_bytes" in r, r
+# The remote cycle: DPDK runs it too where it was built (a thread with a cache of its own).
+if any(i == "dpdk_mempool" for _, i in seen):
+    assert ("cycle_16k_remote", "dpdk_mempool") in seen, seen
 print("ppool-bench: ok,", len(rows), "measurements,", sorted({i for _, i in seen}))
+PY
+# The curves: every point of ppool (and of DPDK and the stack where they run it) in the
+# table, and a plot drawn.
+rm -f "$B/ppool-curves.svg"
+"$B/bench/ppool-bench" --quick --curves "$B/ppool-curves.svg" 2>/dev/null >"$B/ppool-curves.txt"
+test -s "$B/ppool-curves.svg"
+python3 - "$B/ppool-curves.txt" <<'PY'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) >= 4 and f[0] in ("inflight", "pools", "threads"):
+        assert float(f[3]) > 0, line
+        rows[(f[0], int(f[1]), f[2])] = float(f[3])
+points = ([("inflight", 256 << (2 * i)) for i in range(6)] + [("pools", 1 << i) for i in range(7)] +
+          [("threads", t) for t in range(1, 9)])
+for impl in ["ppool", "dpdk_mempool", "stack"]:
+    have = {(c, x) for c, x, i in rows if i == impl}
+    want = {p for p in points if impl != "stack" or p[0] != "threads"}
+    assert impl != "ppool" and not have or have == want, (impl, sorted(want - have))
+print("ppool-bench --curves: ok,", len(rows), "points")
 PY
 
 step "install (static), consumers through find_package and pkg-config"

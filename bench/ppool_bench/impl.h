@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "curves.h"
 #include "workloads.h"
 
 namespace ppool_bench {
@@ -33,6 +34,11 @@ class Impl {
   virtual long long huge_backed_bytes(Workload) const { return -1; }
   // Lines for after the table (a workload skipped and why).
   virtual std::vector<std::string> notes() const { return {}; }
+  // The curves (curves.h), as runs(), open() and run() for a workload;
+  // close() tears a point down as it does a workload. None by default.
+  virtual bool runs_point(const CurvePoint&) const { return false; }
+  virtual bool open_point(const CurvePoint&) { return false; }
+  virtual double run_point(const CurvePoint&, std::uint64_t) { return -1; }
 };
 
 template <class Adapter>
@@ -53,6 +59,18 @@ class ImplOf final : public Impl {
   std::vector<std::string> notes() const override {
     if constexpr (requires { adapter_.notes(); }) return adapter_.notes();
     return {};
+  }
+  bool runs_point(const CurvePoint& p) const override {
+    if constexpr (requires { adapter_.runs(p); }) return adapter_.runs(p);
+    return false;
+  }
+  bool open_point(const CurvePoint& p) override {
+    if constexpr (requires { adapter_.open(p); }) return adapter_.open(p);
+    return false;
+  }
+  double run_point(const CurvePoint& p, std::uint64_t ops) override {
+    if constexpr (requires { adapter_.use_pool(0u); }) return run_curve_point(adapter_, p, ops);
+    return -1;
   }
 
  private:

@@ -11,6 +11,7 @@
 #pragma GCC diagnostic ignored "-Warray-bounds"
 
 #include <cstdio>
+#include <vector>
 
 #include "impl.h"
 #include "report.h"
@@ -33,6 +34,11 @@ constexpr unsigned kObjects = 16383;  // 2^n - 1: DPDK's advice for the ring
 // lcore's cache on top (512 MiB of 4 KiB objects).
 constexpr unsigned kCycleObjects = 131071;
 constexpr unsigned kCacheSize = 256;
+// A curve point's mempool holds its pages in flight and this: a burst, the
+// owner's cache up to its flush threshold (1.5 x 256) and a refill.
+constexpr unsigned kCurveSlack = 1023;
+
+rte_mempool* create(const char* name, unsigned objects, unsigned cache_size);
 
 class DpdkAdapter {
  public:
@@ -53,17 +59,53 @@ class DpdkAdapter {
     return !is_baseline(w) && !is_ppool_only(w) && w != Workload::kSlowPath && !is_sync_variant(w);
   }
   bool open(Workload w) {
-    const bool cycle =
-        w == Workload::kCycle4k || w == Workload::kCycle16k || w == Workload::kCycle64k;
+    const bool cycle = w == Workload::kCycle4k || w == Workload::kCycle16k ||
+                       w == Workload::kCycle64k || w == Workload::kCycle16kRemote;
     mp_ = w == Workload::kRingPath ? ring_ : cycle ? cycle_ : cached_;
     return true;
   }
+  // A curve point: the cycles' mempool where it holds the point's pages,
+  // else mempools made for the point (256 Ki in flight: 1 GiB of objects;
+  // the pools axis: one per pool, each with its cache) and freed at close,
+  // so that they do not hold the EAL's memory through the other points.
+  bool runs(const CurvePoint&) const { return true; }
+  bool open(const CurvePoint& p) {
+    const unsigned pools = pools_of(p);
+    const auto objects = static_cast<unsigned>(inflight_of(p) / pools + kCurveSlack);
+    if (pools == 1 && objects <= kCycleObjects) {
+      pools_ = {cycle_};
+    } else {
+      for (unsigned i = 0; i < pools; ++i) {
+        char name[RTE_MEMPOOL_NAMESIZE];
+        std::snprintf(name, sizeof name, "ppb_curve%u_%u", p.x, i);
+        rte_mempool* mp = create(name, objects, kCacheSize);
+        if (!mp) {
+          warn("dpdk_mempool: %s of %u objects: %s\n", name, objects, rte_strerror(rte_errno));
+          free_made();
+          return false;
+        }
+        made_.push_back(mp);
+      }
+      pools_ = made_;
+    }
+    mp_ = pools_[0];
+    return true;
+  }
+  void use_pool(unsigned i) { mp_ = pools_[i]; }
+
   // The available count includes every lcore's cache.
   bool close() {
-    if (rte_mempool_full(mp_)) return true;
-    warn("dpdk_mempool: %s: %u of %u objects not returned\n", mp_->name,
-         mp_->size - rte_mempool_avail_count(mp_), mp_->size);
-    return false;
+    bool clean = true;
+    if (pools_.empty()) pools_ = {mp_};
+    for (rte_mempool* mp : pools_) {
+      if (rte_mempool_full(mp)) continue;
+      warn("dpdk_mempool: %s: %u of %u objects not returned\n", mp->name,
+           mp->size - rte_mempool_avail_count(mp), mp->size);
+      clean = false;
+    }
+    pools_.clear();
+    free_made();
+    return clean;
   }
 
   Buf alloc() {
@@ -92,16 +134,25 @@ class DpdkAdapter {
   void* data(Buf obj) { return obj; }
 
  private:
+  void free_made() {
+    for (rte_mempool* mp : made_) rte_mempool_free(mp);
+    made_.clear();
+  }
+
   rte_mempool* cached_;
   rte_mempool* ring_;
   rte_mempool* cycle_;
   rte_mempool* mp_ = nullptr;
+  std::vector<rte_mempool*> pools_;  // a curve point's, mp_ among them
+  std::vector<rte_mempool*> made_;   // those of pools_ made for the point
 };
 
-// The EAL wants no hugepages, devices or shared config for a mempool.
+// The EAL wants no hugepages, devices or shared config for a mempool. Its
+// memory (-m, committed as it is used): the three mempools above, about
+// 680 MiB, and a curve point's, 1.1 GiB at 256 Ki in flight.
 bool eal_init() {
   const char* argv[] = {"ppool-bench", "--no-huge", "--no-pci",         "--no-shconf",
-                        "-m",          "1536",      "--log-level=error"};
+                        "-m",          "3072",      "--log-level=error"};
   return rte_eal_init(static_cast<int>(std::size(argv)), const_cast<char**>(argv)) >= 0;
 }
 

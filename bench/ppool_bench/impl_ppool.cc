@@ -129,17 +129,37 @@ class PpoolAdapter {
     return true;
   }
 
+  // A curve point: its pools on the default allocator, as cycle_16k's (the
+  // allocator has no limit that 256 Ki pages in flight, 1 GiB, would meet).
+  bool runs(const CurvePoint&) const { return true; }
+  bool open(const CurvePoint& p) {
+    workload_ = Workload::kCycle16k;
+    for (unsigned i = 0; i < pools_of(p); ++i) {
+      if (!make_pool(nullptr)) {
+        for (ppool::PagePool* pool : pools_) destroy(pool);
+        pools_.clear();
+        pool_ = nullptr;
+        return false;
+      }
+      pools_.push_back(pool_);
+    }
+    pool_ = pools_[0];
+    return true;
+  }
+  void use_pool(unsigned i) { pool_ = pools_[i]; }
+
   bool close() {
     bool clean = true;
     for (ppool::Page* page : touched_) release(page);
     touched_ = {};
+    if (!pools_.empty()) {
+      for (std::size_t i = 1; i < pools_.size(); ++i) clean &= destroy(pools_[i]);
+      pool_ = pools_[0];
+      pools_.clear();
+    }
     if (pool_) {
-      const std::uint32_t inflight = ppool::PagePool::destroy(pool_);
+      clean &= destroy(pool_);
       pool_ = nullptr;
-      if (inflight) {
-        warn("ppool: destroy: %u pages still in flight\n", inflight);
-        clean = false;
-      }
     }
     if (is_sync_variant(workload_) && sync_dev_.syncs() == syncs_at_open_) {
       warn("ppool: %s: the pool never synced\n", to_string(workload_));
@@ -233,6 +253,12 @@ class PpoolAdapter {
     return false;
   }
 
+  static bool destroy(ppool::PagePool* pool) {
+    const std::uint32_t inflight = ppool::PagePool::destroy(pool);
+    if (inflight) warn("ppool: destroy: %u pages still in flight\n", inflight);
+    return !inflight;
+  }
+
   bool make_allocator(ppool::Backing backing, std::size_t bytes) {
     ppool::PageAllocatorOptions options;
     options.backing = backing;
@@ -299,6 +325,7 @@ class PpoolAdapter {
   ppool::bench::CountingSyncDevice sync_dev_;
   std::unique_ptr<ppool::PageAllocator> allocator_;  // outlives pool_
   ppool::PagePool* pool_ = nullptr;
+  std::vector<ppool::PagePool*> pools_;  // a curve point's, pool_ among them
   ppool::bench::RemoteContext remote_;
   Workload workload_ = Workload::kFastPath;
   std::uint64_t syncs_at_open_ = 0;

@@ -3,7 +3,10 @@
 // no checks (no owner, no refcount, no double-free tag, no statistics): a
 // pop to allocate, a push to free. Its pages are one mmap'd region, touched
 // once before the first round. It runs the owner-only workloads; the ring,
-// cross-core and page-allocator ones need what it deliberately lacks.
+// cross-core and page-allocator ones need what it deliberately lacks. On
+// the curves it runs the pages in flight (frames for 256 Ki added to the
+// region when first asked for) and the pools (that many stacks, the frames
+// shared out), not the returning threads.
 #include <sys/mman.h>
 
 #include <cstdio>
@@ -33,7 +36,10 @@ class StackAdapter {
     free_.reserve(kStackPages);
     for (std::size_t i = kStackPages; i-- > 0;) free_.push_back(region_ + i * kBufSize);
   }
-  ~StackAdapter() { munmap(region_, kStackPages * kBufSize); }
+  ~StackAdapter() {
+    munmap(region_, kStackPages * kBufSize);
+    if (more_) munmap(more_, more_pages_ * kBufSize);
+  }
   StackAdapter(const StackAdapter&) = delete;
   StackAdapter& operator=(const StackAdapter&) = delete;
 
@@ -54,9 +60,50 @@ class StackAdapter {
   }
   bool open(Workload) { return true; }
   bool close() {
-    if (free_.size() == kStackPages) return true;
-    warn("stack: %zu of %zu frames not returned\n", kStackPages - free_.size(), kStackPages);
+    if (!stacks_.empty()) {  // a pools point's: back into one stack
+      free_.swap(stacks_[cur_]);
+      free_.clear();
+      free_.reserve(kStackPages + more_pages_);
+      for (const std::vector<Buf>& stack : stacks_)
+        free_.insert(free_.end(), stack.begin(), stack.end());
+      stacks_.clear();
+    }
+    const std::size_t frames = kStackPages + more_pages_;
+    if (free_.size() == frames) return true;
+    warn("stack: %zu of %zu frames not returned\n", frames - free_.size(), frames);
     return false;
+  }
+
+  bool runs(const CurvePoint& p) const { return p.axis != Axis::kThreads; }
+  bool open(const CurvePoint& p) {
+    const std::size_t need = inflight_of(p) + 1024;  // and a burst, as kStackPages
+    if (need > kStackPages + more_pages_ && !add_frames(need - kStackPages - more_pages_))
+      return false;
+    const unsigned pools = pools_of(p);
+    if (pools == 1) return true;
+    // Each stack a contiguous share of the frames, with room for two (the
+    // last one takes the rest): a frame goes back to the stack it came
+    // from, so a push never allocates.
+    const std::size_t share = free_.size() / pools;
+    stacks_.assign(pools, {});
+    for (unsigned i = 0; i < pools; ++i) {
+      stacks_[i].reserve(2 * share);
+      stacks_[i].assign(free_.begin() + static_cast<std::ptrdiff_t>(i * share),
+                        i + 1 < pools ? free_.begin() + static_cast<std::ptrdiff_t>((i + 1) * share)
+                                      : free_.end());
+    }
+    free_.clear();
+    free_.swap(stacks_[0]);  // stacks_[cur_] holds an empty vector while free_ is in use
+    cur_ = 0;
+    return true;
+  }
+  // Two vector swaps, a dozen moves a burst (well under 0.1 ns a page): the
+  // price of keeping the one stack's loop as it was.
+  void use_pool(unsigned i) {
+    if (stacks_.empty() || i == cur_) return;
+    free_.swap(stacks_[cur_]);
+    free_.swap(stacks_[i]);
+    cur_ = i;
   }
 
   Buf alloc() {
@@ -80,8 +127,33 @@ class StackAdapter {
   void* data(Buf buf) { return buf; }
 
  private:
+  // More frames for the curve's deepest point, a region of their own
+  // touched as the first was; kept to the end, as the first is.
+  bool add_frames(std::size_t pages) {
+    if (more_) {
+      warn("stack: frames are added once, for the deepest point\n");
+      return false;
+    }
+    const std::size_t bytes = pages * kBufSize;
+    void* region = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED) {
+      warn("stack: mmap of %zu more frames failed\n", pages);
+      return false;
+    }
+    std::memset(region, 0, bytes);
+    more_ = static_cast<unsigned char*>(region);
+    more_pages_ = pages;
+    free_.reserve(kStackPages + pages);
+    for (std::size_t i = pages; i-- > 0;) free_.push_back(more_ + i * kBufSize);
+    return true;
+  }
+
   unsigned char* region_ = nullptr;
-  std::vector<Buf> free_;  // reserved once: a push never allocates
+  std::vector<Buf> free_;          // reserved once: a push never allocates
+  unsigned char* more_ = nullptr;  // add_frames()'s, once
+  std::size_t more_pages_ = 0;
+  std::vector<std::vector<Buf>> stacks_;  // a pools point's stacks
+  unsigned cur_ = 0;                      // the stack in free_
 };
 
 }  // namespace

@@ -4,6 +4,10 @@
 //
 //   ppool-bench [--quick] [--repeat N] [--json FILE] [--plot FILE.png|FILE.svg]
 //               [--only IMPL,...] [--workloads WORKLOAD,...] [--touch-gib N]
+//   ppool-bench --curves FILE.png|FILE.svg [--quick] [--repeat N] [--json FILE] [--only IMPL,...]
+//
+// --curves runs the curves of curves.h instead of the workloads (ppool,
+// dpdk_mempool and stack unless --only says otherwise) and draws them.
 //
 // Each measurement is calibrated to run about 0.2 s (--quick: 0.02 s), in ns
 // per op: elapsed / ops, where an op is one buffer allocated and returned.
@@ -47,6 +51,7 @@ struct Options {
   bool quick = false;
   int repeat = 1;  // rounds; 1: the 3 runs back to back of before --repeat
   std::string json, plot;
+  std::string curves;               // --curves: the plot file; the curves instead of the table
   std::vector<std::string> only;    // impls; empty: all
   std::vector<Workload> workloads;  // empty: all
   double touch_gib = 0;             // 0: 4, or 0.25 with --quick
@@ -56,11 +61,17 @@ std::string usage() {
   std::string text =
       "usage: ppool-bench [--quick] [--repeat 1..1000] [--json FILE] [--plot FILE.png|FILE.svg]\n"
       "                   [--only IMPL,...] [--workloads WORKLOAD,...] [--touch-gib N]\n"
+      "       ppool-bench --curves FILE.png|FILE.svg [--quick] [--repeat N] [--json FILE]\n"
+      "                   [--only IMPL,...]\n"
       "  --repeat N: N interleaved rounds (impl order rotating), each one run per\n"
       "              (workload, impl); reports the median, the spread and the ratio\n"
       "              to dpdk_mempool (default 1: the median of 3 runs back to back)\n"
       "  --touch-gib N: GiB of pool pages the touch_* workloads chase across, on\n"
       "              each backing (0.01..32; default 4, with --quick 0.25)\n"
+      "  --curves FILE.png|FILE.svg: instead of the workloads, ns per page of the cycle\n"
+      "              loop as the pages in flight, the pools and the returning threads\n"
+      "              grow (ppool, dpdk_mempool, stack unless --only); table on stdout,\n"
+      "              rows in --json, three panels in FILE (not with --plot, --workloads)\n"
       "  impls:";
   for (const char* impl : kImpls) text += std::string(" ") + impl;
   text += "\n  workloads:";
@@ -94,7 +105,8 @@ std::optional<int> parse(int argc, char** argv, Options& opt) {
       opt.quick = true;
     } else if (args.number("--repeat", 1, 1000, opt.repeat)) {
     } else if (args.decimal("--touch-gib", 0.01, 32, opt.touch_gib)) {
-    } else if (args.text("--json", opt.json) || args.text("--plot", opt.plot)) {
+    } else if (args.text("--json", opt.json) || args.text("--plot", opt.plot) ||
+               args.text("--curves", opt.curves)) {
     } else if (args.text("--only", list)) {
       if (list.empty()) continue;  // the missing value was reported
       opt.only = split(list);
@@ -116,6 +128,8 @@ std::optional<int> parse(int argc, char** argv, Options& opt) {
       args.unknown();
     }
   }
+  if (!opt.curves.empty() && (!opt.plot.empty() || !opt.workloads.empty()))
+    args.error("--curves runs the curves alone: not with --plot or --workloads");
   return args.exit_status();
 }
 
@@ -234,11 +248,20 @@ int main(int argc, char** argv) {
   Options opt;
   if (auto status = parse(argc, argv, opt)) return *status;
   if (!opt.plot.empty() && !can_plot(opt.plot)) return 2;  // before, not after, the run
+  if (!opt.curves.empty()) {
+    if (!opt.curves.ends_with(".png") && !opt.curves.ends_with(".svg")) {
+      warn("ppool-bench: --curves %s: the file must end in .png or .svg\n", opt.curves.c_str());
+      return 2;
+    }
+    if (!can_plot(opt.curves)) return 2;  // gnuplot
+    if (opt.only.empty()) opt.only = {"ppool", "dpdk_mempool", "stack"};
+  }
   if (selected(opt, "jemalloc")) make_room_for_jemalloc(argv);
 
   // Every single-thread workload, and cross_core's producer, on cpu 0.
   pin(0);
   std::vector<std::unique_ptr<Impl>> impls = find_impls(opt);
+  if (!opt.curves.empty()) return run_curves(impls, {opt.quick, opt.repeat, opt.curves, opt.json});
   std::vector<Cell> cells = cells_of(impls, opt);
   const bool clean = run_rounds(cells, opt);
   std::vector<Row> rows;

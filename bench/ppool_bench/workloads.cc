@@ -38,6 +38,7 @@ constexpr const char* kNames[kWorkloadCount] = {
     "cycle_4k",
     "cycle_16k",
     "cycle_64k",
+    "cycle_16k_remote",
     "touch_4k",
     "touch_thp",
     "touch_hugetlb",

@@ -17,12 +17,19 @@
 // builds their allocator and pages in open(), untimed):
 //   double fresh(std::uint64_t ops)        fresh_*: pages from a new allocator
 //   double touch(std::uint64_t ops)        touch_*: dependent loads across the pages
+// and, for the curves (curves.h; an adapter without them runs no curve):
+//   bool runs(const CurvePoint& p) const   whether it has a version of p
+//   bool open(const CurvePoint& p)         owner: makes p's pools (pools_of(p): 1 to
+//                                          64, each holding what the point keeps
+//                                          in flight), pool 0 in use
+//   void use_pool(unsigned i)              later alloc_bulk and put_bulk on pool i
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string_view>
 #include <thread>
@@ -73,6 +80,9 @@ enum class Workload {
   kCycle4k,
   kCycle16k,
   kCycle64k,
+  // cycle_16k with a third of the bulk puts made on another thread (cpu 1),
+  // as TX completions on another core: cycle_remote().
+  kCycle16kRemote,
   // A dependent chase over one random line per page of --touch-gib GiB of
   // pool pages: what the TLB costs on each backing.
   kTouch4k,
@@ -189,7 +199,11 @@ double working_set(A& a, std::uint64_t ops) {
 // N buffers in flight in a FIFO: each step allocates a burst of 64 (the
 // bulk alloc) at the tail and puts the oldest 64 back (the bulk put). The
 // FIFO is filled before the clock starts and drained after it stops; ops
-// counts buffers (one alloc and one put each).
+// counts buffers (one alloc and one put each). One turn of the FIFO (N/64
+// steps) runs untimed after the fill: the first alloc after it finds the
+// cache empty and goes to the page allocator (ppool: 10 ms at 256 Ki in
+// flight), the fill's cost, not the cycle's, and a short run would be all
+// that.
 template <unsigned N, class A>
 double cycle(A& a, std::uint64_t ops) {
   static_assert((N & (N - 1)) == 0 && N >= 64);
@@ -198,16 +212,120 @@ double cycle(A& a, std::uint64_t ops) {
   for (unsigned i = 0; i < N; i += kBurst) a.alloc_bulk(fifo.data() + i, kBurst);
   typename A::Buf burst[kBurst];
   std::size_t head = 0;  // the oldest burst
-  Stopwatch sw;
-  for (std::uint64_t i = 0; i < ops; i += kBurst) {
+  auto step = [&] {
     a.alloc_bulk(burst, kBurst);
     keep(burst);
     a.put_bulk(fifo.data() + head, kBurst);
     std::memcpy(fifo.data() + head, burst, sizeof burst);
     head = (head + kBurst) & (N - 1);
-  }
+  };
+  for (unsigned i = 0; i < N; i += kBurst) step();
+  Stopwatch sw;
+  for (std::uint64_t i = 0; i < ops; i += kBurst) step();
   const double ns = sw.ns();
   for (unsigned i = 0; i < N; i += kBurst) a.put_bulk(fifo.data() + i, kBurst);
+  return ns;
+}
+
+// cycle<N> with returns made on other threads, as TX completions on another
+// core: every remote_every-th burst (1: every one, 3: a third) is handed,
+// whole, through a returning thread's hand-off ring (kHandOffRing pages) to
+// one of `threads` returning threads, all pinned to cpu 1, which put_bulk it
+// (remote_begin and remote_end around, as cross_core's consumer). The owner
+// gives a burst to the next thread with room and waits only when every
+// hand-off is full, and at the end: the time runs from the first alloc to
+// the last remote put. The untimed turn after the fill, as cycle's, ends
+// when its remote puts are done. Threads sharing cpu 1 yield when their
+// ring is empty, so that a sibling with work gets the cpu. inflight: a
+// power of two, >= 64.
+template <class A>
+double cycle_remote(A& a, std::uint64_t ops, std::size_t inflight, unsigned remote_every,
+                    unsigned threads) {
+  using Buf = typename A::Buf;
+  constexpr unsigned kBurst = 64;
+  struct Returner {
+    ppool::MpscRing<Buf> ring{kHandOffRing};
+    alignas(ppool::kCacheLine) std::atomic<std::uint64_t> put{0};  // pages put, by its thread
+  };
+  std::vector<std::unique_ptr<Returner>> returners;
+  for (unsigned t = 0; t < threads; ++t) returners.push_back(std::make_unique<Returner>());
+  std::atomic<bool> last{false};
+  std::vector<std::thread> running;
+  for (unsigned t = 0; t < threads; ++t)
+    running.emplace_back([&, t] {
+      pin(1);
+      a.remote_begin();
+      Returner& r = *returners[t];
+      Buf batch[kBurst];
+      unsigned n = 0;
+      for (;;) {
+        // Read before the ring: all the owner produced before it said so is
+        // then in the ring, and a short consume means it is empty.
+        const bool owner_done = last.load(std::memory_order_acquire);
+        n += static_cast<unsigned>(r.ring.consume_bulk(batch + n, kBurst - n));
+        if (n == kBurst || (owner_done && n)) {
+          a.put_bulk(batch, n);
+          r.put.store(r.put.load(std::memory_order_relaxed) + n, std::memory_order_release);
+          n = 0;
+        } else if (owner_done) {
+          break;
+        } else if (threads > 1) {
+          std::this_thread::yield();
+        } else {
+          relax();
+        }
+      }
+      a.remote_end();
+    });
+  std::uint64_t handed = 0;  // pages given to the returning threads
+  auto wait_for_returns = [&] {
+    for (;;) {
+      std::uint64_t put = 0;
+      for (const auto& r : returners) put += r->put.load(std::memory_order_acquire);
+      if (put == handed) return;
+      relax();
+    }
+  };
+  std::vector<Buf> fifo(inflight);
+  for (std::size_t i = 0; i < inflight; i += kBurst) a.alloc_bulk(fifo.data() + i, kBurst);
+  Buf burst[kBurst];
+  std::size_t head = 0;
+  std::uint64_t step = 0;
+  unsigned next = 0;  // the returning thread the next remote burst goes to first
+  auto one_step = [&] {
+    a.alloc_bulk(burst, kBurst);
+    keep(burst);
+    Buf* oldest = fifo.data() + head;
+    if (remote_every && step++ % remote_every == remote_every - 1) {
+      // A burst begun on a ring finishes there (its thread puts whole
+      // bursts); a full ring sends it on to the next, all full: wait.
+      for (std::size_t sent = 0, full = 0; sent < kBurst;) {
+        sent += returners[next]->ring.produce_bulk(oldest + sent, kBurst - sent);
+        if (sent == kBurst) break;
+        if (sent == 0) {
+          next = (next + 1) % threads;
+          if (++full % threads == 0) relax();
+        } else {
+          relax();
+        }
+      }
+      next = (next + 1) % threads;
+      handed += kBurst;
+    } else {
+      a.put_bulk(oldest, kBurst);
+    }
+    std::memcpy(oldest, burst, sizeof burst);
+    head = (head + kBurst) & (inflight - 1);
+  };
+  for (std::size_t i = 0; i < inflight; i += kBurst) one_step();
+  wait_for_returns();
+  Stopwatch sw;
+  for (std::uint64_t i = 0; i < ops; i += kBurst) one_step();
+  wait_for_returns();
+  const double ns = sw.ns();
+  last.store(true, std::memory_order_release);
+  for (std::thread& t : running) t.join();
+  for (std::size_t i = 0; i < inflight; i += kBurst) a.put_bulk(fifo.data() + i, kBurst);
   return ns;
 }
 
@@ -291,6 +409,8 @@ double run_workload(A& a, Workload w, std::uint64_t ops) {
       return cycle<16384>(a, ops);
     case Workload::kCycle64k:
       return cycle<65536>(a, ops);
+    case Workload::kCycle16kRemote:
+      return cycle_remote(a, ops, 16384, 3, 1);
     default:
       return -1;
   }
