@@ -371,11 +371,6 @@ class PagePool {
   } cache_;
   std::atomic<std::uint32_t> hold_{0};  // written by the owner only (no RMW)
   int nid_;
-  // Whether a page of another node than nid_ can be in the pool: only after
-  // nid_changed() moved it, or when params.nid names another node than the
-  // allocator's. While false the ring's pages are taken without reading
-  // their descriptors (each a cache miss at refill: the page left long ago).
-  bool waive_foreign_;
   PageAllocator* allocator_;
   std::uint64_t alloc_failures_ = 0;
   std::uint64_t alloc_limited_ = 0;

@@ -85,15 +85,14 @@ bool PagePool::refill_cache() {
 
 // Takes up to a refill's worth from the ring straight into the cache; a page
 // of another node than the pool's is released instead (alloc_waive), so the
-// cache converges to local memory after the queue moves. Until it moves no
-// page can be foreign and no descriptor is read here.
+// cache converges to local memory after the queue moves.
 bool PagePool::refill_from_ring() {
   std::uint32_t n = static_cast<std::uint32_t>(ring_.consume_bulk(cache_.pages, kAllocCacheRefill));
   if (n == 0) {
     detail::stat_inc(owner_stats_.empty);
     return false;
   }
-  for (std::uint32_t i = 0; waive_foreign_ && i < n;) {
+  for (std::uint32_t i = 0; i < n;) {
     Page* page = cache_.pages[i];
     if (PPOOL_LIKELY(page->nid == nid_)) {
       ++i;

@@ -64,7 +64,6 @@ PagePool::PagePool(const PagePoolParams& params, PageAllocator& allocator)
       dma_offset_(params.offset),
       dev_(params.dev),
       nid_(params.nid == kNoNode ? allocator.nid() : params.nid),
-      waive_foreign_(nid_ != allocator.nid()),
       allocator_(&allocator),
       ring_(params.pool_size),
       id_(g_next_pool_id.fetch_add(1, std::memory_order_relaxed)),
@@ -128,9 +127,6 @@ void PagePool::set_owner(std::uint64_t thread_id) {
 }
 
 void PagePool::nid_changed(int nid) {
-  // The pages of the old node come home from now on; each is checked at
-  // refill for the rest of the pool's life (one descriptor read a page).
-  if (nid != nid_) waive_foreign_ = true;
   __atomic_store_n(&nid_, nid, __ATOMIC_RELAXED);  // reports read it from any thread
   if (!params_.allocator) allocator_ = &PageAllocator::for_node(nid, params_.backing);
 }
