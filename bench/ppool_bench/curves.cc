@@ -129,34 +129,18 @@ void print_table(const std::vector<CurveRow>& rows, const CurveOptions& opt) {
 }
 
 bool write_json(const std::vector<CurveRow>& rows, const std::string& path) {
-  FILE* out = std::fopen(path.c_str(), "w");
-  if (!out) {
-    warn("ppool-bench: cannot write %s\n", path.c_str());
-    return false;
-  }
-  std::fprintf(out, "[\n");
-  for (std::size_t i = 0; i < rows.size(); ++i) {
+  return write_json_array(path, rows.size(), [&](FILE* out, std::size_t i) {
     const CurveRow& row = rows[i];
     const double dpdk = median_at(rows, row.point, "dpdk_mempool");
     char ratio[32] = "null";
     if (dpdk > 0) std::snprintf(ratio, sizeof ratio, "%.6g", row.ns.median / dpdk);
     std::fprintf(out,
-                 "  {\"curve\": \"%s\", \"x\": %u, \"impl\": \"%s\", \"ns_per_page\": %.6g, "
+                 "{\"curve\": \"%s\", \"x\": %u, \"impl\": \"%s\", \"ns_per_page\": %.6g, "
                  "\"median_ns\": %.6g, \"min_ns\": %.6g, \"max_ns\": %.6g, \"rounds\": %d, "
-                 "\"ratio_vs_dpdk\": %s}%s\n",
+                 "\"ratio_vs_dpdk\": %s}",
                  to_string(row.point.axis), row.point.x, row.impl.c_str(), row.ns.median,
-                 row.ns.median, row.ns.min, row.ns.max, row.ns.rounds, ratio,
-                 i + 1 < rows.size() ? "," : "");
-  }
-  std::fprintf(out, "]\n");
-  return std::fclose(out) == 0;
-}
-
-// A string in gnuplot's single quotes, where '' is a quote.
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
+                 row.ns.median, row.ns.min, row.ns.max, row.ns.rounds, ratio);
+  });
 }
 
 // "256", "4 Ki", "256 Ki".
@@ -190,60 +174,48 @@ bool plot(const std::vector<CurveRow>& rows, const std::string& path) {
   std::vector<std::string> impls;
   for (const CurveRow& row : rows)
     if (std::find(impls.begin(), impls.end(), row.impl) == impls.end()) impls.push_back(row.impl);
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::string data = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/ppool-curves-XXXXXX";
-  const int fd = mkstemp(data.data());
-  FILE* out = fd >= 0 ? fdopen(fd, "w") : nullptr;
-  if (!out) {
-    warn("ppool-bench: cannot create a temporary file for gnuplot\n");
-    return false;
-  }
-  write_plot_data(rows, impls, out);
-  bool ok = std::fclose(out) == 0;
-  FILE* gp = ok ? popen("gnuplot", "w") : nullptr;
-  if (gp) {
-    std::fprintf(gp,
-                 "set terminal %s noenhanced font ',11'\n"
-                 "set output %s\n"
-                 "set datafile missing '-'\n"
-                 "set multiplot layout 1,3 title 'ppool-bench curves: ns per page of the cycle "
-                 "loop (bursts of 64), lower is better'\n"
-                 "set logscale x 2\n"
-                 "set yrange [0:*]\n"
-                 "set ylabel 'ns/page'\n"
-                 "set grid\n"
-                 "set key top left\n",
-                 path.ends_with(".png") ? "pngcairo size 1800,600" : "svg size 1800,600 dynamic",
-                 quoted(path).c_str());
-    const std::vector<CurvePoint> points = curve_points();
-    for (int a = 0; a < kAxisCount; ++a) {
-      std::string tics;
-      unsigned lo = 0, hi = 0;
-      for (const CurvePoint& p : points)
-        if (static_cast<int>(p.axis) == a) {
-          tics += (tics.empty() ? "" : ", ") + ("'" + x_label(p.x) + "' " + std::to_string(p.x));
-          lo = lo ? lo : p.x;
-          hi = p.x;
+  const char* terminal =
+      path.ends_with(".png") ? "pngcairo size 1800,600" : "svg size 1800,600 dynamic";
+  return gnuplot_draw(
+      path, terminal,
+      [&](FILE* out) {
+        write_plot_data(rows, impls, out);
+        return true;
+      },
+      [&](FILE* gp, const std::string& data) {
+        std::fprintf(gp,
+                     "set datafile missing '-'\n"
+                     "set multiplot layout 1,3 title 'ppool-bench curves: ns per page of the "
+                     "cycle loop (bursts of 64), lower is better'\n"
+                     "set logscale x 2\n"
+                     "set yrange [0:*]\n"
+                     "set ylabel 'ns/page'\n"
+                     "set grid\n"
+                     "set key top left\n");
+        const std::vector<CurvePoint> points = curve_points();
+        for (int a = 0; a < kAxisCount; ++a) {
+          std::string tics;
+          unsigned lo = 0, hi = 0;
+          for (const CurvePoint& p : points)
+            if (static_cast<int>(p.axis) == a) {
+              tics +=
+                  (tics.empty() ? "" : ", ") + ("'" + x_label(p.x) + "' " + std::to_string(p.x));
+              lo = lo ? lo : p.x;
+              hi = p.x;
+            }
+          // Room around the first and the last point, so that neither sits on the border.
+          std::fprintf(gp,
+                       "set title '(%c) %s'\n"
+                       "set xlabel '%s'\n"
+                       "set xrange [%g:%g]\n"
+                       "set xtics (%s)\n"
+                       "plot for [i=2:%zu] %s index %d using 1:i with linespoints lw 2 "
+                       "title columnheader(i)\n",
+                       'a' + a, kAxisTitles[a], kAxisNames[a], lo / 1.3, hi * 1.3, tics.c_str(),
+                       impls.size() + 1, data.c_str(), a);
         }
-      // Room around the first and the last point, so that neither sits on the border.
-      std::fprintf(gp,
-                   "set title '(%c) %s'\n"
-                   "set xlabel '%s'\n"
-                   "set xrange [%g:%g]\n"
-                   "set xtics (%s)\n"
-                   "plot for [i=2:%zu] %s index %d using 1:i with linespoints lw 2 "
-                   "title columnheader(i)\n",
-                   'a' + a, kAxisTitles[a], kAxisNames[a], lo / 1.3, hi * 1.3, tics.c_str(),
-                   impls.size() + 1, quoted(data).c_str(), a);
-    }
-    std::fprintf(gp, "unset multiplot\n");
-    ok = pclose(gp) == 0;
-  } else {
-    ok = false;
-  }
-  std::remove(data.c_str());
-  if (!ok) warn("ppool-bench: gnuplot failed to draw %s\n", path.c_str());
-  return ok;
+        std::fprintf(gp, "unset multiplot\n");
+      });
 }
 
 }  // namespace

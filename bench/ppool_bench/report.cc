@@ -101,13 +101,6 @@ bool gnuplot_found() {
   return false;
 }
 
-// A string in gnuplot's single quotes, where '' is a quote.
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
 // Workloads as rows, impls as columns, "-" where an impl did not run.
 bool write_plot_data(const std::vector<Row>& rows, const std::vector<std::string>& impls,
                      FILE* out) {
@@ -185,14 +178,25 @@ void print_table(const std::vector<Row>& rows, const char* how) {
   print_backings(rows);
 }
 
-bool write_json(const std::vector<Row>& rows, const std::string& path) {
+bool write_json_array(const std::string& path, std::size_t n,
+                      const std::function<void(FILE*, std::size_t)>& object) {
   FILE* out = std::fopen(path.c_str(), "w");
   if (!out) {
     warn("ppool-bench: cannot write %s\n", path.c_str());
     return false;
   }
   std::fprintf(out, "[\n");
-  for (std::size_t i = 0; i < rows.size(); ++i) {
+  for (std::size_t i = 0; i < n; ++i) {
+    std::fprintf(out, "  ");
+    object(out, i);
+    std::fprintf(out, "%s\n", i + 1 < n ? "," : "");
+  }
+  std::fprintf(out, "]\n");
+  return std::fclose(out) == 0;
+}
+
+bool write_json(const std::vector<Row>& rows, const std::string& path) {
+  return write_json_array(path, rows.size(), [&](FILE* out, std::size_t i) {
     const Row& row = rows[i];
     const double dpdk = median_ns(rows, row.workload, "dpdk_mempool");
     char ratio[32] = "null";
@@ -208,15 +212,12 @@ bool write_json(const std::vector<Row>& rows, const std::string& path) {
       backing += row.huge_backed_bytes >= 0 ? std::to_string(row.huge_backed_bytes) : "null";
     }
     std::fprintf(out,
-                 "  {\"workload\": \"%s\", \"impl\": \"%s\", \"ns_per_op\": %.6g, "
+                 "{\"workload\": \"%s\", \"impl\": \"%s\", \"ns_per_op\": %.6g, "
                  "\"ops_per_sec\": %.6g, \"median_ns\": %.6g, \"min_ns\": %.6g, "
-                 "\"max_ns\": %.6g, \"rounds\": %d, \"ratio_vs_dpdk\": %s%s}%s\n",
+                 "\"max_ns\": %.6g, \"rounds\": %d, \"ratio_vs_dpdk\": %s%s}",
                  to_string(row.workload), row.impl.c_str(), row.ns.median, 1e9 / row.ns.median,
-                 row.ns.median, row.ns.min, row.ns.max, row.ns.rounds, ratio, backing.c_str(),
-                 i + 1 < rows.size() ? "," : "");
-  }
-  std::fprintf(out, "]\n");
-  return std::fclose(out) == 0;
+                 row.ns.median, row.ns.min, row.ns.max, row.ns.rounds, ratio, backing.c_str());
+  });
 }
 
 bool can_plot(const std::string& path) {
@@ -233,43 +234,60 @@ bool can_plot(const std::string& path) {
   return true;
 }
 
-bool plot(const std::vector<Row>& rows, const std::string& path) {
-  if (!can_plot(path)) return false;
+std::string gnuplot_quoted(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+bool gnuplot_draw(const std::string& path, const char* terminal,
+                  const std::function<bool(FILE*)>& data,
+                  const std::function<void(FILE*, const std::string&)>& script) {
   const char* tmpdir = std::getenv("TMPDIR");
-  std::string data = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/ppool-bench-XXXXXX";
-  const int fd = mkstemp(data.data());
+  std::string file = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/ppool-bench-XXXXXX";
+  const int fd = mkstemp(file.data());
   FILE* out = fd >= 0 ? fdopen(fd, "w") : nullptr;
   if (!out) {
     warn("ppool-bench: cannot create a temporary file for gnuplot\n");
     return false;
   }
-  const std::vector<std::string> impls = impls_of(rows);
-  bool ok = write_plot_data(rows, impls, out);
-  std::fclose(out);
+  bool ok = data(out);
+  ok &= std::fclose(out) == 0;
   FILE* gp = ok ? popen("gnuplot", "w") : nullptr;
-  if (!gp) ok = false;
   if (gp) {
-    std::fprintf(gp,
-                 "set terminal %s noenhanced font ',11'\n"
-                 "set output %s\n"
-                 "set title 'ppool-bench: ns per op (4096-byte buffers), log scale, lower is "
-                 "better'\n"
-                 "set datafile missing '-'\n"
-                 "set style data histograms\n"
-                 "set style histogram clustered gap 1\n"
-                 "set style fill solid 0.9 border -1\n"
-                 "set logscale y\n"
-                 "set ylabel 'ns/op'\n"
-                 "set grid ytics mytics\n"
-                 "set xtics rotate by -30\n"
-                 "set key outside right top\n"
-                 "plot for [i=2:%zu] %s using i:xtic(1) title columnheader(i)\n",
-                 terminal_for(path), quoted(path).c_str(), impls.size() + 1, quoted(data).c_str());
+    std::fprintf(gp, "set terminal %s noenhanced font ',11'\nset output %s\n", terminal,
+                 gnuplot_quoted(path).c_str());
+    script(gp, gnuplot_quoted(file));
     ok = pclose(gp) == 0;
+  } else {
+    ok = false;
   }
-  std::remove(data.c_str());
+  std::remove(file.c_str());
   if (!ok) warn("ppool-bench: gnuplot failed to draw %s\n", path.c_str());
   return ok;
+}
+
+bool plot(const std::vector<Row>& rows, const std::string& path) {
+  if (!can_plot(path)) return false;
+  const std::vector<std::string> impls = impls_of(rows);
+  return gnuplot_draw(
+      path, terminal_for(path), [&](FILE* out) { return write_plot_data(rows, impls, out); },
+      [&](FILE* gp, const std::string& data) {
+        std::fprintf(gp,
+                     "set title 'ppool-bench: ns per op (4096-byte buffers), log scale, lower is "
+                     "better'\n"
+                     "set datafile missing '-'\n"
+                     "set style data histograms\n"
+                     "set style histogram clustered gap 1\n"
+                     "set style fill solid 0.9 border -1\n"
+                     "set logscale y\n"
+                     "set ylabel 'ns/op'\n"
+                     "set grid ytics mytics\n"
+                     "set xtics rotate by -30\n"
+                     "set key outside right top\n"
+                     "plot for [i=2:%zu] %s using i:xtic(1) title columnheader(i)\n",
+                     impls.size() + 1, data.c_str());
+      });
 }
 
 }  // namespace ppool_bench

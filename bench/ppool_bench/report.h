@@ -2,6 +2,8 @@
 // gnuplot chart.
 #pragma once
 
+#include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -51,6 +53,19 @@ void print_table(const std::vector<Row>& rows, const char* how);
 // ratio_vs_4k (median / the 4 KiB row's median; null where that did not
 // run) and huge_backed_bytes (null where it was not read).
 bool write_json(const std::vector<Row>& rows, const std::string& path);
+// Writes a JSON array to path, one object a line: object(out, i) prints the
+// i-th object. False (with a message) when the file cannot be written.
+// A string in gnuplot's single quotes, where '' is a quote.
+std::string gnuplot_quoted(const std::string& s);
+// Draws path with gnuplot on terminal: data(out) writes the data file (a
+// temporary, removed after), script(gp, quoted data file name) writes the
+// commands after the terminal and the output. False (with a message) when
+// the data or gnuplot failed.
+bool gnuplot_draw(const std::string& path, const char* terminal,
+                  const std::function<bool(FILE*)>& data,
+                  const std::function<void(FILE*, const std::string&)>& script);
+bool write_json_array(const std::string& path, std::size_t n,
+                      const std::function<void(FILE*, std::size_t)>& object);
 // Whether plot() can draw path: a .png or .svg name and gnuplot in PATH;
 // says why not on stderr.
 bool can_plot(const std::string& path);
