@@ -269,12 +269,12 @@ PY
 # above has none of its rows). A rung whose check misses a double put is
 # skipped by its factory (no rows); one that refuses a put of the loops, or
 # loses a frame, fails the run.
-"$B/bench/ppool-bench" --quick --only stack_tag,stack_ref,stack_pf,stack_dense \
+"$B/bench/ppool-bench" --quick --only stack_loop,stack_tag,stack_ref,stack_pf,stack_dense \
   --workloads bulk64,cycle_4k --json "$B/ppool-bench-ladder.json" 2>/dev/null | grep "^# stack_"
 python3 - "$B/ppool-bench-ladder.json" <<'PY'
 import json, sys
 rows = json.load(open(sys.argv[1]))
-rungs = {"stack_tag", "stack_ref", "stack_pf", "stack_dense"}
+rungs = {"stack_loop", "stack_tag", "stack_ref", "stack_pf", "stack_dense"}
 seen = {(r["workload"], r["impl"]) for r in rows}
 assert seen == {(w, i) for w in ("bulk64", "cycle_4k") for i in rungs}, seen
 assert all(r["ns_per_op"] > 0 for r in rows), rows

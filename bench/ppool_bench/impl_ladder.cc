@@ -3,6 +3,11 @@
 // so that the difference between two rungs on the same loop is the cost of
 // one piece:
 //
+//   stack_loop   the stack's operations as the checked rungs do them, with
+//                  no check: the bulk put a loop over the pages, each one's
+//                  frame number found (page_of()'s compare with the span);
+//                  nothing read or written but the list. What any per-page
+//                  check costs before its first load. Catches nothing.
 //   stack_tag    + a 64-byte descriptor per frame (ppool::Page itself, in an
 //                  array indexed by frame number apart from the frames, as
 //                  ppool's vmemmap): alloc writes "in use" into pp_tag; put
@@ -22,9 +27,7 @@
 // Each rung is the stack's adapter once, parameterised by a check (what alloc
 // writes and put reads); all keep the stack's LIFO of frame pointers on one
 // thread and find a frame's number from its pointer as ppool's page_of() does
-// (subtract the base, compare with the span, shift). Beyond its loads, any
-// check costs the stack one thing more: a bulk put is a loop over the pages,
-// where the stack's is one copy.
+// (subtract the base, compare with the span, shift).
 //
 // In this file and not in impl_stack.cc: the floor stays the few lines an
 // AF_XDP program writes, and the ladder is one concept of its own.
@@ -56,6 +59,22 @@ void* map_zeroed(std::size_t bytes, const char* name) {
   return region;
 }
 
+// No knowledge: stack_loop's check accepts every frame of the ladder.
+struct NoCheck {
+  static constexpr unsigned kPrefetchAhead = 0;
+  static constexpr bool kCatchesDoublePut = false;
+  static constexpr bool kChecksRefcount = false;
+
+  struct Hot {
+    void alloc(std::size_t) const {}
+    bool put(std::size_t) const { return true; }
+    void prefetch(std::size_t) const {}
+  };
+
+  NoCheck(std::size_t, const char*) {}
+  Hot hot() const { return {}; }
+};
+
 // ppool's descriptor: a ppool::Page per frame, its tag (pp_tag: this pool's
 // address, bit 0 set while the frame is back) read and written as ppool does
 // (a plain load, relaxed stores), its refcount read with an acquire load
@@ -65,6 +84,7 @@ template <bool kRefcount, unsigned kAhead>
 class DescriptorCheck {
  public:
   static constexpr unsigned kPrefetchAhead = kAhead;
+  static constexpr bool kCatchesDoublePut = true;
   static constexpr bool kChecksRefcount = kRefcount;
 
   // What the loops use, copied into registers for each operation: a tag
@@ -130,6 +150,7 @@ class DescriptorCheck {
 class DenseCheck {
  public:
   static constexpr unsigned kPrefetchAhead = 0;
+  static constexpr bool kCatchesDoublePut = true;
   static constexpr bool kChecksRefcount = true;
 
   struct Hot {
@@ -321,18 +342,25 @@ constexpr unsigned kAhead = 8;
 
 template <class Check>
 std::unique_ptr<Impl> make_rung(const char* name, const char* what) {
-  if (!LadderAdapter<Check>(name, kProbeFrames).catches_misuse()) {
-    std::printf("# %-12s skipped: its check missed a misuse it should catch\n", name);
-    return nullptr;
+  if constexpr (Check::kCatchesDoublePut) {
+    if (!LadderAdapter<Check>(name, kProbeFrames).catches_misuse()) {
+      std::printf("# %-12s skipped: its check missed a misuse it should catch\n", name);
+      return nullptr;
+    }
+    std::printf("# %-12s the stack %s; a double put%s caught (verified)\n", name, what,
+                Check::kChecksRefcount ? " and a shared frame" : "");
+  } else {
+    std::printf("# %-12s the stack %s; catches nothing\n", name, what);
   }
-  std::printf("# %-12s the stack %s; a double put%s caught (verified)\n", name, what,
-              Check::kChecksRefcount ? " and a shared frame" : "");
   return std::make_unique<ImplOf<LadderAdapter<Check>>>(name, name, kLadderFrames);
 }
 
 }  // namespace
 
 std::unique_ptr<Impl> make_ladder(std::string_view name) {
+  if (name == "stack_loop")
+    return make_rung<NoCheck>("stack_loop",
+                              "with the checked rungs' loops and page_of(), no check");
   if (name == "stack_tag")
     return make_rung<DescriptorCheck<false, 0>>("stack_tag",
                                                 "+ a 64-byte descriptor's double-put tag");

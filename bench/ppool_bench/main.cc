@@ -45,7 +45,8 @@ constexpr const char* kImpls[] = {"ppool",    "dpdk_mempool", "stack", "glibc", 
 // The ladder from the stack to ppool (impl_ladder.cc): each rung adds one of
 // ppool's checks. Run only when named in --only: a comparison of costs, not
 // a peer.
-constexpr const char* kLadder[] = {"stack_tag", "stack_ref", "stack_pf", "stack_dense"};
+constexpr const char* kLadder[] = {"stack_loop", "stack_tag", "stack_ref", "stack_pf",
+                                   "stack_dense"};
 
 struct Options {
   bool quick = false;
