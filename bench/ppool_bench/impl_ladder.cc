@@ -262,25 +262,29 @@ class LadderAdapter {
     else
       ++refused_;
   }
+  // A run of frames pushed as each passes, one index for both arrays (as
+  // ppool's recycle_run_in_cache()); a refused frame ends the run, and the
+  // rest is a bulk of its own.
   void put_bulk(Buf* bufs, unsigned n) {
     if (__builtin_expect(n > frames_ - count_, 0)) die(name_, "more frames put than it has");
     Buf* top = free_.get() + count_;
     const auto hot = check_.hot();
     const unsigned char* region = region_;
     const std::size_t span = span_;
-    std::size_t kept = 0, refused = 0;
-    for (unsigned i = 0; i < n; ++i) {
+    unsigned i = 0;
+    for (; i < n; ++i) {
       if constexpr (Check::kPrefetchAhead > 0)
         if (i + Check::kPrefetchAhead < n)
           hot.prefetch(frame_of(region, bufs[i + Check::kPrefetchAhead]));
-      if (__builtin_expect(accept(hot, region, span, bufs[i]), 1))
-        top[kept++] = bufs[i];
-      else
-        ++refused;
+      if (__builtin_expect(!accept(hot, region, span, bufs[i]), 0)) break;
+      top[i] = bufs[i];
     }
-    count_ += kept;
-    refused_ += refused;
+    count_ += i;
+    if (__builtin_expect(i == n, 1)) return;
+    ++refused_;
+    put_bulk(bufs + i + 1, n - i - 1);
   }
+
   void remote_begin() {}
   void remote_end() {}
   void* data(Buf buf) { return buf; }
