@@ -62,8 +62,7 @@ void* map_zeroed(std::size_t bytes, const char* name) {
 // No knowledge: stack_loop's check accepts every frame of the ladder.
 struct NoCheck {
   static constexpr unsigned kPrefetchAhead = 0;
-  static constexpr bool kCatchesDoublePut = false;
-  static constexpr bool kChecksRefcount = false;
+  static constexpr bool kCatchesDoublePut = false;  // nor anything else: no probe
 
   struct Hot {
     void alloc(std::size_t) const {}
