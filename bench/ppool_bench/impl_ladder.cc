@@ -230,8 +230,8 @@ class LadderAdapter {
     return clean;
   }
 
-  // Every operation reads the members it needs into registers first (the
-  // check's stores may alias them), as the stack's inlined vector calls do.
+  // Every operation reads the members it needs into registers first: the
+  // check's stores may alias them.
   Buf alloc() {
     if (__builtin_expect(!count_, 0)) die(name_, "out of frames");
     Buf buf = free_[--count_];
@@ -251,21 +251,26 @@ class LadderAdapter {
   }
   void recycle_direct(Buf buf) { put(buf); }
   void release(Buf buf) { put(buf); }
-  // A put beyond the list's room is a double put the check missed: fatal,
-  // as the stack's vector would grow instead. One compare a call, as the
+  // A frame accepted with no room left is a double put the check missed:
+  // fatal (the stack's vector would grow instead). One compare a put, as the
   // vector's capacity check.
   void put(Buf buf) {
-    if (__builtin_expect(count_ == frames_, 0)) die(name_, "more frames put than it has");
-    if (__builtin_expect(accept(check_.hot(), region_, span_, buf), 1))
-      free_[count_++] = buf;
-    else
+    if (__builtin_expect(!accept(check_.hot(), region_, span_, buf), 0)) {
       ++refused_;
+      return;
+    }
+    if (__builtin_expect(count_ == frames_, 0)) die(name_, "more frames put than it has");
+    free_[count_++] = buf;
   }
   // A run of frames pushed as each passes, one index for both arrays (as
   // ppool's recycle_run_in_cache()); a refused frame ends the run, and the
-  // rest is a bulk of its own.
+  // rest is a bulk of its own. A bulk larger than the frames out must hold
+  // frames to refuse: one put at a time, each with its room checked.
   void put_bulk(Buf* bufs, unsigned n) {
-    if (__builtin_expect(n > frames_ - count_, 0)) die(name_, "more frames put than it has");
+    if (__builtin_expect(n > frames_ - count_, 0)) {
+      for (unsigned i = 0; i < n; ++i) put(bufs[i]);
+      return;
+    }
     Buf* top = free_.get() + count_;
     const auto hot = check_.hot();
     const unsigned char* region = region_;
