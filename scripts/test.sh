@@ -289,6 +289,21 @@ for impl in ["ppool", "dpdk_mempool", "stack"]:
     assert impl != "ppool" and not have or have == want, (impl, sorted(want - have))
 print("ppool-bench --curves: ok,", len(rows), "points")
 PY
+# The ladder from the stack to ppool runs only when named (the default run
+# above has none of its rows). A rung whose check misses a double put is
+# skipped by its factory (no rows); one that refuses a put of the loops, or
+# loses a frame, fails the run.
+"$B/bench/ppool-bench" --quick --only stack_loop,stack_tag,stack_ref,stack_pf,stack_dense \
+  --workloads bulk64,cycle_4k --json "$B/ppool-bench-ladder.json" 2>/dev/null | grep "^# stack_"
+python3 - "$B/ppool-bench-ladder.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+rungs = {"stack_loop", "stack_tag", "stack_ref", "stack_pf", "stack_dense"}
+seen = {(r["workload"], r["impl"]) for r in rows}
+assert seen == {(w, i) for w in ("bulk64", "cycle_4k") for i in rungs}, seen
+assert all(r["ns_per_op"] > 0 for r in rows), rows
+print("ppool-bench ladder: ok,", sorted(rungs))
+PY
 
 step "install (static), consumers through find_package and pkg-config"
 install_and_consume "$B"

@@ -93,6 +93,11 @@ std::unique_ptr<Impl> make_malloc(std::string_view name);
 std::unique_ptr<Impl> make_mmap();
 // A bare free-frame stack: the floor under every allocator (one thread).
 std::unique_ptr<Impl> make_stack();
+// The owner-only workloads the stack runs, and the ladder with it.
+bool stack_runs(Workload w);
+// A rung of the ladder from the stack to ppool (impl_ladder.cc): stack_loop,
+// stack_tag, stack_ref, stack_pf or stack_dense; nullptr for another name.
+std::unique_ptr<Impl> make_ladder(std::string_view name);
 // Restarts the process (execv, same argv) if that is what jemalloc needs to
 // load; call first thing in main.
 void make_room_for_jemalloc(char** argv);

@@ -43,21 +43,7 @@ class StackAdapter {
   StackAdapter(const StackAdapter&) = delete;
   StackAdapter& operator=(const StackAdapter&) = delete;
 
-  bool runs(Workload w) const {
-    switch (w) {
-      case Workload::kFastPath:
-      case Workload::kBulk16:
-      case Workload::kBulk64:
-      case Workload::kWs256:
-      case Workload::kWs4096:
-      case Workload::kCycle4k:
-      case Workload::kCycle16k:
-      case Workload::kCycle64k:
-        return true;
-      default:
-        return false;
-    }
-  }
+  bool runs(Workload w) const { return stack_runs(w); }
   bool open(Workload) { return true; }
   bool close() {
     if (!stacks_.empty()) {  // a pools point's: back into one stack
@@ -157,6 +143,22 @@ class StackAdapter {
 };
 
 }  // namespace
+
+bool stack_runs(Workload w) {
+  switch (w) {
+    case Workload::kFastPath:
+    case Workload::kBulk16:
+    case Workload::kBulk64:
+    case Workload::kWs256:
+    case Workload::kWs4096:
+    case Workload::kCycle4k:
+    case Workload::kCycle16k:
+    case Workload::kCycle64k:
+      return true;
+    default:
+      return false;
+  }
+}
 
 std::unique_ptr<Impl> make_stack() {
   std::printf("# %-12s a bare free-frame stack of %zu page pointers, one thread, no checks\n",

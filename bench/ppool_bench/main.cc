@@ -46,6 +46,11 @@ namespace {
 
 constexpr const char* kImpls[] = {"ppool",    "dpdk_mempool", "stack", "glibc",   "jemalloc",
                                   "mimalloc", "tcmalloc",     "mmap",  "baseline"};
+// The ladder from the stack to ppool (impl_ladder.cc): each rung adds one of
+// ppool's checks. Run only when named in --only: a comparison of costs, not
+// a peer.
+constexpr const char* kLadder[] = {"stack_loop", "stack_tag", "stack_ref", "stack_pf",
+                                   "stack_dense"};
 
 struct Options {
   bool quick = false;
@@ -74,6 +79,8 @@ std::string usage() {
       "              rows in --json, three panels in FILE (not with --plot, --workloads)\n"
       "  impls:";
   for (const char* impl : kImpls) text += std::string(" ") + impl;
+  text += "\n  ladder (only when named in --only):";
+  for (const char* impl : kLadder) text += std::string(" ") + impl;
   text += "\n  workloads:";
   for (int w = 0; w < kWorkloadCount; ++w)
     text += std::string(" ") + to_string(static_cast<Workload>(w));
@@ -89,8 +96,9 @@ std::vector<std::string> split(const std::string& list) {
 }
 
 bool known_impl(const std::string& name) {
-  return std::any_of(std::begin(kImpls), std::end(kImpls),
-                     [&](const char* impl) { return name == impl; });
+  auto is = [&](const char* impl) { return name == impl; };
+  return std::any_of(std::begin(kImpls), std::end(kImpls), is) ||
+         std::any_of(std::begin(kLadder), std::end(kLadder), is);
 }
 
 // nullopt to go on, else the exit status (0 after --help, 2 after anything
@@ -156,6 +164,10 @@ std::vector<std::unique_ptr<Impl>> find_impls(const Options& opt) {
                                  : name == "baseline"     ? make_baseline()
                                                           : make_malloc(name);
     if (impl) impls.push_back(std::move(impl));
+  }
+  for (const std::string name : kLadder) {
+    if (std::find(opt.only.begin(), opt.only.end(), name) == opt.only.end()) continue;
+    if (std::unique_ptr<Impl> impl = make_ladder(name)) impls.push_back(std::move(impl));
   }
   return impls;
 }
