@@ -138,8 +138,10 @@ void PagePool::generic_put(Page* page) {
 // for the next round. A whole page of the round's pool held by nobody else
 // (the common case) costs a tag compare, a refcount compare and two stores,
 // in runs (recycle_run_in_cache) on the owner; the rest is sorted out on the
-// careful path. A pool that syncs on put takes the careful path for every
-// page, on any thread, and each is synced as put_full_page() syncs it.
+// careful path. A pool that syncs on put takes the per-page path for every
+// page (its pool found from its tag and checked alive, accept_put when it is
+// not whole and unshared), on any thread, and each is synced as
+// put_full_page() syncs it.
 void put_page_bulk(Page** pages, std::size_t count) {
   constexpr std::uintptr_t kNoFastTag = ~std::uintptr_t{0};  // state 3: matches no page
   while (count) {
