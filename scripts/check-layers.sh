@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The layer rule, checked: every #include in src/ and include/ppool/ goes to
-# its own layer or one below, in the order src/README.md's table gives (the
-# one place it is written; this script parses it), and public headers
-# include only public headers. With --programs, also tools/, bench/ and
+# The layer rule, checked: every #include in src/, include/ppool/ and the C
+# header include/ppool.h goes to its own layer or one below, in the order
+# src/README.md's table gives (the one place it is written; this script
+# parses it), and public headers include only public headers. With --programs, also tools/, bench/ and
 # examples/: only <ppool/...> public headers, their own folder's files and
 # tools/support's, and no src/ on a program's include path.
 #   scripts/check-layers.sh [--programs] [ROOT]
@@ -47,7 +47,7 @@ if [ ! -f src/README.md ]; then
 fi
 
 # Every file of the tree the includes may name, for resolving them; then the
-# sources to check (C++ only: scripts and data include nothing).
+# sources to check (C and C++: scripts and data include nothing).
 areas=(src include)
 [ "$programs" = 1 ] && areas+=(tools bench examples)
 existing=()
@@ -56,7 +56,7 @@ mapfile -t all < <(find "${existing[@]}" -type f | LC_ALL=C sort)
 checked=()
 for f in "${all[@]}"; do
   case $f in
-    *.h | *.hpp | *.cc | *.cpp) checked+=("$f") ;;
+    *.h | *.hpp | *.c | *.cc | *.cpp) checked+=("$f") ;;
     tools/*CMakeLists.txt | bench/*CMakeLists.txt | examples/*CMakeLists.txt) checked+=("$f") ;;
   esac
 done
@@ -89,8 +89,16 @@ function normalize(path,    n, parts, out, k, i) {
 function dirname(path) {
   return sub(/\/[^\/]*$/, "", path) ? path : "."
 }
-# The layer of a file in src/ or include/ppool/, "" when the table has none.
+# The public header an include names: "ppool/x.h" is x.h, the C header
+# "ppool.h" (include/ppool.h) is ppool.h; "" for anything else.
+function public_header(inc) {
+  if (inc == "ppool.h") return inc
+  return inc ~ /^ppool\// ? substr(inc, 7) : ""
+}
+# The layer of a file in src/, include/ppool/ or include/ppool.h, "" when
+# the table has none.
 function layer_of_file(path,    folder, header) {
+  if (path == "include/ppool.h") return ("ppool.h" in header_layer) ? header_layer["ppool.h"] : ""
   if (path ~ /^src\//) {
     folder = path
     sub(/^src\//, "", folder)
@@ -156,7 +164,7 @@ FNR == 1 {
   file = FILENAME
   from = layer_of_file(file)
   home = program_home(file)
-  if (file ~ /^include\/ppool\// && from == "")
+  if ((file ~ /^include\/ppool\// || file == "include/ppool.h") && from == "")
     fail("a public header that src/README.md'"'"'s table does not place in a layer")
   if (file ~ /^src\// && from == "")
     fail("a source folder that src/README.md'"'"'s table does not place in a layer")
@@ -175,12 +183,12 @@ file ~ /CMakeLists\.txt$/ {
   sub(/^[^"<]*/, "", spec)
   quoted = substr(spec, 1, 1) == "\""
   inc = substr(spec, 2, length(spec) - 2)
-  if (!quoted && inc !~ /^ppool\//) next  # the system'"'"'s and other libraries'"'"' headers
+  if (!quoted && public_header(inc) == "") next  # the system'"'"'s and other libraries'"'"' headers
 
   if (file ~ /^(src|include)\//) {
     # The library.
-    if (inc ~ /^ppool\//) {
-      header = substr(inc, 7)
+    if (public_header(inc) != "") {
+      header = public_header(inc)
       if (!(header in header_layer)) {
         if (("include/" inc) in exists)
           fail("'"'"'" inc "'"'"' is a public header that src/README.md'"'"'s table does not place in a layer")
@@ -214,7 +222,7 @@ file ~ /CMakeLists\.txt$/ {
   }
 
   # A program: public headers, its own folder'"'"'s files, tools/support'"'"'s.
-  if (inc ~ /^ppool\//) {
+  if (public_header(inc) != "") {
     if (("include/" inc) in exists) next
     fail("'"'"'" inc "'"'"' is no public header (include/" inc " does not exist)")
     next

@@ -62,6 +62,16 @@ echo '#include "ppool/xsk.h"' >>"$dir/src/share/shm_ring.cc"
 expect across 1 "'ppool/xsk.h' goes across from share to xsk"
 cp "$source_dir/src/share/shm_ring.cc" "$dir/src/share/shm_ring.cc"
 
+# The C header is the capi layer's: the pool layer, below it, may not
+# include it, and the C header itself includes no internal header.
+echo '#include "ppool.h"' >>"$dir/src/pool/put.cc"
+expect c_header_upward 1 "'ppool.h' goes up from pool to capi"
+cp "$source_dir/src/pool/put.cc" "$dir/src/pool/put.cc"
+cp "$dir/include/ppool.h" "$dir/ppool.h"
+echo '#include "capi/capi.h"' >>"$dir/include/ppool.h"
+expect c_header_internal 1 "include/ppool.h:"
+cp "$dir/ppool.h" "$dir/include/ppool.h"
+
 # A program reaching into src/: refused with --programs only.
 mkdir -p "$dir/tools/demo"
 printf '#include <ppool/page_pool.h>\n#include "dma/cuda_driver.h"\n' >"$dir/tools/demo/main.cc"
