@@ -333,6 +333,9 @@ struct ppool_pool_extra_stats {
   uint32_t inflight_peak; /* the most pages in flight at once */
   uint64_t pages_zeroed;  /* pages cleared (PPOOL_F_ZERO_PAGES) */
 };
+/* Whether the library counts the kernel's eleven (built with PPOOL_STATS,
+ * the default): false, they read 0. Thread context: any thread. */
+bool ppool_stats_enabled(void);
 /* The counters, as they stand (from another thread than the owner slightly
  * stale, never torn). Thread context: any thread. */
 void ppool_pool_get_stats(const struct ppool_pool* pool, struct ppool_pool_stats* stats);

@@ -38,6 +38,11 @@ per_op slow 20000 '*icount_slow_path*' 1 "slow path (alloc + release, refill of 
 per_op holder 200000 '*icount_holder_path*' 1 "fast path with a holder tag set on each page (set_page_holder)"
 per_op slow_zero 20000 '*icount_slow_path*' 1 "slow path, kZeroPages pool (clear of each page included), per page"
 
+# The fast path through the C API (<ppool.h>): the same loop, two calls into
+# libppool per op, the calls' own instructions included.
+bin=$build/bench/icount_capi
+per_op fast 200000 '*icount_c_fast_path*' 1 "fast path through the C API (ppool_alloc_pages + ppool_recycle_direct)"
+
 # DPDK's mempool in the same loop, when it was built (DPDK found at configure).
 if [ -x "$build/bench/icount_dpdk" ]; then
   bin=$build/bench/icount_dpdk

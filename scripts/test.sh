@@ -95,6 +95,16 @@ install_and_consume() {
       $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool-xsk)
     LD_LIBRARY_PATH="$libdir" "$build/xsk-consumer-pc"
   fi
+  # A C program: through CMake (a C-only project, default settings) and
+  # through pkg-config's ppool-c, with a C compiler.
+  rm -rf "$build/install-c-consumer"
+  cmake -S tests/install/c -B "$build/install-c-consumer" -G Ninja -DCMAKE_PREFIX_PATH="$prefix" \
+    >/dev/null
+  ninja -C "$build/install-c-consumer" >/dev/null
+  "$build/install-c-consumer/c_consumer"
+  cc -std=c11 -Wall -Wextra -Werror -pedantic tests/install/c/consumer.c -o "$build/c-consumer-pc" \
+    $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool-c)
+  LD_LIBRARY_PATH="$libdir" "$build/c-consumer-pc"
   if compgen -G "$libdir/libppool.so*" >/dev/null; then
     # The consumers run on the installed shared library, found by soname.
     readelf -d "$libdir/libppool.so" | grep >/dev/null 'Library soname: \[libppool\.so\.'
@@ -120,7 +130,11 @@ assert m, "README.md: no ```cpp block from examples/shared_pool.cc"
 indented = "".join("  " + line if line.strip() else line for line in m.group(1).splitlines(True))
 assert indented in open("examples/shared_pool.cc").read(), \
     "README.md's memory example is not a piece of examples/shared_pool.cc: copy it again"
-print("README's Using it and memory example: ok")
+m = re.search(r"^## Using it from C\n.*?^```c\n(.*?)^```$", readme, re.S | re.M)
+assert m, "README.md: no ```c block under '## Using it from C'"
+assert m.group(1) == open("examples/using_it.c").read(), \
+    "README.md's Using it from C differs from examples/using_it.c: copy the file into the README"
+print("README's Using it, Using it from C and memory example: ok")
 PY
 if pkg-config --exists libxdp libbpf; then
   mkdir -p "$B"
@@ -166,6 +180,19 @@ assert r["inflight"] == 0 and r["dma_live_mappings"] == 0 and r["dma_errors"] ==
 for k in ("alloc_fast", "alloc_slow", "recycle_cached", "recycle_ring", "recycle_released_refcnt"):
     assert s[k] > 0, (k, s)
 print("napi_poll: ok")
+PY
+
+step "examples in C (the C API, <ppool.h>): using_it.c (the README's) and napi_poll.c"
+"$B/examples/using_it_c"
+"$B/examples/napi_poll_c" | tail -n 1 | tee "$B/napi_poll_c.json"
+python3 - "$B/napi_poll_c.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+s = r["stats"]
+assert r["inflight"] == 0 and r["dma_live_mappings"] == 0 and r["dma_errors"] == 0, r
+for k in ("alloc_fast", "alloc_slow", "recycle_cached", "recycle_ring", "recycle_released_refcnt"):
+    assert s[k] > 0, (k, s)
+print("napi_poll_c: ok")
 PY
 
 step "example: xdp_redirect, one page per packet and two fragments per page"
@@ -329,6 +356,7 @@ ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$B-asan" --output-on-failure -j "$
 "$B-asan/examples/napi_poll" | tail -n 1
 "$B-asan/examples/xdp_redirect" --frames 20000 --frags | tail -n 1 | cut -c 1-100
 "$B-asan/examples/using_it" | tail -n 1
+"$B-asan/examples/napi_poll_c" | tail -n 1 | cut -c 1-100
 "$B-asan/tools/ppool-fwd" --selftest --seconds 1 --port 9100 2>/dev/null | tail -n 1 | cut -c 1-100
 
 # clang's build is the ThreadSanitizer one (optimised: clang's warnings and
@@ -347,6 +375,7 @@ TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$B-tsan" --output-on-failure -j "
 TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/napi_poll" | tail -n 1
 TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/xdp_redirect" --frames 20000 | tail -n 1 | cut -c 1-100
 TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/using_it" | tail -n 1
+TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/napi_poll_c" | tail -n 1 | cut -c 1-100
 TSAN_OPTIONS=halt_on_error=1 "$B-tsan/tools/ppool-fwd" --selftest --seconds 1 --port 9200 2>/dev/null |
   tail -n 1 | cut -c 1-100
 

@@ -87,6 +87,8 @@ struct PpoolOptions {
 
 std::unique_ptr<Impl> make_baseline();
 std::unique_ptr<Impl> make_ppool(const PpoolOptions& options);
+// ppool through the C API only (impl_ppool_c.cc).
+std::unique_ptr<Impl> make_ppool_c();
 std::unique_ptr<Impl> make_dpdk_mempool();
 // glibc, jemalloc, mimalloc or tcmalloc, loaded from its own library.
 std::unique_ptr<Impl> make_malloc(std::string_view name);

@@ -51,6 +51,10 @@ constexpr const char* kImpls[] = {"ppool",    "dpdk_mempool", "stack", "glibc", 
 // a peer.
 constexpr const char* kLadder[] = {"stack_loop", "stack_tag", "stack_ref", "stack_pf",
                                    "stack_dense"};
+// ppool through its C API (impl_ppool_c.cc): what the call into libppool
+// costs against the inline C++ fast path. Run only when named in --only,
+// as the ladder: a cost of the binding, not a peer.
+constexpr const char* kPpoolC = "ppool_c";
 
 struct Options {
   bool quick = false;
@@ -79,6 +83,7 @@ std::string usage() {
       "              rows in --json, three panels in FILE (not with --plot, --workloads)\n"
       "  impls:";
   for (const char* impl : kImpls) text += std::string(" ") + impl;
+  text += std::string("\n  the C API (only when named in --only): ") + kPpoolC;
   text += "\n  ladder (only when named in --only):";
   for (const char* impl : kLadder) text += std::string(" ") + impl;
   text += "\n  workloads:";
@@ -97,7 +102,7 @@ std::vector<std::string> split(const std::string& list) {
 
 bool known_impl(const std::string& name) {
   auto is = [&](const char* impl) { return name == impl; };
-  return std::any_of(std::begin(kImpls), std::end(kImpls), is) ||
+  return is(kPpoolC) || std::any_of(std::begin(kImpls), std::end(kImpls), is) ||
          std::any_of(std::begin(kLadder), std::end(kLadder), is);
 }
 
@@ -165,6 +170,8 @@ std::vector<std::unique_ptr<Impl>> find_impls(const Options& opt) {
                                                           : make_malloc(name);
     if (impl) impls.push_back(std::move(impl));
   }
+  if (std::find(opt.only.begin(), opt.only.end(), kPpoolC) != opt.only.end())
+    impls.push_back(make_ppool_c());
   for (const std::string name : kLadder) {
     if (std::find(opt.only.begin(), opt.only.end(), name) == opt.only.end()) continue;
     if (std::unique_ptr<Impl> impl = make_ladder(name)) impls.push_back(std::move(impl));

@@ -29,6 +29,10 @@ void to_c(const PagePoolExtraStats& e, ppool_pool_extra_stats* out) {
 }
 }  // namespace ppool::capi
 
+extern "C" bool ppool_stats_enabled(void) {
+  return PPOOL_STATS;
+}
+
 extern "C" void ppool_pool_get_stats(const ppool_pool* pool, ppool_pool_stats* stats) {
   to_c(cxx(pool)->stats(), stats);
 }
