@@ -331,6 +331,20 @@ assert seen == {(w, i) for w in ("bulk64", "cycle_4k") for i in rungs}, seen
 assert all(r["ns_per_op"] > 0 for r in rows), rows
 print("ppool-bench ladder: ok,", sorted(rungs))
 PY
+# ppool through its C API (ppool_c) runs only when named too: its rows
+# beside ppool's, every workload it has measured (no timing is asserted).
+"$B/bench/ppool-bench" --quick --only ppool,ppool_c \
+  --workloads fast_path,bulk16,bulk64,ring_path,cycle_16k --json "$B/ppool-bench-c.json" \
+  2>/dev/null | tail -n 2
+python3 - "$B/ppool-bench-c.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+workloads = ("fast_path", "bulk16", "bulk64", "ring_path", "cycle_16k")
+seen = {(r["workload"], r["impl"]) for r in rows}
+assert seen == {(w, i) for w in workloads for i in ("ppool", "ppool_c")}, seen
+assert all(r["ns_per_op"] > 0 for r in rows), rows
+print("ppool-bench ppool_c: ok")
+PY
 
 step "install (static), consumers through find_package and pkg-config"
 install_and_consume "$B"
