@@ -102,6 +102,7 @@ install_and_consume() {
     >/dev/null
   ninja -C "$build/install-c-consumer" >/dev/null
   "$build/install-c-consumer/c_consumer"
+  # shellcheck disable=SC2046  # pkg-config's flags are words
   cc -std=c11 -Wall -Wextra -Werror -pedantic tests/install/c/consumer.c -o "$build/c-consumer-pc" \
     $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool-c)
   LD_LIBRARY_PATH="$libdir" "$build/c-consumer-pc"
