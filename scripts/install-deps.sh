@@ -15,7 +15,10 @@ for pkg in cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev valg
 done
 
 # Optional peers for the benchmarks: PPOOL_WITH_DPDK=1 adds Debian's DPDK
-# (about 230 packages), found by CMake with pkg-config when present.
+# (about 230 packages), found by CMake with pkg-config when present. It also
+# brings dpdk-telemetry.py, DPDK's telemetry client, which
+# tests/telemetry/dpdk_telemetry.sh runs against ppool (bookworm ships it in
+# dpdk-dev only), so scripts/test.sh sets it.
 if [ "${PPOOL_WITH_DPDK:-0}" = 1 ] && ! have_pkg dpdk-dev; then need+=(dpdk-dev); fi
 # promtool checks the telemetry's Prometheus text (tests/telemetry), and the
 # server itself scrapes `ppool-stat --listen` there (prometheus_scrape.py,
