@@ -14,6 +14,7 @@ Skips (exit 77) only where Debian's prometheus package is not installed
 (scripts/install-deps.sh installs it for CI).
   tests/telemetry/prometheus_scrape.py PPOOL-FWD PPOOL-STAT STATS
 """
+import atexit
 import json
 import os
 import select
@@ -39,6 +40,16 @@ if not (os.access(PROMETHEUS, os.X_OK) and os.access(PROMTOOL, os.X_OK)):
 procs = []
 
 
+@atexit.register
+def kill_leftovers():
+    # Whatever way the test ends (a failed check, an exception), nothing
+    # it started outlives it.
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def start(args, **kw):
     # SIGINT as the default: ctest or a shell may have started us with it
     # ignored, and an ignored signal stays ignored across exec.
@@ -48,12 +59,16 @@ def start(args, **kw):
     return p
 
 
+diagnostics = []  # called on a failure, each adding what it knows
+
+
 def fail(message):
     print("FAIL:", message)
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    for d in diagnostics:
+        try:
+            print(d())
+        except Exception as e:  # a diagnostic must not hide the failure
+            print("(diagnostic failed:", e, ")")
     sys.exit(1)
 
 
@@ -163,30 +178,52 @@ with tempfile.TemporaryDirectory() as d:
     else:
         fail("the Prometheus server did not start: " + open(f"{d}/prometheus.err").read())
 
+    def targets():
+        return "targets: " + http_get(prom_port, "/api/v1/targets")[1][:2000]
+
+    def direct():
+        lines = [l for l in http_get(stat_port, "/metrics")[1].splitlines()
+                 if l.startswith("ppool_alloc_fast_total")]
+        return "ppool-stat's /metrics now: " + " | ".join(lines)
+
+    diagnostics.extend([targets, direct])
+
     def query(expr):
         code, body = http_get(prom_port, "/api/v1/query?query=" + urllib.parse.quote(expr))
         if code != 200:
             return None
         return json.loads(body)["data"]["result"]
 
-    def fast(_=None):
-        r = query('ppool_alloc_fast_total{job="ppool",name="fwd rxq0"}')
-        return float(r[0]["value"][1]) if r else None
+    # Every forwarder pool's counter, by name. Which queue a flow lands on
+    # is the kernel's SO_REUSEPORT hash of its source port, so one queue
+    # may see no traffic in a run: a rise of any pool's counter is asked.
+    def fast():
+        r = query('ppool_alloc_fast_total{job="ppool",name=~"fwd rxq[0-9]+"}')
+        return {x["metric"]["name"]: float(x["value"][1]) for x in r} if r else None
 
     if STATS:
-        first = wait_for("a scrape with ppool_alloc_fast_total of fwd rxq0", fast)
-        later = wait_for("ppool_alloc_fast_total rising in a later scrape",
-                         lambda: (v if (v := fast()) is not None and v > first else None))
-        print(f"ppool_alloc_fast_total{{name=\"fwd rxq0\"}}: {first:.0f} then {later:.0f}")
+        first = wait_for("a scrape with ppool_alloc_fast_total of the forwarder's pools", fast)
+        if len(first) != 2:
+            fail(f"not the forwarder's two pools: {first}")
+
+        def rose():
+            now = fast() or {}
+            up = {n: (first[n], v) for n, v in now.items() if n in first and v > first[n]}
+            return up or None
+
+        risen = wait_for("ppool_alloc_fast_total rising in a later scrape", rose)
+        for name, (a, b) in sorted(risen.items()):
+            print(f'ppool_alloc_fast_total{{name="{name}"}}: {a:.0f} then {b:.0f}')
     else:
         r = wait_for("a scrape of ppool_stats_enabled",
                      lambda: query('ppool_stats_enabled{job="ppool"}') or None)
         if float(r[0]["value"][1]) != 0:
             fail(f"ppool_stats_enabled is not 0 in a build without statistics: {r}")
         print("statistics compiled out: ppool_stats_enabled 0 scraped")
-    targets = query('up{job="ppool"}')
-    if not targets or targets[0]["value"][1] != "1":
-        fail(f"up of the ppool target is not 1: {targets}")
+    # Scrapes succeed: a single one may time out on a loaded machine (the
+    # timeout is the 1 s interval), so this waits for one that did not.
+    wait_for("up 1 for the ppool target", lambda: (
+        True if (r := query('up{job="ppool"}')) and r[0]["value"][1] == "1" else None))
 
     for s in idle + [half]:
         s.close()
