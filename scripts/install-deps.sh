@@ -3,7 +3,7 @@
 # they are missing (clang and its runtime libraries: the clang build and the
 # fuzzer). Safe to run again: it installs nothing already present.
 #   PPOOL_WITH_DPDK=1 bash scripts/install-deps.sh      # also DPDK, for the benchmarks
-#   PPOOL_WITH_PROMTOOL=1 bash scripts/install-deps.sh  # also promtool (scripts/test.sh sets it)
+#   PPOOL_WITH_PROMTOOL=1 bash scripts/install-deps.sh  # also prometheus and promtool (test.sh sets it)
 set -euo pipefail
 
 need=()
@@ -15,11 +15,15 @@ for pkg in cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev valg
 done
 
 # Optional peers for the benchmarks: PPOOL_WITH_DPDK=1 adds Debian's DPDK
-# (about 230 packages), found by CMake with pkg-config when present.
+# (about 230 packages), found by CMake with pkg-config when present. It also
+# brings dpdk-telemetry.py, DPDK's telemetry client, which
+# tests/telemetry/dpdk_telemetry.sh runs against ppool (bookworm ships it in
+# dpdk-dev only), so scripts/test.sh sets it.
 if [ "${PPOOL_WITH_DPDK:-0}" = 1 ] && ! have_pkg dpdk-dev; then need+=(dpdk-dev); fi
-# promtool checks the telemetry's Prometheus text (tests/telemetry). Debian
-# ships it only in the prometheus package, with the server: a policy-rc.d
-# keeps the install from starting that service.
+# promtool checks the telemetry's Prometheus text (tests/telemetry), and the
+# server itself scrapes `ppool-stat --listen` there (prometheus_scrape.py,
+# which starts its own on loopback). Debian ships both in the prometheus
+# package: a policy-rc.d keeps the install from starting the service.
 no_start=""
 if [ "${PPOOL_WITH_PROMTOOL:-0}" = 1 ] && ! have_pkg prometheus; then
   need+=(prometheus)

@@ -10,7 +10,7 @@
 #   PPOOL_BUILD_DIR=b bash scripts/test.sh   # build directories b, b-<config> (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PPOOL_WITH_PROMTOOL=1 bash scripts/install-deps.sh
+PPOOL_WITH_PROMTOOL=1 PPOOL_WITH_DPDK=1 bash scripts/install-deps.sh
 jobs=$(nproc)
 B=${PPOOL_BUILD_DIR:-build}
 # Where AF_XDP can run (root, network namespaces, trafgen), its tests must:

@@ -17,7 +17,9 @@
 //   /ppool/holders,ID {"/ppool/holders": {"pool_id": N, "pages": N, "age_ms": N,
 //                      "holders": [{"holder": N, "name": ..., "pages": N, "oldest_age_ms": N}]}}
 //   /ppool/prometheus {"/ppool/prometheus": "text exposition format ..."}
-// An unknown command or ID gets {"error": "..."} naming it. Built with
+// An unknown command or ID gets {"NAME": null, "error": "..."}: keyed by
+// the command to null, as DPDK's server answers, with a message naming what
+// was wrong. Built with
 // -DPPOOL_STATS=OFF, "stats" says "compiled out", /ppool/stats's value is
 // {"stats": "compiled out"} instead of counters that would read 0, and the
 // Prometheus text leaves the kernel's eleven out (ppool_stats_enabled 0).
@@ -43,6 +45,14 @@
 // fixed name in /tmp can be taken first by anyone (ppool-fwd and ppool-xsk
 // default to /run/ppool/, $XDG_RUNTIME_DIR/ppool/ or a private
 // /tmp/ppool-UID/, tools/support/telemetry.h).
+// "dpdk" or "dpdk:PREFIX" as PATH (to telemetry_start() or in
+// PPOOL_TELEMETRY) is where DPDK's telemetry clients look for a DPDK
+// process of file prefix PREFIX (rte by default): RUNTIME/dpdk/PREFIX/
+// dpdk_telemetry.v2, RUNTIME being $RUNTIME_DIRECTORY, else /var/run as
+// root, else $XDG_RUNTIME_DIR, else /tmp, as DPDK's EAL picks it; the two
+// directories are made 0700 and refused if another user's or writable by
+// others. dpdk-telemetry.py -f PREFIX then reads the process;
+// telemetry_path() is the path resolved.
 #pragma once
 
 #include <string>
@@ -71,7 +81,8 @@ void telemetry_stop();
 // The socket's path, "" when off. Thread context: any thread.
 [[nodiscard]] std::string telemetry_path();
 // The reply to one command, as the socket sends it; an unknown command or
-// ID gets {"error": "..."}, as on the socket (not a failure of this call).
+// ID gets {"NAME": null, "error": "..."}, as on the socket (not a failure of
+// this call).
 // Thread context: any thread.
 [[nodiscard]] std::string telemetry_command(std::string_view command);
 // Every pool's counters and state in Prometheus' text exposition format

@@ -1,6 +1,8 @@
 // The telemetry endpoint's command table (telemetry/endpoint.h): DPDK
 // telemetry's shape, one JSON object per reply keyed by the command
-// ({"/ppool/list": [1, 2]}), an {"error": ...} naming what was wrong. The
+// ({"/ppool/list": [1, 2]}), and a command that fails keyed the same way,
+// to null, as DPDK's server answers, with an "error" naming what was wrong
+// (command_error()). The
 // endpoint's own commands, "/" and "/info", are in the table from its first
 // use; the layers above add theirs (the pool layer: /ppool/...).
 #include <unistd.h>
@@ -85,13 +87,6 @@ std::optional<Command> find(std::string_view name) {
   return *c;
 }
 
-// {"error": message}
-std::string error_reply(std::string_view message) {
-  JsonBuilder o('{');
-  o.key("error").str(message);
-  return o.close();
-}
-
 std::string dispatch(std::string_view command) {
   const std::size_t comma = command.find(',');
   const std::string_view name = command.substr(0, comma);
@@ -99,11 +94,13 @@ std::string dispatch(std::string_view command) {
   if (comma != std::string_view::npos) param = command.substr(comma + 1);
   const std::optional<Command> c = find(name);
   if (!c)
-    return error_reply(cat({"unknown command '", shown(command), "' (/ lists the commands)"}));
+    return command_error(command,
+                         cat({"unknown command '", shown(command), "' (/ lists the commands)"}));
   if (!c->takes_param && param)
-    return error_reply(cat({c->name, " takes no parameter (got '", shown(*param), "')"}));
+    return command_error(command,
+                         cat({c->name, " takes no parameter (got '", shown(*param), "')"}));
   const Result<std::string> value = c->handler(c->name, param);
-  if (!value) return error_reply(value.error().message);
+  if (!value) return command_error(command, value.error().message);
   JsonBuilder o('{');
   o.key(c->name).raw(value.value());
   return o.close();
@@ -119,11 +116,20 @@ void telemetry_register(std::string_view name, bool takes_param, TelemetryHandle
   if (!known) t.commands.push_back({std::string(name), takes_param, handler});
 }
 
+std::string command_error(std::string_view command, std::string_view message) {
+  const std::string_view name = command.substr(0, command.find(','));
+  JsonBuilder o('{');
+  if (name != "error") o.key(name).raw("null");  // else the key would be there twice
+  o.key("error").str(message);
+  return o.close();
+}
+
 std::string telemetry_run(std::string_view command) {
   std::string reply = dispatch(command);
   if (reply.size() > kMaxOutputLen)
-    return error_reply(cat({shown(command), ": the reply's ", std::to_string(reply.size()),
-                            " bytes exceed max_output_len ", std::to_string(kMaxOutputLen)}));
+    return command_error(command,
+                         cat({shown(command), ": the reply's ", std::to_string(reply.size()),
+                              " bytes exceed max_output_len ", std::to_string(kMaxOutputLen)}));
   return reply;
 }
 

@@ -38,12 +38,31 @@ void telemetry_register(std::string_view name, bool takes_param, TelemetryHandle
 // error saying so. Thread context: any thread.
 [[nodiscard]] std::string telemetry_run(std::string_view command);
 
+// The reply to a command that failed: {NAME: null, "error": message}, NAME
+// the command up to its first comma. DPDK's server answers a command it
+// does not know, or whose handler fails, with {NAME: null}; a client that
+// reads the reply's NAME, as DPDK's do, finds null here too, and ppool-stat
+// and people get the message. NAME "error" gets {"error": message} alone.
+// Thread context: any thread.
+[[nodiscard]] std::string command_error(std::string_view command, std::string_view message);
+
 // Starts the socket server at path (ppool/telemetry.h's telemetry_start
 // contract: a stale socket of ours replaced, anything else refused, an
 // error naming the path or the running endpoint); nullopt once listening.
+// "dpdk" and "dpdk:PREFIX" are DPDK's socket path (dpdk_socket_path()).
 // The commands answered are those in the table when a client asks.
 // Thread context: any thread.
 Result<void> telemetry_listen(const std::string& path);
+
+// DPDK's default file prefix (its EAL's and dpdk-telemetry.py's): "dpdk"
+// alone names that prefix's socket.
+inline constexpr const char* kDpdkDefaultPrefix = "rte";
+
+// "dpdk" or "dpdk:PREFIX" as telemetry_listen()'s path: DPDK's telemetry
+// socket for PREFIX (src/telemetry/dpdk_path.cc), its directories made and
+// checked; nullopt for any other spec (an ordinary path). Thread context:
+// any thread.
+[[nodiscard]] std::optional<Result<std::string>> dpdk_socket_path(std::string_view spec);
 
 // Stops the server's thread and removes its socket file; nothing when it is
 // not running. Registered with atexit() by the first telemetry_listen().

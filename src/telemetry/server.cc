@@ -177,10 +177,10 @@ bool serve_client(int fd, std::string& buffer) {
   if (send_reply(fd, reply)) return true;
   if (errno != EMSGSIZE) return false;
   // The system caps the socket buffer below kMaxOutputLen (net.core.wmem_max).
-  JsonBuilder o('{');
-  o.key("error").str(cat({"the reply's ", std::to_string(reply.size()),
-                          " bytes exceed this socket's buffer (net.core.wmem_max)"}));
-  return send_reply(fd, o.close());
+  return send_reply(fd,
+                    command_error(std::string_view(buffer.data(), static_cast<std::size_t>(n)),
+                                  cat({"the reply's ", std::to_string(reply.size()),
+                                       " bytes exceed this socket's buffer (net.core.wmem_max)"})));
 }
 
 void serve(int listen_fd, int stop_fd) {
@@ -282,7 +282,12 @@ Result<void> start_locked(Endpoint& e, const std::string& path) {
 
 }  // namespace
 
-Result<void> telemetry_listen(const std::string& path) {
+Result<void> telemetry_listen(const std::string& spec) {
+  std::string path = spec;
+  if (std::optional<Result<std::string>> dpdk = dpdk_socket_path(spec)) {
+    if (!*dpdk) return dpdk->error();
+    path = std::move(*dpdk).value();
+  }
   Endpoint& e = endpoint();
   std::lock_guard lock(e.mu);
   Result<void> started = start_locked(e, path);

@@ -9,9 +9,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -256,6 +258,91 @@ TEST_F(TelemetryTest, ErrorsNameTheCommandOrTheId) {
   EXPECT_NE(error_of(c.ask(std::string(5000, 'x'))).find("longer than"), std::string::npos);
   // And the connection still answers.
   EXPECT_TRUE(c.ask(cmd("/ppool/info", p->id())).get("/ppool/info"));
+}
+
+// A failed command is keyed by its name to null, as DPDK's server answers
+// ({"/nope": null}): a client reading the reply's NAME, as DPDK's do, finds
+// null; the message is beside it.
+TEST_F(TelemetryTest, ErrorsAreKeyedByTheCommandToNullAsDpdkAnswers) {
+  ppool::PagePool* p = pool("tele-dpdk-errors");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(ppool::telemetry_command("/nope"),
+            "{\"/nope\": null, \"error\": \"unknown command '/nope' (/ lists the commands)\"}");
+  for (const char* bad : {"/nope,1", "/ppool/info", "/ppool/info,abc", "/ppool/stats,99999999",
+                          "/ppool/list,3", "/x\"\\\n"}) {
+    const JsonValue reply = command_json(bad);
+    const std::string name = std::string(bad).substr(0, std::string(bad).find(','));
+    const JsonValue* value = reply.get(name);
+    ASSERT_TRUE(value) << bad << ": " << reply.dump();
+    EXPECT_TRUE(value->is(JsonValue::Kind::kNull)) << bad << ": " << reply.dump();
+    EXPECT_FALSE(error_of(reply).empty()) << bad;
+  }
+  // A command named "error" would have the key twice: the message alone.
+  EXPECT_EQ(ppool::telemetry_command("error"),
+            "{\"error\": \"unknown command 'error' (/ lists the commands)\"}");
+  // A success is unchanged: the command's key, no "error".
+  const JsonValue ok = command_json(cmd("/ppool/info", p->id()));
+  EXPECT_TRUE(ok.get("/ppool/info") && !ok.get("error")) << ok.dump();
+}
+
+// RUNTIME_DIRECTORY set for one test, restored after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_)
+      setenv(name_, old_->c_str(), 1);
+    else
+      unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+// "dpdk:PREFIX" listens where DPDK's clients look: RUNTIME_DIR/dpdk/PREFIX/
+// dpdk_telemetry.v2, the directories made 0700; "dpdk" is prefix rte.
+TEST_F(TelemetryTest, DpdkNamesTheSocketDpdkClientsFind) {
+  ScopedEnv env("RUNTIME_DIRECTORY", dir_.socket("run"));
+  ASSERT_EQ(mkdir(dir_.socket("run").c_str(), 0700), 0);
+  const std::string expected = dir_.socket("run/dpdk/ppool-test/dpdk_telemetry.v2");
+  ASSERT_TRUE(ppool::telemetry_start("dpdk:ppool-test"));
+  EXPECT_EQ(ppool::telemetry_path(), expected);
+  for (const char* d : {"run/dpdk", "run/dpdk/ppool-test"}) {
+    struct stat st;
+    ASSERT_EQ(lstat(dir_.socket(d).c_str(), &st), 0) << d;
+    EXPECT_EQ(st.st_mode & 07777, 0700u) << d;
+  }
+  RawClient c(expected);
+  ASSERT_TRUE(c.connected());
+  EXPECT_TRUE(RawClient::parse(c.receive()).get("max_output_len"));
+  EXPECT_TRUE(c.ask("/ppool/list").get("/ppool/list"));
+  ppool::telemetry_stop();
+  struct stat st;
+  EXPECT_NE(lstat(expected.c_str(), &st), 0) << "the socket outlived telemetry_stop()";
+
+  ASSERT_TRUE(ppool::telemetry_start("dpdk"));
+  EXPECT_EQ(ppool::telemetry_path(), dir_.socket("run/dpdk/rte/dpdk_telemetry.v2"));
+  ppool::telemetry_stop();
+
+  for (const char* bad : {"dpdk:", "dpdk:a/b", "dpdk:..", "dpdk:."}) {
+    const ppool::Result<void> started = ppool::telemetry_start(bad);
+    ASSERT_FALSE(started) << bad;
+    EXPECT_EQ(started.error().code, ppool::Errc::kInvalidArgument);
+    EXPECT_NE(started.error().message.find("PREFIX"), std::string::npos) << started.error().message;
+  }
+  // A prefix directory others may write to is refused, and kept.
+  ASSERT_EQ(mkdir(dir_.socket("run/dpdk/open").c_str(), 0700), 0);
+  ASSERT_EQ(chmod(dir_.socket("run/dpdk/open").c_str(), 0777), 0);
+  const ppool::Result<void> open = ppool::telemetry_start("dpdk:open");
+  ASSERT_FALSE(open);
+  EXPECT_NE(open.error().message.find("writable by others"), std::string::npos)
+      << open.error().message;
+  EXPECT_EQ(ppool::telemetry_path(), "");
 }
 
 TEST_F(TelemetryTest, CommandsNeedNoEndpoint) {

@@ -150,6 +150,12 @@ if have tools/ppool-stat; then
   expect "$p" 2 "--holders: 'x' is not a number" --holders x
   expect "$p" 2 "--socket needs a value" --socket
   expect "$p" 1 "/nonexistent/ppool.sock" --socket /nonexistent/ppool.sock
+  expect "$p" 2 "--listen needs a value" --listen
+  expect "$p" 2 "--listen: '9464' is not HOST:PORT" --listen 9464
+  expect "$p" 2 "--listen: '127.0.0.1:65536' is not HOST:PORT" --listen 127.0.0.1:65536
+  expect "$p" 2 "exclude each other" --listen 127.0.0.1:0 --watch
+  expect "$p" 2 "--json goes with" --listen 127.0.0.1:0 --json
+  expect "$p" 1 "192.0.2.1:9464: bind" --listen 192.0.2.1:9464
 fi
 
 if have bench/bench_send; then

@@ -9,7 +9,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: ppool-fwd [--queues 1..16] [--port 1..65535] [--alloc pool|malloc] [--frags]\n"
-    "                 [--telemetry PATH|off]\n"
+    "                 [--telemetry PATH|dpdk[:PREFIX]|off]\n"
     "                 (--dest IPv4:PORT | --selftest [--seconds 1..86400]\n"
     "                                     [--packet-size 64..1400] [--netns])\n"
     "A multi-queue io_uring UDP forwarder on ppool: each queue receives into pool pages\n"
@@ -17,9 +17,11 @@ constexpr const char* kUsage =
     "  --dest IP:PORT   forward what arrives on --port to IP:PORT until SIGINT/SIGTERM\n"
     "  --selftest       generate traffic, forward it and count it for --seconds (default 3),\n"
     "                   on loopback or, with --netns, across two namespaces and a veth pair\n"
-    "  --telemetry PATH|off  the telemetry socket ppool-stat reads (default: $PPOOL_TELEMETRY,\n"
-    "                   else ppool-fwd-<pid>.sock in /run/ppool (root), $XDG_RUNTIME_DIR/ppool\n"
-    "                   or /tmp/ppool-<uid> (0700); --alloc pool only)\n"
+    "  --telemetry PATH|dpdk[:PREFIX]|off  the telemetry socket ppool-stat reads\n"
+    "                   (default: $PPOOL_TELEMETRY, else ppool-fwd-<pid>.sock in /run/ppool\n"
+    "                   (root), $XDG_RUNTIME_DIR/ppool or /tmp/ppool-<uid> (0700); --alloc\n"
+    "                   pool only); dpdk[:PREFIX]: DPDK's socket for file prefix PREFIX\n"
+    "                   (default rte), where dpdk-telemetry.py -f PREFIX finds it\n"
     "The JSON summary is stdout's last line. SIGINT or SIGTERM stops either mode: it\n"
     "cleans up and prints the JSON; a repeat 2 s or more later exits at once.\n"
     "Exit status: 0 clean; 1 a failure (locked memory, io_uring, port in use, pages not\n"

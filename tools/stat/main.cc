@@ -1,6 +1,7 @@
 // ppool-stat: the pools of running processes, read from their telemetry
 // endpoints (ppool/telemetry.h): a table, JSON, per-second rates, the
-// Prometheus text, or who holds a pool's pages.
+// Prometheus text (printed, or served over HTTP for a Prometheus server to
+// scrape), or who holds a pool's pages.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -9,19 +10,23 @@
 #include <thread>
 #include <vector>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include "stat/client.h"
 #include "stat/discover.h"
+#include "stat/exposition.h"
+#include "stat/http_server.h"
 #include "stat/printable.h"
 #include "stat/report.h"
 #include "support/args.h"
+#include "support/signals.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: ppool-stat [--socket PATH] [--json] [--watch [SECONDS] [--count N]]\n"
-    "                  [--prometheus] [--holders ID]\n"
+    "                  [--prometheus] [--holders ID] [--listen HOST:PORT]\n"
     "Shows the page pools of processes with a telemetry endpoint (PPOOL_TELEMETRY=PATH\n"
     "in their environment, or ppool::telemetry_start()).\n"
     "  --socket PATH     the endpoint to read; without it, every listening one whose\n"
@@ -34,12 +39,17 @@ constexpr const char* kUsage =
     "  --count N         stop after N redraws (with --watch)\n"
     "  --prometheus      the Prometheus text exposition format (one process)\n"
     "  --holders ID      who holds pool ID's pages out with users (one process)\n"
+    "  --listen HOST:PORT serve the Prometheus text over HTTP at /metrics (e.g.\n"
+    "                    127.0.0.1:9464; port 0 picks a free one) until SIGINT or\n"
+    "                    SIGTERM: every process found at each scrape, or --socket's,\n"
+    "                    merged per family, each sample labelled pid=\"PID\"\n"
     "Exit status: 0, 1 when a process cannot be read (gone, refused), 2 on bad arguments.\n";
 
 struct Options {
   std::string socket;
   bool json = false;
   bool prometheus = false;
+  std::string listen;  // --listen's HOST:PORT; "" when not serving
   std::optional<std::uint32_t> holders;
   std::optional<double> watch;  // seconds between redraws
   std::uint32_t count = 0;      // redraws with --watch; 0: until interrupted
@@ -75,6 +85,7 @@ std::optional<int> parse(int argc, char** argv, Options& o) {
     if (args.text("--socket", o.socket)) {
     } else if (args.flag("--json")) {
       o.json = true;
+    } else if (args.text("--listen", o.listen)) {
     } else if (args.flag("--prometheus")) {
       o.prometheus = true;
     } else if (args.number("--holders", 0, UINT32_MAX, id)) {
@@ -88,11 +99,19 @@ std::optional<int> parse(int argc, char** argv, Options& o) {
     }
   }
   if (auto status = args.exit_status()) return status;
-  const int modes = o.prometheus + o.holders.has_value() + o.watch.has_value();
-  if (modes > 1) return args.error("--watch, --prometheus and --holders exclude each other");
-  if (o.json && (o.prometheus || o.watch))
-    return args.error("--json goes with the table or --holders, not --watch or --prometheus");
+  const int modes = o.prometheus + o.holders.has_value() + o.watch.has_value() + !o.listen.empty();
+  if (modes > 1)
+    return args.error("--watch, --prometheus, --holders and --listen exclude each other");
+  if (o.json && (o.prometheus || o.watch || !o.listen.empty()))
+    return args.error(
+        "--json goes with the table or --holders, not --watch, --prometheus or --listen");
   if (counted && !o.watch) return args.error("--count needs --watch");
+  if (!o.listen.empty()) {
+    const std::size_t colon = o.listen.rfind(':');
+    if (colon == std::string::npos ||
+        !ppool::tools::parse_number<std::uint32_t>(o.listen.substr(colon + 1), 0, 65535))
+      return args.error("--listen: '" + o.listen + "' is not HOST:PORT (PORT 0..65535)");
+  }
   return std::nullopt;
 }
 
@@ -187,11 +206,67 @@ void print_text(const ppool::tools::JsonValue& v) {
   std::fputs(v.text.c_str(), stdout);
 }
 
+// One scrape: the Prometheus text of --socket's process, or of every one
+// found now (processes come and go between scrapes; one that cannot be
+// read is left out, as a stale socket is). --socket's not answering is a
+// 503: the scrape fails, and Prometheus' up goes to 0.
+ppool::tools::HttpReply scrape(const Options& o) {
+  std::vector<std::string> paths;
+  if (o.socket.empty())
+    paths = ppool::tools::find_endpoints();
+  else
+    paths.push_back(o.socket);
+  std::vector<ppool::tools::ProcessText> texts;
+  for (const std::string& path : paths) {
+    auto client = ppool::tools::TelemetryClient::connect(path);
+    ppool::tools::Reply r;
+    if (client) r = client.value().command("/ppool/prometheus");
+    if (client && r.status == ppool::tools::Reply::Status::kOk) {
+      texts.push_back({client.value().pid(), r.value.text});
+      continue;
+    }
+    if (!o.socket.empty()) {
+      ppool::tools::HttpReply failed;
+      failed.status = 503;
+      failed.body = ppool::tools::printable(client ? r.message : client.error().message) + "\n";
+      return failed;
+    }
+  }
+  ppool::tools::HttpReply reply;
+  reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  reply.body = ppool::tools::merge_exposition(texts);
+  return reply;
+}
+
+int listen(const Options& o) {
+  // The stop signals are let in only while the server waits (http_serve).
+  ppool::tools::install_stop_handlers();
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  std::string bound;
+  auto fd = ppool::tools::http_listen(o.listen, &bound);
+  if (!fd) return fail(fd.error().message);
+  std::fprintf(stderr, "ppool-stat: serving http://%s/metrics\n", bound.c_str());
+  ppool::tools::http_serve(fd.value(), [&](std::string_view path) {
+    if (path == "/metrics") return scrape(o);
+    ppool::tools::HttpReply r;
+    r.status = 404;
+    r.body = "not found: the metrics are at /metrics\n";
+    return r;
+  });
+  close(fd.value());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o;
   if (auto status = parse(argc, argv, o)) return *status;
+  if (!o.listen.empty()) return listen(o);
   std::vector<ppool::tools::TelemetryClient> clients;
   if (auto status = connect_all(o, clients)) return *status;
   if (o.prometheus) return one_command(clients, "/ppool/prometheus", print_text);

@@ -1,6 +1,7 @@
 // support/telemetry.h - how ppool's long-running programs (ppool-fwd,
 // ppool-xsk) open the telemetry endpoint (ppool/telemetry.h) that
-// `ppool-stat` reads: on by default, at --telemetry PATH, else at
+// `ppool-stat` reads: on by default, at --telemetry PATH (or dpdk[:PREFIX],
+// DPDK's socket, which ppool/telemetry.h resolves), else at
 // $PPOOL_TELEMETRY, else at RUNTIME_DIR/ppool-PROGRAM-PID.sock (a name
 // ppool-stat finds without being told; runtime_dir() below says where);
 // `--telemetry off` leaves it off. A failure to open it is said in one line
@@ -116,7 +117,7 @@ inline std::string start_telemetry(const char* program, const std::string& optio
     std::fprintf(stderr, "%s: telemetry off: %s\n", program, started.error().message.c_str());
     return "";
   }
-  return path;
+  return telemetry_path();  // "dpdk[:PREFIX]" resolved to where it listens
 }
 
 }  // namespace ppool::tools

@@ -7,7 +7,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: ppool-xsk [--queues 1..16] [--alloc pool|stack] [--lock-umem]\n"
-    "                 [--verdict mix|tx|drop|redirect|back] [--telemetry PATH|off]\n"
+    "                 [--verdict mix|tx|drop|redirect|back] [--telemetry PATH|dpdk[:PREFIX]|off]\n"
     "                 (--in IFACE --out IFACE [--next-hop MAC]\n"
     "                  | --selftest [--seconds 1..86400] [--packet-size 64..1400]\n"
     "                               [--gen-cpus 1..16])\n"
@@ -31,9 +31,11 @@ constexpr const char* kUsage =
     "                   --gen-cpus trafgen processes (default: one a queue, at most one a CPU)\n"
     "Needs root (CAP_NET_ADMIN, CAP_BPF; no bpffs) and, for --selftest, iproute2 and\n"
     "trafgen (Debian package netsniff-ng).\n"
-    "  --telemetry PATH|off  the telemetry socket ppool-stat reads (default: $PPOOL_TELEMETRY,\n"
-    "                   else ppool-xsk-<pid>.sock in /run/ppool (root), $XDG_RUNTIME_DIR/ppool\n"
-    "                   or /tmp/ppool-<uid> (0700); --alloc pool only)\n"
+    "  --telemetry PATH|dpdk[:PREFIX]|off  the telemetry socket ppool-stat reads\n"
+    "                   (default: $PPOOL_TELEMETRY, else ppool-xsk-<pid>.sock in /run/ppool\n"
+    "                   (root), $XDG_RUNTIME_DIR/ppool or /tmp/ppool-<uid> (0700); --alloc\n"
+    "                   pool only); dpdk[:PREFIX]: DPDK's socket for file prefix PREFIX\n"
+    "                   (default rte), where dpdk-telemetry.py -f PREFIX finds it\n"
     "The JSON summary is stdout's last line. SIGINT or SIGTERM stops either mode and\n"
     "cleans up (namespaces included); a repeat 2 s or more later exits at once.\n"
     "Exit status: 0 clean; 1 a failure (setup, frames lost, frames not home); 2 a bad\n"
