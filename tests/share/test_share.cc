@@ -340,6 +340,17 @@ TEST(Share, ReapOnAnotherThreadGoesThroughThePoolsRing) {
       if (!producer->reap()) producer->wait_returns(1);
     }
   });
+  // Stopped and joined however the test body ends: a failed ASSERT returns
+  // early, and a joinable std::thread destroyed would abort the process
+  // before gtest printed the failure.
+  struct JoinReaper {
+    std::atomic<bool>& stop;
+    std::thread& reaper;
+    ~JoinReaper() {
+      stop = true;
+      if (reaper.joinable()) reaper.join();
+    }
+  } join_reaper{stop, reaper};
   constexpr std::uint64_t kMessages = 3000;
   std::uint64_t seq = 0;
   while (seq <= kMessages) {
@@ -350,7 +361,14 @@ TEST(Share, ReapOnAnotherThreadGoesThroughThePoolsRing) {
     }
     const std::uint32_t bytes = seq < kMessages ? 256 : 0;
     if (bytes) fill(ppool::page_address(page), bytes, seq);
-    while (!producer->hand(page, 0, bytes)) ASSERT_TRUE(producer->wait_room(100));
+    // The hand ring is full until the child, a process the scheduler runs
+    // when it will, takes entries: wait as long as it lives (no deadline is
+    // part of what this test asserts).
+    while (!producer->hand(page, 0, bytes)) {
+      if (!producer->wait_room(100)) {
+        ASSERT_FALSE(producer->peer_gone()) << "the consumer died";
+      }
+    }
     ++seq;
   }
   ChildReport r;
