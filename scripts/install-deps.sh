@@ -14,6 +14,11 @@ for pkg in cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev valg
   have_pkg "$pkg" || need+=("$pkg")
 done
 
+# The README's Rust example (examples/using_it.rs): bindgen reads <ppool.h>,
+# rustc builds it. A rustc already on PATH (rustup's) serves.
+have_pkg bindgen || need+=(bindgen)
+command -v rustc >/dev/null || have_pkg rustc || need+=(rustc)
+
 # Optional peers for the benchmarks: PPOOL_WITH_DPDK=1 adds Debian's DPDK
 # (about 230 packages), found by CMake with pkg-config when present. It also
 # brings dpdk-telemetry.py, DPDK's telemetry client, which

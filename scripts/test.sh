@@ -135,7 +135,11 @@ m = re.search(r"^## Using it from C\n.*?^```c\n(.*?)^```$", readme, re.S | re.M)
 assert m, "README.md: no ```c block under '## Using it from C'"
 assert m.group(1) == open("examples/using_it.c").read(), \
     "README.md's Using it from C differs from examples/using_it.c: copy the file into the README"
-print("README's Using it, Using it from C and memory example: ok")
+m = re.search(r"^## Using it from Rust.*?^```rust\n(.*?)^```$", readme, re.S | re.M)
+assert m, "README.md: no ```rust block under '## Using it from Rust'"
+assert m.group(1) == open("examples/using_it.rs").read(), \
+    "README.md's Using it from Rust differs from examples/using_it.rs: copy the file into the README"
+print("README's Using it, from C, from Rust, and memory example: ok")
 PY
 if pkg-config --exists libxdp libbpf; then
   mkdir -p "$B"
@@ -195,6 +199,10 @@ for k in ("alloc_fast", "alloc_slow", "recycle_cached", "recycle_ring", "recycle
     assert s[k] > 0, (k, s)
 print("napi_poll_c: ok")
 PY
+
+step "example in Rust: using_it.rs (the README's), over bindgen's bindings of <ppool.h>"
+# install-deps.sh installs bindgen and rustc: the example must have been built.
+"$B/examples/using_it_rs"
 
 step "example: xdp_redirect, one page per packet and two fragments per page"
 for mode in "" --frags; do
