@@ -20,23 +20,10 @@ class PpoolCAdapter {
  public:
   using Buf = ppool_page*;
 
+  // The owner-only workloads, plus those with other threads and the slow path.
   bool runs(Workload w) const {
-    switch (w) {
-      case Workload::kFastPath:
-      case Workload::kRingPath:
-      case Workload::kSlowPath:
-      case Workload::kBulk16:
-      case Workload::kBulk64:
-      case Workload::kCrossCore:
-      case Workload::kWs256:
-      case Workload::kWs4096:
-      case Workload::kCycle4k:
-      case Workload::kCycle16k:
-      case Workload::kCycle64k:
-        return true;
-      default:
-        return false;
-    }
+    return stack_runs(w) || w == Workload::kRingPath || w == Workload::kSlowPath ||
+           w == Workload::kCrossCore;
   }
 
   bool open(Workload) {
