@@ -7,13 +7,17 @@
 # forwarders' pools, read a pool's info, and get DPDK's shape for an error
 # ({"COMMAND": null}); `dpdk-telemetry.py -l` lists the prefix. Both
 # endpoints are in RUNTIME_DIRECTORY, which DPDK's EAL, dpdk-telemetry.py and
-# ppool all honour, so the test touches no shared directory. Each forwarder
-# must stop on SIGTERM and remove its socket.
+# ppool all honour, so the test touches no shared directory.
+# ppool-stat, with no --socket, must find both by DPDK's socket name and
+# leave out a DPDK application listening under the same name (a stand-in
+# here: DPDK's hello and its error replies). Each forwarder must stop on
+# SIGTERM and remove its socket.
 # Skips (77) only where dpdk-telemetry.py is missing (Debian's dpdk-dev:
 # scripts/install-deps.sh installs it for CI).
-#   tests/telemetry/dpdk_telemetry.sh PPOOL-FWD
+#   tests/telemetry/dpdk_telemetry.sh PPOOL-FWD PPOOL-STAT
 set -euo pipefail
 fwd=$1
+stat=$2
 client=/usr/bin/dpdk-telemetry.py
 if [ ! -x "$client" ]; then
   echo "SKIP: no $client (Debian's dpdk-dev; scripts/install-deps.sh installs it)"
@@ -84,6 +88,39 @@ assert "ppool-test" in listing.split() and "rte" in listing.split(), listing
 print("dpdk-telemetry.py read both forwarders (-f ppool-test and the default rte):",
       "2 pools each, info, errors as {COMMAND: null}; -l lists both prefixes")
 PY
+
+# A DPDK application's endpoint where DPDK puts it: its hello, and
+# {"COMMAND": null} to every command, as DPDK answers one it does not know.
+python3 - "$dir/dpdk/dpdk-app/dpdk_telemetry.v2" <<'PY' &
+import json, os, socket, sys
+os.makedirs(os.path.dirname(sys.argv[1]), mode=0o700)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.bind(sys.argv[1])
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    c.send(json.dumps({"version": "DPDK 22.11.0", "pid": os.getpid(), "max_output_len": 16384}).encode())
+    while (m := c.recv(1024)):
+        c.send(json.dumps({m.decode().split(",")[0]: None}).encode())
+    c.close()
+PY
+app=$!
+pids+=("$app")
+for _ in $(seq 200); do [ -S "$dir/dpdk/dpdk-app/dpdk_telemetry.v2" ] && break; sleep 0.05; done
+"$stat" --json >"$dir/stat.json" 2>"$dir/stat.err" || fail "ppool-stat: $(cat "$dir/stat.err")"
+python3 - "$dir/stat.json" "$app" "${pids[0]}" "${pids[1]}" <<'PY' || fail "ppool-stat's list above"
+import json, sys
+found = {p["pid"]: p for p in json.load(open(sys.argv[1]))}
+app, fwds = int(sys.argv[2]), {int(p) for p in sys.argv[3:]}
+assert fwds <= set(found), ("a forwarder not found by DPDK's name", sorted(found))
+assert app not in found, "the DPDK application was taken for a ppool process"
+for p in fwds:
+    assert len(found[p]["pools"]) == 2, found[p]
+print("ppool-stat found both forwarders by DPDK's socket name, and left the DPDK application out")
+PY
+kill "$app"
+wait "$app" 2>/dev/null || true
+pids=("${pids[0]}" "${pids[1]}")
 
 for p in "${pids[@]}"; do
   kill -TERM "$p"

@@ -14,10 +14,16 @@ namespace {
 constexpr unsigned long kAcceptCon = 1ul << 16;
 constexpr unsigned long kSeqPacket = 5;
 
+// ppool's own names, or DPDK's (PPOOL_TELEMETRY=dpdk[:PREFIX] listens at
+// RUNTIME/dpdk/PREFIX/dpdk_telemetry.v2, as a DPDK application does).
 bool named_by_convention(std::string_view path) {
   if (path.empty() || path[0] != '/') return false;  // abstract or relative: not ours
-  const std::string_view base = path.substr(path.rfind('/') + 1);
-  return base.starts_with("ppool") && base.ends_with(".sock");
+  const std::size_t slash = path.rfind('/');
+  const std::string_view base = path.substr(slash + 1);
+  if (base.starts_with("ppool") && base.ends_with(".sock")) return true;
+  if (base != "dpdk_telemetry.v2" || slash == 0) return false;
+  const std::string_view dir = path.substr(0, path.rfind('/', slash - 1));  // RUNTIME/dpdk
+  return dir.ends_with("/dpdk");
 }
 
 // The path of one line's socket when it is a listening SOCK_SEQPACKET one; "".

@@ -30,8 +30,9 @@ constexpr const char* kUsage =
     "Shows the page pools of processes with a telemetry endpoint (PPOOL_TELEMETRY=PATH\n"
     "in their environment, or ppool::telemetry_start()).\n"
     "  --socket PATH     the endpoint to read; without it, every listening one whose\n"
-    "                    file name starts with \"ppool\" and ends with \".sock\" (found in\n"
-    "                    /proc/net/unix: absolute paths only)\n"
+    "                    file name starts with \"ppool\" and ends with \".sock\", or is\n"
+    "                    DPDK's .../dpdk/PREFIX/dpdk_telemetry.v2 answering with ppool's\n"
+    "                    hello (found in /proc/net/unix: absolute paths only)\n"
     "  --json            {\"pid\": N, \"pools\": [...]} instead of the table (an array of\n"
     "                    them without --socket); with --holders, the holder report\n"
     "  --watch [SECONDS] redraw every SECONDS (default 1) with per-second rates:\n"
@@ -122,6 +123,15 @@ int fail(const std::string& message) {
   return 1;
 }
 
+// A discovered endpoint to read: one that answers with ppool's hello. A
+// DPDK application listening under DPDK's name, where PPOOL_TELEMETRY=dpdk
+// puts a ppool process too, is not one (it has no /ppool/ commands).
+std::optional<ppool::tools::TelemetryClient> connect_found(const std::string& path) {
+  auto client = ppool::tools::TelemetryClient::connect(path);
+  if (!client || !client.value().version().starts_with("ppool ")) return std::nullopt;
+  return std::move(client).value();
+}
+
 // The endpoints to read: --socket's, or every one found that answers.
 std::optional<int> connect_all(const Options& o, std::vector<ppool::tools::TelemetryClient>& out) {
   if (!o.socket.empty()) {
@@ -132,8 +142,7 @@ std::optional<int> connect_all(const Options& o, std::vector<ppool::tools::Telem
   }
   // An endpoint that does not answer (a stale socket file) is skipped.
   for (const std::string& path : ppool::tools::find_endpoints())
-    if (auto client = ppool::tools::TelemetryClient::connect(path))
-      out.push_back(std::move(client).value());
+    if (auto client = connect_found(path)) out.push_back(std::move(*client));
   if (out.empty())
     return fail(
         "no telemetry endpoint found (start a process with "
