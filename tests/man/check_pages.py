@@ -6,7 +6,8 @@
   check_pages.py rejects SOURCE_DIR PAGE.7.gz [BUILD_DIR]
 
 Every page: groff reads it without a warning, as lintian runs it
-(man --warnings ... -Z), and it has the sections a reader looks for.
+(man --warnings ... -Z), lexgrog reads its whatis entry, and it has the
+sections a reader looks for.
 ppool(7) names every program of tools/, every public header of include/,
 every layer of src/README.md's table in its order, and every PPOOL_*
 variable the library reads (a getenv in src/): a new one that the page does
@@ -47,6 +48,12 @@ def lint(path):
     problems = [f"{path}: groff: {line}" for line in r.stderr.splitlines() if line.strip()]
     if r.returncode != 0:
         problems.append(f"{path}: man exited {r.returncode}")
+    # The whatis entry (NAME's "name \- what it is") that apropos and
+    # lintian read, through man-db's own parser.
+    r = subprocess.run(["lexgrog", path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    if r.returncode != 0:
+        problems.append(f"{path}: lexgrog cannot read the whatis entry: {r.stdout.strip()}")
     return problems
 
 
@@ -272,6 +279,7 @@ def check_rejects(source_dir, overview, build_dir):
             "layer": (good.replace(".B 2 ring", ".B 2 rung"), "'2 ring'"),
             "warning": (good.replace(".SH DESCRIPTION", ".SH DESCRIPTION\n.XYZZY"), "groff"),
             "section": (good.replace(".SH ERRORS", ".SH FAULTS"), "no ERRORS section"),
+            "whatis": (good.replace("ppool \\- userspace", "ppool userspace"), "lexgrog"),
         }
         for what, (text, pattern) in broken.items():
             if text == good:
