@@ -36,7 +36,7 @@ expect 2 "--dest: '127.0.0.1: 9' is not IPv4:PORT" -- "$fwd" --dest "127.0.0.1: 
 expect 2 "--dest and --selftest exclude each other" -- "$fwd" --selftest --dest 127.0.0.1:9
 expect 2 "--seconds needs --selftest" -- "$fwd" --dest 127.0.0.1:9 --seconds 2
 expect 2 "--netns needs --selftest" -- "$fwd" --dest 127.0.0.1:9 --netns
-expect 0 "usage: ppool-fwd" -- "$fwd" --help
+expect 0 "Usage: ppool-fwd" -- "$fwd" --help
 # A port somebody else holds.
 python3 -c '
 import socket, subprocess, sys

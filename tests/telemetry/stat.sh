@@ -155,7 +155,7 @@ for args in "--bogus" "--watch --json" "--count 2" "--holders x" "--prometheus -
   [ -s "$dir/bad.err" ] || fail "ppool-stat $args said nothing"
 done
 run help 0 --help
-grep -q "^usage: ppool-stat" "$dir/help.out" || fail "--help"
+grep -q "^Usage: ppool-stat" "$dir/help.out" || fail "--help"
 
 # Missing: one line on stderr, exit 1.
 run missing 1 --socket /nonexistent/ppool.sock

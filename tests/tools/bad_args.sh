@@ -32,11 +32,15 @@ expect() {
 }
 
 # common PROGRAM: what every program must do.
+# The tools' usage starts "Usage:", as help2man reads it (their man pages are
+# built from it); the benchmarks' and examples' "usage:".
 common() {
-  local prog=$1 name
+  local prog=$1 name usage
   name=$(basename "$prog")
-  expect "$prog" 0 "usage: $name" --help
-  expect "$prog" 0 "usage: $name" -h
+  usage="usage: $name"
+  [[ $prog == "$build"/tools/* ]] && usage="Usage: $name"
+  expect "$prog" 0 "$usage" --help
+  expect "$prog" 0 "$usage" -h
   expect "$prog" 2 "unknown option '--bogus'" --bogus
   expect "$prog" 2 "unexpected argument 'stray'" stray
   expect "$prog" 2 "unknown option '-x'" -x

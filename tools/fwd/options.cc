@@ -7,25 +7,52 @@
 namespace fwd {
 namespace {
 
+// The layout is help2man's (man/): "Usage:" and "  or:" lines become the
+// SYNOPSIS, "Options:" and "Exit status:" their sections; an option's text
+// starts at one column, with its continuation lines there too, and no line
+// breaks after a hyphen (help2man would join the words). The man page is
+// built from this text: an option described here is described there.
 constexpr const char* kUsage =
-    "usage: ppool-fwd [--queues 1..16] [--port 1..65535] [--alloc pool|malloc] [--frags]\n"
-    "                 [--telemetry PATH|dpdk[:PREFIX]|off]\n"
-    "                 (--dest IPv4:PORT | --selftest [--seconds 1..86400]\n"
-    "                                     [--packet-size 64..1400] [--netns])\n"
-    "A multi-queue io_uring UDP forwarder on ppool: each queue receives into pool pages\n"
-    "through a provided-buffer ring and sends with zero-copy fixed-buffer sends.\n"
-    "  --dest IP:PORT   forward what arrives on --port to IP:PORT until SIGINT/SIGTERM\n"
-    "  --selftest       generate traffic, forward it and count it for --seconds (default 3),\n"
-    "                   on loopback or, with --netns, across two namespaces and a veth pair\n"
-    "  --telemetry PATH|dpdk[:PREFIX]|off  the telemetry socket ppool-stat reads\n"
-    "                   (default: $PPOOL_TELEMETRY, else ppool-fwd-<pid>.sock in /run/ppool\n"
-    "                   (root), $XDG_RUNTIME_DIR/ppool or /tmp/ppool-<uid> (0700); --alloc\n"
-    "                   pool only); dpdk[:PREFIX]: DPDK's socket for file prefix PREFIX\n"
-    "                   (default rte), where dpdk-telemetry.py -f PREFIX finds it\n"
+    "Usage: ppool-fwd [OPTION]... --dest IPv4:PORT\n"
+    "  or:  ppool-fwd [OPTION]... --selftest\n"
+    "\n"
+    "A multi-queue io_uring UDP forwarder on ppool: each queue receives into pool\n"
+    "pages through a provided-buffer ring and sends with zero-copy fixed-buffer\n"
+    "sends.\n"
+    "\n"
     "The JSON summary is stdout's last line. SIGINT or SIGTERM stops either mode: it\n"
     "cleans up and prints the JSON; a repeat 2 s or more later exits at once.\n"
-    "Exit status: 0 clean; 1 a failure (locked memory, io_uring, port in use, pages not\n"
-    "home); 2 a bad command line; 128+N a selftest cut short by signal N (130, 143).\n";
+    "\n"
+    "Options:\n"
+    "  --dest IPv4:PORT        forward what arrives on --port to IPv4:PORT until\n"
+    "                          SIGINT or SIGTERM\n"
+    "  --selftest              generate traffic, forward it and count it for\n"
+    "                          --seconds, on loopback or, with --netns, across two\n"
+    "                          namespaces and a veth pair\n"
+    "  --seconds 1..86400      the selftest's length (default 3)\n"
+    "  --packet-size 64..1400  the selftest's UDP payload in bytes (default 512)\n"
+    "  --netns                 the selftest across two network namespaces (root)\n"
+    "  --queues 1..16          queues: a thread, an io_uring, a pool and a socket\n"
+    "                          each (default 2)\n"
+    "  --port 1..65535         the UDP port every queue receives on (default 9000)\n"
+    "  --alloc pool|malloc     receive into page pools (default), or run the same\n"
+    "                          pipeline on malloc and plain sends, for comparison\n"
+    "  --frags                 two packets per page (fragments) instead of one\n"
+    "  --telemetry PATH|dpdk[:PREFIX]|off\n"
+    "                          the telemetry socket ppool-stat reads (default:\n"
+    "                          $PPOOL_TELEMETRY, else ppool-fwd-PID.sock in\n"
+    "                          /run/ppool as root, $XDG_RUNTIME_DIR/ppool or\n"
+    "                          /tmp/ppool-UID, made 0700; --alloc pool only);\n"
+    "                          dpdk[:PREFIX]: DPDK's socket for file prefix PREFIX\n"
+    "                          (default rte), where dpdk-telemetry.py -f PREFIX finds\n"
+    "                          it\n"
+    "  -h, --help              this text\n"
+    "\n"
+    "Exit status:\n"
+    "  0      clean\n"
+    "  1      a failure (locked memory, io_uring, port in use, pages not home)\n"
+    "  2      a bad command line\n"
+    "  128+N  a selftest cut short by signal N (130, 143)\n";
 
 // IPv4:PORT, the port strictly 1..65535.
 bool parse_dest(std::string_view text, Options& o) {

@@ -28,17 +28,34 @@
 
 namespace {
 
+// The layout is help2man's (man/): see tools/fwd/options.cc.
 constexpr const char* kUsage =
-    "usage: ppool-h2d [--gib G] [--streams S] [--depth D] [--batch B]\n"
-    "                 [--source-mib M] [--fill memcpy|stream|none]\n"
-    "  --gib G         bytes to copy per mode, in GiB (default 4; 0.01..1024)\n"
-    "  --streams S     lanes: threads, each with a CUDA stream (default 4; 1..32)\n"
-    "  --depth D       ppool: 2 MiB pages in flight per stream (default 16; 2..1024)\n"
-    "  --batch B       ppool: pages whose copies one host function reports\n"
-    "                  (default 4; 1..64, at most D)\n"
-    "  --source-mib M  pageable source per stream, MiB (default 64; 2..16384)\n"
-    "  --fill F        ppool: how a page gets its data: memcpy from the source\n"
-    "                  (default), non-temporal stores (stream), or none (in place)\n";
+    "Usage: ppool-h2d [OPTION]...\n"
+    "\n"
+    "Streams a data set from host to GPU in 2 MiB chunks, side by side in one run:\n"
+    "through pool pages kept registered with the GPU (ppool), from pageable memory,\n"
+    "with a registration per copy, and from memory registered once (the bound).\n"
+    "Prints a table (GB/s and ratios) and, on stdout's last line, one JSON object.\n"
+    "\n"
+    "Options:\n"
+    "  --gib G           bytes to copy per mode, in GiB (default 4; 0.01..1024)\n"
+    "  --streams S       lanes: threads, each with a CUDA stream (default 4; 1..32)\n"
+    "  --depth D         ppool: 2 MiB pages in flight per stream (default 16;\n"
+    "                    2..1024)\n"
+    "  --batch B         ppool: pages whose copies one host function reports (default\n"
+    "                    4; 1..64, at most D)\n"
+    "  --source-mib M    pageable source per stream, MiB (default 64; 2..16384)\n"
+    "  --fill memcpy|stream|none\n"
+    "                    ppool: how a page gets its data: memcpy from the source\n"
+    "                    (default), non-temporal stores (stream), or none (in place)\n"
+    "  -h, --help        this text\n"
+    "\n"
+    "Exit status:\n"
+    "  0  measured, or no GPU: the reason is printed, the JSON is {\"skipped\": ...}\n"
+    "     and nothing is measured\n"
+    "  1  a mode failed, the data on the GPU was wrong, or a pool or a registration\n"
+    "     outlived the run\n"
+    "  2  bad arguments\n";
 
 // Fills options from argv; nullopt to go on, else the exit status (0 after
 // --help, 2 after a bad argument).

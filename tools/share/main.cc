@@ -25,26 +25,31 @@
 
 namespace {
 
+// The layout is help2man's (man/): see tools/fwd/options.cc.
 constexpr const char* kUsage =
-    "usage: ppool-share --selftest [--touch] [--seconds S] [--sizes LIST] [--ring N]\n"
+    "Usage: ppool-share --selftest [--touch] [--seconds S] [--sizes LIST] [--ring N]\n"
     "\n"
-    "Hands pool pages to another process without copying (a shared region, its\n"
-    "memfd passed over a Unix socket, offsets on shared-memory rings) and compares\n"
-    "with the same messages over a Unix socket and a pipe, in two passes:\n"
-    "untouched (only each message's header and trailer are written and checked:\n"
-    "the transports' own cost; JSON \"sizes\") and touched (the producer writes\n"
-    "every payload byte, the consumer reads and checks every one; JSON\n"
-    "\"sizes_touched\").\n"
+    "Hands pool pages to another process without copying (a shared region, its memfd\n"
+    "passed over a Unix socket, offsets on shared-memory rings) and compares with the\n"
+    "same messages over a Unix socket and a pipe, in two passes: untouched (only each\n"
+    "message's header and trailer are written and checked: the transports' own cost;\n"
+    "JSON \"sizes\") and touched (the producer writes every payload byte, the consumer\n"
+    "reads and checks every one; JSON \"sizes_touched\").\n"
     "\n"
+    "Options:\n"
     "  --selftest     run the comparison and the checks; the last line is JSON\n"
-    "  --touch        the touched pass only (\"sizes\" is then empty); needs\n"
-    "                 --selftest\n"
+    "  --touch        the touched pass only (\"sizes\" is then empty); needs --selftest\n"
     "  --seconds S    per measurement, 0.01..60 (default 1)\n"
     "  --sizes LIST   message sizes in bytes, comma-separated, each 64..65536\n"
     "                 (default 64,1500,65536)\n"
     "  --ring N       entries of each shared ring, a power of two in 2..65536\n"
     "                 (default 1024)\n"
-    "  -h, --help     this text\n";
+    "  -h, --help     this text\n"
+    "\n"
+    "Exit status:\n"
+    "  0  every check passed\n"
+    "  1  a check failed\n"
+    "  2  a bad command line\n";
 
 // "64,1500,65536" into sizes; false on anything else.
 bool parse_sizes(std::string_view text, std::vector<std::uint32_t>& sizes) {
