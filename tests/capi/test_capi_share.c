@@ -96,7 +96,7 @@ static int consumer_child(int fd) {
     if (given < PAGES + 1 && !ppool_share_consumer_wait_room(consumer, 5000)) return 4;
   }
   if (ppool_share_bad_messages(consumer) != 0) bad++;
-  /* Wait for the producer to say it is done (it closes its end). */
+  /* Wait for the producer to say it is done (it shuts its end down). */
   {
     char byte;
     if (read(fd, &byte, 1) < 0) bad++;
@@ -164,12 +164,15 @@ static void test_hand_over_and_back(void) {
   CHECK(out_with_users(pool) == 0);
   CHECK(!ppool_share_peer_gone(producer));
 
-  close(sv[0]); /* the child's read() returns, and it exits */
+  /* The child's read() returns at our end's EOF, and it exits; the socket
+   * stays open (it is the producer's to poll) until the producer is gone. */
+  CHECK(shutdown(sv[0], SHUT_WR) == 0);
   CHECK(waitpid(child, &status, 0) == child);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   CHECK(ppool_share_peer_gone(producer));
   CHECK(ppool_share_reclaim_if_gone(producer));
   ppool_share_producer_destroy(producer);
+  close(sv[0]);
   CHECK(ppool_pool_destroy(pool) == 0);
   ppool_allocator_destroy(allocator);
 }
