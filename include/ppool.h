@@ -1,5 +1,6 @@
 /* ppool.h - ppool's C API: the page pool, its page allocators, stats,
- * registry, holder tags and telemetry endpoint, for C programs and for
+ * registry, holder tags, telemetry endpoint and the share producer and
+ * consumer, for C programs and for
  * other languages' bindings (bindgen and the like: no macro is needed for a
  * basic call; the constants are enumerators).
  *
@@ -9,7 +10,10 @@
  * a ppool::Page descriptor (64 bytes, one per 4 KiB page, apart from the
  * page's memory), a struct ppool_allocator a ppool::PageAllocator, a struct
  * ppool_dma_device a ppool::DmaDevice. The C++ headers document each
- * function at length; this one says what a C caller needs.
+ * function at length; this one says what a C caller needs. The optional
+ * libraries have headers of their own that include this one:
+ * <ppool_io_uring.h> (-lppool_io_uring, pkg-config ppool-c-io_uring) and
+ * <ppool_xsk.h> (-lppool_xsk, pkg-config ppool-c-xsk).
  *
  * Contexts, as in the C++ API: "owner only" functions run on the thread the
  * pool is bound to (the creating thread, or the caller of
@@ -51,6 +55,8 @@ struct ppool_pool;
 struct ppool_page;
 struct ppool_allocator;
 struct ppool_dma_device;
+struct ppool_share_producer;
+struct ppool_share_consumer;
 
 /* ---- constants ---- */
 
@@ -431,6 +437,131 @@ char* ppool_telemetry_command(const char* command);
 /* Every pool's counters in Prometheus' text format, malloc()ed; NULL when
  * out of memory. Thread context: any thread. */
 char* ppool_prometheus_text(void);
+
+/* ---- share: pool pages lent to another process (ppool/share.h) ----
+ *
+ * The producer's pool draws from a shared region (ppool_allocator_opts.shared);
+ * ppool_share_producer_attach() seals the region read-only and sends it, and
+ * two rings, over a connected AF_UNIX socket to the consumer, which maps
+ * them with ppool_share_consumer_connect(). Pages go over by their offset
+ * in the region and come back the same way; the consumer is untrusted
+ * (every offset it writes is checked; one that breaks the protocol is cut
+ * off and its pages reclaimed). No lock and no syscall per message.
+ *
+ * The producer has two contexts: the send side (hand, wait_room) is one
+ * thread, the pool's owner when it allocates the pages it hands; the reap
+ * side (reap, wait_returns, reclaim, reclaim_if_gone, destroy) is one
+ * thread, the same or another. The consumer is one thread. */
+
+struct ppool_share_params {
+  uint32_t ring_entries;    /* entries of each ring, a power of two in 2..65536 */
+  uint64_t max_bad_returns; /* bad returns ignored before the consumer is cut off */
+};
+/* One piece of data to hand over: len bytes at offset in page. */
+struct ppool_share_buf {
+  struct ppool_page* page;
+  uint32_t offset;
+  uint32_t len;
+};
+/* What the consumer receives: the data in place in its read-only mapping,
+ * and the page's region offset, which it gives back. */
+struct ppool_share_msg {
+  const void* data;
+  uint32_t len;
+  uint64_t page;
+};
+struct ppool_share_producer_stats {
+  uint64_t handed;      /* pages put on the hand ring */
+  uint64_t returned;    /* pages given back and put home by reap */
+  uint64_t reclaimed;   /* pages taken back by reclaim */
+  uint64_t bad_returns; /* returned offsets the consumer did not hold (ignored) */
+  uint64_t holding;     /* with the consumer now */
+};
+
+/* The defaults: 1024 entries, 1024 bad returns. Thread context: any thread. */
+void ppool_share_params_init(struct ppool_share_params* params);
+/* Attaches to pool (whose allocator must be a shared region), seals the
+ * region and sends it and the rings to the consumer at the other end of
+ * socket_fd (a connected AF_UNIX stream or seqpacket socket; it stays the
+ * caller's). params NULL: the defaults. Thread context: the send side.
+ * @return 0 and *out, or -EINVAL naming what in ppool_last_error(): a NULL
+ *   argument, a pool not on a shared region, a bad ring size, a socket that
+ *   is not a connected AF_UNIX one, a region that cannot be sealed, a send
+ *   that failed (the C++ layer does not tell the caller's mistakes from the
+ *   system's refusals; the message does). Nothing is attached then. */
+int ppool_share_producer_attach(struct ppool_pool* pool, int socket_fd,
+                                const struct ppool_share_params* params,
+                                struct ppool_share_producer** out);
+/* Reclaims what the consumer still holds and frees the producer: before the
+ * pool's destroy. Thread context: the reap side, once the send side
+ * stopped. NULL: nothing. */
+void ppool_share_producer_destroy(struct ppool_share_producer* producer);
+/* Hands bufs[0, n) over in order until the hand ring is full or a buffer
+ * cannot be handed (its page not in the region or already with the
+ * consumer, offset + len beyond the page: reported, and it stops the batch).
+ * Thread context: the send side.
+ * @return how many were handed (a prefix; the rest stay the caller's); 0
+ *   after the consumer was cut off. */
+size_t ppool_share_hand_bulk(struct ppool_share_producer* producer,
+                             const struct ppool_share_buf* bufs, size_t n);
+/* Sleeps until the hand ring has room, up to timeout_ms; true when it has.
+ * Thread context: the send side. */
+bool ppool_share_producer_wait_room(struct ppool_share_producer* producer, int timeout_ms);
+/* Puts home up to max pages the consumer gave back (SIZE_MAX: a ring's
+ * worth). An offset it did not hold is reported, counted in bad_returns and
+ * never put. Thread context: the reap side.
+ * @return how many went home. */
+size_t ppool_share_reap(struct ppool_share_producer* producer, size_t max);
+/* Sleeps until there is something to reap, up to timeout_ms; true when
+ * there is; false at once after the consumer was cut off. Thread context:
+ * the reap side. */
+bool ppool_share_wait_returns(struct ppool_share_producer* producer, int timeout_ms);
+/* True once the consumer hung up or was cut off (sticky). Thread context:
+ * any thread. */
+bool ppool_share_peer_gone(struct ppool_share_producer* producer);
+/* Cuts the consumer off for good and puts home every page it held.
+ * @return the pages taken back. Thread context: the reap side. */
+size_t ppool_share_reclaim(struct ppool_share_producer* producer);
+/* ppool_share_peer_gone(), and ppool_share_reclaim() when it is: the reap
+ * side's periodic check. @return whether the peer is gone. Thread context:
+ * the reap side. */
+bool ppool_share_reclaim_if_gone(struct ppool_share_producer* producer);
+/* Thread context: any thread (a moment's snapshot). */
+void ppool_share_producer_get_stats(const struct ppool_share_producer* producer,
+                                    struct ppool_share_producer_stats* stats);
+
+/* Receives the region and the rings on socket_fd (waiting up to timeout_ms)
+ * and maps them read-only. Thread context: the consumer's thread.
+ * @return 0 and *out, or -EINVAL naming what in ppool_last_error(): a NULL
+ *   out, a timeout, a hang-up, a peer that is no ppool producer, a header of
+ *   another version or of impossible sizes, a mapping refused. Nothing is
+ *   mapped then; socket_fd stays the caller's. */
+int ppool_share_consumer_connect(int socket_fd, int timeout_ms, struct ppool_share_consumer** out);
+/* Unmaps; pages not given back are the producer's to reclaim. NULL:
+ * nothing. Thread context: the consumer's thread. */
+void ppool_share_consumer_destroy(struct ppool_share_consumer* consumer);
+/* Takes up to max messages off the hand ring into out[]; a message pointing
+ * outside the region is reported and skipped (bad_messages). Thread
+ * context: the consumer's thread. @return how many. */
+size_t ppool_share_receive(struct ppool_share_consumer* consumer, struct ppool_share_msg* out,
+                           size_t max);
+/* Gives pages back by their region offsets (ppool_share_msg.page). Thread
+ * context: the consumer's thread.
+ * @return how many fit on the return ring (the rest: wait for room and give
+ *   them again). */
+size_t ppool_share_give_back(struct ppool_share_consumer* consumer, const uint64_t* pages,
+                             size_t n);
+/* Sleep until there is something to receive / room to give back, up to
+ * timeout_ms; true when there is. Thread context: the consumer's thread. */
+bool ppool_share_wait_data(struct ppool_share_consumer* consumer, int timeout_ms);
+bool ppool_share_consumer_wait_room(struct ppool_share_consumer* consumer, int timeout_ms);
+/* True once the producer hung up (sticky). Thread context: the consumer's thread. */
+bool ppool_share_producer_gone(struct ppool_share_consumer* consumer);
+/* The consumer's read-only mapping of the region, its size, and the
+ * messages skipped as pointing outside it. Thread context: any thread. */
+const void* ppool_share_region_base(const struct ppool_share_consumer* consumer);
+size_t ppool_share_region_bytes(const struct ppool_share_consumer* consumer);
+uint64_t ppool_share_bad_messages(const struct ppool_share_consumer* consumer);
 
 #ifdef __cplusplus
 }

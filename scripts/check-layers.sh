@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The layer rule, checked: every #include in src/, include/ppool/ and the C
-# header include/ppool.h goes to its own layer or one below, in the order
+# headers include/ppool*.h goes to its own layer or one below, in the order
 # src/README.md's table gives (the one place it is written; this script
 # parses it), and public headers include only public headers. With --programs, also tools/, bench/ and
 # examples/: only <ppool/...> public headers, their own folder's files and
@@ -89,16 +89,19 @@ function normalize(path,    n, parts, out, k, i) {
 function dirname(path) {
   return sub(/\/[^\/]*$/, "", path) ? path : "."
 }
-# The public header an include names: "ppool/x.h" is x.h, the C header
-# "ppool.h" (include/ppool.h) is ppool.h; "" for anything else.
+# The public header an include names: "ppool/x.h" is x.h, a C header
+# "ppool.h" or "ppool_x.h" (include/ppool_x.h) is itself; "" for anything else.
 function public_header(inc) {
-  if (inc == "ppool.h") return inc
+  if (inc ~ /^ppool(_[a-z0-9_]+)?\.h$/) return inc
   return inc ~ /^ppool\// ? substr(inc, 7) : ""
 }
-# The layer of a file in src/, include/ppool/ or include/ppool.h, "" when
-# the table has none.
+# The layer of a file in src/, include/ppool/ or a C header include/ppool*.h,
+# "" when the table has none.
 function layer_of_file(path,    folder, header) {
-  if (path == "include/ppool.h") return ("ppool.h" in header_layer) ? header_layer["ppool.h"] : ""
+  if (path ~ /^include\/ppool(_[a-z0-9_]+)?\.h$/) {
+    header = substr(path, 9)
+    return (header in header_layer) ? header_layer[header] : ""
+  }
   if (path ~ /^src\//) {
     folder = path
     sub(/^src\//, "", folder)
@@ -164,7 +167,7 @@ FNR == 1 {
   file = FILENAME
   from = layer_of_file(file)
   home = program_home(file)
-  if ((file ~ /^include\/ppool\// || file == "include/ppool.h") && from == "")
+  if ((file ~ /^include\/ppool\// || file ~ /^include\/ppool(_[a-z0-9_]+)?\.h$/) && from == "")
     fail("a public header that src/README.md'"'"'s table does not place in a layer")
   if (file ~ /^src\// && from == "")
     fail("a source folder that src/README.md'"'"'s table does not place in a layer")

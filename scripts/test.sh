@@ -106,6 +106,22 @@ install_and_consume() {
   cc -std=c11 -Wall -Wextra -Werror -pedantic tests/install/c/consumer.c -o "$build/c-consumer-pc" \
     $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool-c)
   LD_LIBRARY_PATH="$libdir" "$build/c-consumer-pc"
+  # The backends' C APIs: through CMake above, and through pkg-config's
+  # ppool-c-io_uring and ppool-c-xsk with a C compiler.
+  if [[ $expect == *io_uring* ]]; then
+    "$build/install-c-consumer/c_uring_consumer"
+    # shellcheck disable=SC2046
+    cc -std=c11 -Wall -Wextra -Werror -pedantic tests/install/c/uring_consumer.c \
+      -o "$build/c-uring-consumer-pc" $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool-c-io_uring)
+    LD_LIBRARY_PATH="$libdir" "$build/c-uring-consumer-pc"
+  fi
+  if [[ $expect == *xsk* ]]; then
+    "$build/install-c-consumer/c_xsk_consumer"
+    # shellcheck disable=SC2046
+    cc -std=c11 -Wall -Wextra -Werror -pedantic tests/install/c/xsk_consumer.c \
+      -o "$build/c-xsk-consumer-pc" $(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs ppool-c-xsk)
+    LD_LIBRARY_PATH="$libdir" "$build/c-xsk-consumer-pc"
+  fi
   if compgen -G "$libdir/libppool.so*" >/dev/null; then
     # The consumers run on the installed shared library, found by soname.
     readelf -d "$libdir/libppool.so" | grep >/dev/null 'Library soname: \[libppool\.so\.'
@@ -203,6 +219,27 @@ PY
 step "example in Rust: using_it.rs (the README's), over bindgen's bindings of <ppool.h>"
 # install-deps.sh installs bindgen and rustc: the example must have been built.
 "$B/examples/using_it_rs"
+
+if [ -x "$B/examples/xsk_forward_c" ]; then
+  step "example in C: xsk_forward.c, an AF_XDP forwarder between two veth pairs"
+  # 77: skipped, and it said why (no root or namespaces); a failure where
+  # PPOOL_REQUIRE_XSK=1.
+  rc=0
+  "$B/examples/xsk_forward_c" --selftest >"$B/xsk_forward_c.out" || rc=$?
+  [ "$rc" = 0 ] || { [ "$rc" = 77 ] && [ "${PPOOL_REQUIRE_XSK:-0}" != 1 ]; }
+  tail -n 1 "$B/xsk_forward_c.out" | tee "$B/xsk_forward_c.json"
+  [ "$rc" = 77 ] || python3 - "$B/xsk_forward_c.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["frames_received"] > 0 and r["frames_forwarded"] >= r["frames_received"], r
+assert r["frames_received"] <= r["frames_sent"], r
+for k in ("tx_refused", "rejected", "returns_refused", "inflight_after_teardown",
+          "pools_pending_release"):
+    assert r[k] == 0, (k, r)
+assert r["ledger_before_close"]["app"] == 0 and r["ledger_before_close"]["tx"] == 0, r
+print("xsk_forward_c: ok")
+PY
+fi
 
 step "example: xdp_redirect, one page per packet and two fragments per page"
 for mode in "" --frags; do

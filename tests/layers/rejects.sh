@@ -71,6 +71,15 @@ cp "$dir/include/ppool.h" "$dir/ppool.h"
 echo '#include "capi/capi.h"' >>"$dir/include/ppool.h"
 expect c_header_internal 1 "include/ppool.h:"
 cp "$dir/ppool.h" "$dir/include/ppool.h"
+# The backends' C headers are the capi layer's too, and a C header the
+# table does not place is refused.
+echo '#include "ppool_xsk.h"' >>"$dir/src/xsk/queue.cc"
+expect c_backend_header_upward 1 "'ppool_xsk.h' goes up from xsk to capi"
+cp "$source_dir/src/xsk/queue.cc" "$dir/src/xsk/queue.cc"
+echo '#include "ppool.h"' >"$dir/include/ppool_demo.h"
+expect c_header_unplaced 1 "include/ppool_demo.h:1: a public header that src/README.md"
+rm "$dir/include/ppool_demo.h"
+expect c_headers_restored 0 ""
 
 # A program reaching into src/: refused with --programs only.
 mkdir -p "$dir/tools/demo"
