@@ -2,8 +2,9 @@
 # Installs the Debian packages ppool's build, tests and benchmarks need, when
 # they are missing (clang and its runtime libraries: the clang build and the
 # fuzzer; help2man, which makes the programs' man pages, and man-db, whose
-# man checks every page as lintian does). Safe to run again: it installs
-# nothing already present.
+# man checks every page as lintian does; dpkg-dev, debhelper and lintian:
+# the Debian packages, scripts/package.sh and tests/deb). Safe to
+# run again: it installs nothing already present.
 #   PPOOL_WITH_DPDK=1 bash scripts/install-deps.sh      # also DPDK, for the benchmarks
 #   PPOOL_WITH_PROMTOOL=1 bash scripts/install-deps.sh  # also prometheus and promtool (test.sh sets it)
 set -euo pipefail
@@ -12,7 +13,8 @@ need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev valgrind pkg-config python3 git \
   clang-format libjemalloc2 libmimalloc2.0 libtcmalloc-minimal4 gnuplot-nox liburing-dev libxdp-dev libbpf-dev iproute2 netsniff-ng \
-  clang libclang-rt-14-dev help2man man-db; do
+  clang libclang-rt-14-dev \
+  dpkg-dev debhelper lintian help2man man-db; do
   have_pkg "$pkg" || need+=("$pkg")
 done
 

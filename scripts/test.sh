@@ -4,6 +4,7 @@
 # examples, forwarder selftests, a short benchmark run and a static install
 # consumed through CMake and pkg-config; then every other configuration with
 # its tests: Release g++ with shared libraries (installed and consumed too),
+# the Debian packages (built, linted, installed, used and purged: tests/deb),
 # statistics compiled out (tools included), Debug with PPOOL_DEBUG under
 # AddressSanitizer + UBSan, clang under ThreadSanitizer; and the fuzzer.
 # Warnings are errors in all of them.
@@ -400,6 +401,9 @@ bash scripts/build.sh "$B-release-gcc" -DCMAKE_BUILD_TYPE=Release -DPPOOL_WERROR
   -DBUILD_SHARED_LIBS=ON -DPPOOL_BUILD_BENCH=OFF
 ctest --test-dir "$B-release-gcc" --output-on-failure -j "$jobs" -LE netns_stress
 install_and_consume "$B-release-gcc"
+
+step "Debian packages: built, lintian, installed with apt-get, consumed and run from /usr, purged"
+bash tests/deb/packages.sh "$B-deb"
 
 step "statistics compiled out (PPOOL_STATS=OFF): tests, tools and examples included"
 # Debug: the counters' absence is what is tested, and -O0 builds faster.
