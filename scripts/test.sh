@@ -421,6 +421,10 @@ ASAN_OPTIONS=detect_leaks=1 ctest --test-dir "$B-asan" --output-on-failure -j "$
 "$B-asan/examples/xdp_redirect" --frames 20000 --frags | tail -n 1 | cut -c 1-100
 "$B-asan/examples/using_it" | tail -n 1
 "$B-asan/examples/napi_poll_c" | tail -n 1 | cut -c 1-100
+# The AF_XDP example needs root and namespaces: where AF_XDP must run.
+if [ "${PPOOL_REQUIRE_XSK:-0}" = 1 ]; then
+  "$B-asan/examples/xsk_forward_c" --selftest --frames 500 | tail -n 1 | cut -c 1-100
+fi
 "$B-asan/tools/ppool-fwd" --selftest --seconds 1 --port 9100 2>/dev/null | tail -n 1 | cut -c 1-100
 
 # clang's build is the ThreadSanitizer one (optimised: clang's warnings and
@@ -440,6 +444,10 @@ TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/napi_poll" | tail -n 1
 TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/xdp_redirect" --frames 20000 | tail -n 1 | cut -c 1-100
 TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/using_it" | tail -n 1
 TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/napi_poll_c" | tail -n 1 | cut -c 1-100
+if [ "${PPOOL_REQUIRE_XSK:-0}" = 1 ]; then
+  TSAN_OPTIONS=halt_on_error=1 "$B-tsan/examples/xsk_forward_c" --selftest --frames 500 |
+    tail -n 1 | cut -c 1-100
+fi
 TSAN_OPTIONS=halt_on_error=1 "$B-tsan/tools/ppool-fwd" --selftest --seconds 1 --port 9200 2>/dev/null |
   tail -n 1 | cut -c 1-100
 
