@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ppool's Debian packages as a user gets them: builds them
-# (scripts/package.sh) into DIR, runs lintian on each (an error fails),
-# installs them with apt-get, builds the C and C++ consumers of
+# (scripts/package.sh) into DIR, runs lintian on each (an error or a
+# warning fails), installs them with apt-get, builds the C and C++ consumers of
 # tests/install against the installed files with no extra paths (CMake
 # finds the package in /usr, pkg-config with its own search path), runs
 # them and the tools from /usr/bin (and man on the pages the packages
@@ -28,9 +28,10 @@ packages=()
 for deb in "${debs[@]}"; do packages+=("$(dpkg-deb -f "$deb" Package)"); done
 echo "packages: ${packages[*]}"
 
-# lintian: errors fail (its exit status); the warnings are printed.
-lintian --fail-on error "${debs[@]}"
-echo "lintian: no errors"
+# lintian: errors and warnings fail (its exit status; a program without its
+# man page is a warning, no-manual-page); the informational tags are printed.
+lintian --fail-on error,warning --info "${debs[@]}"
+echo "lintian: no errors, no warnings"
 
 for package in "${packages[@]}"; do
   if dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q ' installed$'; then
