@@ -13,14 +13,7 @@
 
 #include <ppool.h>
 
-static int g_failures;
-#define CHECK(cond)                                                                          \
-  do {                                                                                       \
-    if (!(cond)) {                                                                           \
-      fprintf(stderr, "%s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__, __func__, #cond); \
-      g_failures++;                                                                          \
-    }                                                                                        \
-  } while (0)
+#include "check.h"
 
 /* The log hook: the last report, and how many came. */
 static char g_log[512];

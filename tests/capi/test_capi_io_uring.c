@@ -16,14 +16,7 @@
 
 #include <ppool_io_uring.h>
 
-static int g_failures;
-#define CHECK(cond)                                                                          \
-  do {                                                                                       \
-    if (!(cond)) {                                                                           \
-      fprintf(stderr, "%s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__, __func__, #cond); \
-      g_failures++;                                                                          \
-    }                                                                                        \
-  } while (0)
+#include "check.h"
 
 enum { SLOTS = 256, PAGES = 8 };
 

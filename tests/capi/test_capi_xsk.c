@@ -24,14 +24,7 @@
 
 #include <ppool_xsk.h>
 
-static int g_failures;
-#define CHECK(cond)                                                                          \
-  do {                                                                                       \
-    if (!(cond)) {                                                                           \
-      fprintf(stderr, "%s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__, __func__, #cond); \
-      g_failures++;                                                                          \
-    }                                                                                        \
-  } while (0)
+#include "check.h"
 
 enum { ETHERTYPE = 0x88b5, FRAME_LEN = 64, PACKETS = 16 };
 static const char kMagic[8] = "ppool-c";
