@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <string_view>
+#include <type_traits>
 
 #include "ppool.h"
 #include "ppool/dma.h"
@@ -17,29 +18,39 @@
 
 namespace ppool::capi {
 
-inline PagePool* cxx(ppool_pool* pool) {
-  return reinterpret_cast<PagePool*>(pool);
+// The C++ type a C handle is: one specialisation a handle, the core's
+// here, the optional libraries' beside their C functions (share.cc,
+// xsk.cc). cxx() casts by it, keeping const.
+template <class C>
+struct Handle;
+template <>
+struct Handle<ppool_pool> {
+  using Cxx = PagePool;
+};
+template <>
+struct Handle<ppool_page> {
+  using Cxx = Page;
+};
+template <>
+struct Handle<ppool_allocator> {
+  using Cxx = PageAllocator;
+};
+template <>
+struct Handle<ppool_dma_device> {
+  using Cxx = DmaDevice;
+};
+
+template <class C>
+auto* cxx(C* handle) {
+  using Cxx = typename Handle<std::remove_const_t<C>>::Cxx;
+  if constexpr (std::is_const_v<C>)
+    return reinterpret_cast<const Cxx*>(handle);
+  else
+    return reinterpret_cast<Cxx*>(handle);
 }
-inline const PagePool* cxx(const ppool_pool* pool) {
-  return reinterpret_cast<const PagePool*>(pool);
-}
-inline Page* cxx(ppool_page* page) {
-  return reinterpret_cast<Page*>(page);
-}
-inline const Page* cxx(const ppool_page* page) {
-  return reinterpret_cast<const Page*>(page);
-}
+// An array of page handles (the bulk calls).
 inline Page** cxx(ppool_page** pages) {
   return reinterpret_cast<Page**>(pages);
-}
-inline PageAllocator* cxx(ppool_allocator* allocator) {
-  return reinterpret_cast<PageAllocator*>(allocator);
-}
-inline const PageAllocator* cxx(const ppool_allocator* allocator) {
-  return reinterpret_cast<const PageAllocator*>(allocator);
-}
-inline DmaDevice* cxx(ppool_dma_device* dev) {
-  return reinterpret_cast<DmaDevice*>(dev);
 }
 
 inline ppool_pool* c(PagePool* pool) {

@@ -9,20 +9,16 @@
 
 using namespace ppool::capi;
 
-namespace {
-ppool::ShareProducer* cxx(ppool_share_producer* producer) {
-  return reinterpret_cast<ppool::ShareProducer*>(producer);
-}
-const ppool::ShareProducer* cxx(const ppool_share_producer* producer) {
-  return reinterpret_cast<const ppool::ShareProducer*>(producer);
-}
-ppool::ShareConsumer* cxx(ppool_share_consumer* consumer) {
-  return reinterpret_cast<ppool::ShareConsumer*>(consumer);
-}
-const ppool::ShareConsumer* cxx(const ppool_share_consumer* consumer) {
-  return reinterpret_cast<const ppool::ShareConsumer*>(consumer);
-}
+template <>
+struct ppool::capi::Handle<ppool_share_producer> {
+  using Cxx = ppool::ShareProducer;
+};
+template <>
+struct ppool::capi::Handle<ppool_share_consumer> {
+  using Cxx = ppool::ShareConsumer;
+};
 
+namespace {
 static_assert(sizeof(ppool_share_buf) == sizeof(ppool::ShareBuf) &&
               offsetof(ppool_share_buf, page) == offsetof(ppool::ShareBuf, page) &&
               offsetof(ppool_share_buf, offset) == offsetof(ppool::ShareBuf, offset) &&

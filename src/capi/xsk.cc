@@ -12,29 +12,24 @@
 
 using namespace ppool::capi;
 
-namespace {
-ppool::XskUmem* cxx(ppool_xsk_umem* umem) {
-  return reinterpret_cast<ppool::XskUmem*>(umem);
-}
-const ppool::XskUmem* cxx(const ppool_xsk_umem* umem) {
-  return reinterpret_cast<const ppool::XskUmem*>(umem);
-}
-ppool::XskQueue* cxx(ppool_xsk_queue* queue) {
-  return reinterpret_cast<ppool::XskQueue*>(queue);
-}
-const ppool::XskQueue* cxx(const ppool_xsk_queue* queue) {
-  return reinterpret_cast<const ppool::XskQueue*>(queue);
-}
-ppool::XskRedirect* cxx(ppool_xsk_redirect* redirect) {
-  return reinterpret_cast<ppool::XskRedirect*>(redirect);
-}
-const ppool::XskRedirect* cxx(const ppool_xsk_redirect* redirect) {
-  return reinterpret_cast<const ppool::XskRedirect*>(redirect);
-}
-const ppool::XskDesc* cxx(const ppool_xsk_desc* descs) {
-  return reinterpret_cast<const ppool::XskDesc*>(descs);
-}
+template <>
+struct ppool::capi::Handle<ppool_xsk_umem> {
+  using Cxx = ppool::XskUmem;
+};
+template <>
+struct ppool::capi::Handle<ppool_xsk_queue> {
+  using Cxx = ppool::XskQueue;
+};
+template <>
+struct ppool::capi::Handle<ppool_xsk_redirect> {
+  using Cxx = ppool::XskRedirect;
+};
+template <>
+struct ppool::capi::Handle<ppool_xsk_desc> {
+  using Cxx = ppool::XskDesc;
+};
 
+namespace {
 static_assert(sizeof(ppool_xsk_desc) == sizeof(ppool::XskDesc) &&
               offsetof(ppool_xsk_desc, page) == offsetof(ppool::XskDesc, page) &&
               offsetof(ppool_xsk_desc, offset) == offsetof(ppool::XskDesc, offset) &&
