@@ -11,6 +11,9 @@
 # Installs into /usr: root, or sudo. A trap purges the packages whatever
 # fails, so a failed run leaves the machine as it found it. Refuses to run
 # where a ppool package is installed already (its purge would remove it).
+# A pipe into grep uses `grep >/dev/null`, never `grep -q`: -q exits at the
+# first match, and under pipefail the writer's SIGPIPE (141) would fail the
+# step, or turn an `if` false, whenever it had more to write (ldconfig -p).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=$(realpath -m "${1:?usage: packages.sh DIR}")
@@ -34,7 +37,7 @@ lintian --fail-on error,warning --info "${debs[@]}"
 echo "lintian: no errors, no warnings"
 
 for package in "${packages[@]}"; do
-  if dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q ' installed$'; then
+  if dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep >/dev/null ' installed$'; then
     echo "packages.sh: $package is installed already: purge it first" >&2
     exit 1
   fi
@@ -50,7 +53,7 @@ listed="$dir/listed"
 dpkg-query -L "${packages[@]}" | sort -u >"$listed"
 echo "installed: $(grep -c . "$listed") paths"
 # The ldconfig trigger ran: the loader's cache has the library.
-ldconfig -p | grep -q 'libppool\.so\.0\.1 '
+ldconfig -p | grep >/dev/null 'libppool\.so\.0\.1 '
 
 # The C++ consumer through CMake: find_package's own search finds /usr's
 # package; the backends the package has are required components.
@@ -63,7 +66,7 @@ cmake -S tests/install -B "$dir/cxx" -G Ninja -DPPOOL_EXPECT_COMPONENTS="${expec
 grep -q '^ppool_DIR:PATH=/usr/lib/.*/cmake/ppool$' "$dir/cxx/CMakeCache.txt"
 ninja -C "$dir/cxx" >/dev/null
 "$dir/cxx/consumer"
-ldd "$dir/cxx/consumer" | grep -q 'libppool\.so\.0\.1 => /'
+ldd "$dir/cxx/consumer" | grep >/dev/null 'libppool\.so\.0\.1 => /'
 [[ $expect != *io_uring* ]] || "$dir/cxx/uring_consumer"
 [[ $expect != *xsk* ]] || "$dir/cxx/xsk_consumer"
 # The C consumer through CMake (a C-only project) and pkg-config's ppool-c,
@@ -75,12 +78,12 @@ ninja -C "$dir/c" >/dev/null
 cc -std=c11 -Wall -Wextra -Werror -pedantic tests/install/c/consumer.c -o "$dir/c/pc" \
   $(pkg-config --cflags --libs ppool-c)
 "$dir/c/pc"
-ldd "$dir/c/pc" | grep -q 'libppool\.so\.0\.1 => /'
+ldd "$dir/c/pc" | grep >/dev/null 'libppool\.so\.0\.1 => /'
 # shellcheck disable=SC2046
 cc -static -std=c11 tests/install/c/consumer.c -o "$dir/c/pc-static" \
   $(pkg-config --static --cflags --libs ppool-c)
 "$dir/c/pc-static"
-if readelf -d "$dir/c/pc-static" | grep -q NEEDED; then
+if readelf -d "$dir/c/pc-static" | grep >/dev/null NEEDED; then
   echo "packages.sh: the -static C consumer is linked dynamically" >&2
   exit 1
 fi
@@ -106,11 +109,11 @@ PY
 fi
 # The man pages, where the packages hold them.
 if grep -q '^/usr/share/man/man1/ppool-stat\.1' "$listed"; then
-  man -w ppool-stat | grep -q '^/usr/share/man/man1/ppool-stat\.1'
+  man -w ppool-stat | grep >/dev/null '^/usr/share/man/man1/ppool-stat\.1'
   echo "man ppool-stat: $(man -w ppool-stat)"
 fi
 if grep -q '^/usr/share/man/man7/ppool\.7' "$listed"; then
-  man -w 7 ppool | grep -q '^/usr/share/man/man7/ppool\.7'
+  man -w 7 ppool | grep >/dev/null '^/usr/share/man/man7/ppool\.7'
   echo "man 7 ppool: $(man -w 7 ppool)"
 fi
 
@@ -118,7 +121,7 @@ fi
 purge
 installed=0
 for package in "${packages[@]}"; do
-  if dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep -q ' installed$'; then
+  if dpkg-query -W -f='${Status}\n' "$package" 2>/dev/null | grep >/dev/null ' installed$'; then
     echo "packages.sh: $package is still installed after the purge" >&2
     exit 1
   fi
@@ -135,7 +138,7 @@ if ((${#left[@]})); then
   printf 'packages.sh: left after the purge: %s\n' "${left[@]}" >&2
   exit 1
 fi
-if ldconfig -p | grep -q libppool; then
+if ldconfig -p | grep >/dev/null libppool; then
   echo "packages.sh: the loader's cache still has libppool after the purge" >&2
   exit 1
 fi
